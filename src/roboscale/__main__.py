@@ -1,0 +1,3 @@
+from roboscale.cli.main import main
+
+main()

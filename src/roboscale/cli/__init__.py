@@ -1,0 +1,1 @@
+"""The `roboscale` command line."""

@@ -1,0 +1,64 @@
+"""Entry point of the `roboscale` command: sub-commands per stage, one-line errors."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from roboscale import __version__
+from roboscale.cli import fit
+from roboscale.errors import RoboscaleError
+
+app = typer.Typer(
+    name="roboscale",
+    help="Measure, fit and forecast scaling laws for robot learning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(fit.app, name="fit", help="Fit scaling laws (parametric, IsoFLOP, frontier, power law) to a runs table.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"roboscale {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Measure, fit and forecast scaling laws for robot learning."""
+
+
+def main() -> None:
+    """Run the CLI; a RoboscaleError becomes one line on stderr and its exit code."""
+    try:
+        app(standalone_mode=False)
+    except RoboscaleError as error:
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        Console(stderr=True).print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted")
+        sys.exit(130)
+    except Exception as error:  # click usage errors carry their own exit code
+        exit_code = getattr(error, "exit_code", None)
+        if exit_code is not None and hasattr(error, "show"):
+            error.show()
+            sys.exit(exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Readable terminal tables (rich) for fitted laws."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from roboscale.fit import ComputeOptimal, ExtrapolationAudit, FrontierFit, IsoFlopFit, ParametricFit, PowerLawFit
+from roboscale.fit.power_law import BrokenPowerLawFit
+
+
+def number(value: float, digits: int = 4) -> str:
+    """Compact number: ``digits`` significant digits, ``1.39e9`` style when large or small."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude >= 1e5 or magnitude < 1e-3):
+        mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    if magnitude >= 10 ** (digits - 1):
+        return f"{value:.0f}"
+    return f"{value:.{digits}g}"
+
+
+def interval(bounds, digits: int = 4) -> str:
+    if bounds is None or len(bounds) != 2 or any(b is None or not math.isfinite(b) for b in bounds):
+        return "-"
+    return f"[{number(bounds[0], digits)}, {number(bounds[1], digits)}]"
+
+
+def with_interval(value: float, bounds, digits: int = 3) -> str:
+    text = number(value, digits)
+    span = interval(bounds, digits)
+    return text if span == "-" else f"{text} {span}"
+
+
+def _parameter_table(fit, rows: list[tuple[str, str, str]]) -> Table:
+    level = int(round(100 * fit.ci_level))
+    table = Table(show_edge=False, header_style="bold")
+    table.add_column("parameter")
+    table.add_column("estimate", justify="right")
+    table.add_column(f"{level}% CI ({fit.bootstrap_converged} resamples)" if fit.bootstrap else "CI", justify="right")
+    table.add_column("meaning")
+    for name, meaning, unit in rows:
+        table.add_row(name, number(getattr(fit, name)), interval(fit.ci.get(name)), f"{meaning}{unit}")
+    return table
+
+
+def parametric(fit: ParametricFit) -> Group:
+    title = Text.assemble(
+        ("Parametric law  ", "bold"),
+        "L(N, D) = E + A / N^alpha + B / D^beta",
+        (f"   {fit.n_runs} runs, Huber delta {fit.huber_delta:g}, {fit.starts} starts", "dim"),
+    )
+    rows = [
+        ("E", "irreducible loss", ""),
+        ("A", "model-size coefficient", ""),
+        ("alpha", "model-size exponent", ""),
+        ("B", "data coefficient", ""),
+        ("beta", "data exponent", ""),
+        ("a", "N_opt ∝ C^a  (beta / (alpha + beta))", ""),
+        ("b", "D_opt ∝ C^b  (alpha / (alpha + beta))", ""),
+    ]
+    quality = Text(
+        f"fit: objective {fit.objective:.6g} (sum of Huber losses), rms error {100 * fit.residual_rms:.2f}% of loss"
+        + (", E held fixed" if fit.fixed_E else ""),
+        style="dim",
+    )
+    return Group(title, _parameter_table(fit, rows), quality)
+
+
+def isoflop(fit: IsoFlopFit) -> Group:
+    title = Text.assemble(
+        ("IsoFLOP profiles  ", "bold"),
+        "N_opt = k_N C^a,  D_opt = k_D C^b",
+        (
+            f"   {len(fit.usable_profiles)} of {len(fit.profiles)} budgets usable, "
+            f"{'weighted' if fit.weighted else 'unweighted'} least squares",
+            "dim",
+        ),
+    )
+    params = _parameter_table(
+        fit,
+        [
+            ("a", "N_opt exponent", ""),
+            ("k_N", "N_opt coefficient", " (parameters at C = 1 FLOP)"),
+            ("b", "D_opt exponent", ""),
+            ("k_D", "D_opt coefficient", ""),
+        ],
+    )
+    profiles = Table(show_edge=False, header_style="bold", title="per budget", title_justify="left")
+    for name, justify in (
+        ("C (FLOPs)", "right"),
+        ("runs", "right"),
+        ("N_opt", "right"),
+        ("95% CI", "right"),
+        ("D_opt", "right"),
+        ("loss_opt", "right"),
+        ("status", "left"),
+    ):
+        profiles.add_column(name, justify=justify)
+    for p in fit.profiles:
+        status = "flat: minimum not resolved" if p.flat else ("ok" if p.usable else p.reason)
+        style = "yellow" if p.flat else (None if p.usable else "dim")
+        profiles.add_row(
+            number(p.C),
+            str(p.n_runs),
+            number(p.N_opt),
+            interval(p.n_opt_ci),
+            number(p.D_opt),
+            number(p.loss_opt),
+            status,
+            style=style,
+        )
+    parts = [title, params, profiles]
+    if fit.flat_profiles:
+        parts.append(
+            Text(
+                f"warning: {len(fit.flat_profiles)} budget(s) too flat to locate the minimum; "
+                "add seeds or model sizes around it before trusting the exponent",
+                style="yellow",
+            )
+        )
+    if fit.loss_law is not None:
+        law = fit.loss_law
+        parts.append(
+            Text(f"loss at the optimum: {number(law.E)} + {number(law.A)} * C^-{number(law.alpha)}", style="dim")
+        )
+    return Group(*parts)
+
+
+def frontier(fit: FrontierFit) -> Group:
+    source = "learning curves" if fit.from_curves else "final runs (Pareto front)"
+    title = Text.assemble(
+        ("Compute frontier  ", "bold"),
+        "L(C) = E + A C^-alpha,  N_opt = k_N C^a,  D_opt = k_D C^b",
+        (f"   {fit.n_runs} runs, {len(fit.frontier_C)} frontier points from {source}", "dim"),
+    )
+    rows = [
+        ("E", "irreducible loss", ""),
+        ("A", "compute coefficient", ""),
+        ("alpha", "compute exponent", ""),
+        ("a", "N_opt exponent", ""),
+        ("b", "D_opt exponent", ""),
+    ]
+    return Group(
+        title, _parameter_table(fit, rows), Text(f"rms error {100 * fit.residual_rms:.2f}% of loss", style="dim")
+    )
+
+
+def power_law(fit: PowerLawFit | BrokenPowerLawFit) -> Group:
+    if isinstance(fit, BrokenPowerLawFit):
+        title = Text.assemble(
+            ("Broken power law  ", "bold"), fit.to_dict()["law"], (f"   {fit.n_points} points", "dim")
+        )
+        rows = [
+            ("E", "floor", ""),
+            ("A", "coefficient", ""),
+            ("c0", "slope before the break", ""),
+            ("c1", "change of slope at the break", ""),
+            ("d1", f"break location ({fit.x_name})", ""),
+            ("f1", "sharpness of the break (smaller = sharper)", ""),
+        ]
+    else:
+        title = Text.assemble(("Power law  ", "bold"), fit.law, (f"   {fit.n_points} points", "dim"))
+        rows = [("E", "floor", ""), ("A", "coefficient", ""), ("alpha", "exponent", "")]
+    quality = Text(f"rms error {100 * fit.residual_rms:.2f}% of {fit.y_name}", style="dim")
+    return Group(title, _parameter_table(fit, rows), quality)
+
+
+def allocation(plan: ComputeOptimal) -> Table:
+    level = int(round(100 * plan.ci_level))
+    table = Table(
+        show_edge=False,
+        header_style="bold",
+        title_justify="left",
+        title_style="bold",
+        title=f"Compute-optimal allocation ({level}% intervals)",
+    )
+    for name in ("C (FLOPs)", "x data", "N_opt (parameters)", "D_opt (tokens/samples)", "tokens/param", "loss"):
+        table.add_column(name, justify="right")
+    for row in plan.to_frame().itertuples():
+        table.add_row(
+            number(row.C, 3),
+            f"{row.extrapolation:.4g}",
+            with_interval(row.N_opt, (row.N_opt_lo, row.N_opt_hi)),
+            with_interval(row.D_opt, (row.D_opt_lo, row.D_opt_hi)),
+            number(row.tokens_per_param, 3),
+            with_interval(row.loss, (row.loss_lo, row.loss_hi), 4),
+        )
+    return table
+
+
+def audit(result: ExtrapolationAudit) -> Group:
+    title = Text.assemble(
+        ("Extrapolation audit  ", "bold"),
+        f"{result.method} law refitted on runs up to C = {number(result.threshold_C)} FLOPs "
+        f"({result.n_train} runs), predicting {result.n_test} held-out runs",
+    )
+    summary = Text(
+        f"mean |error| {100 * result.mean_abs_relative_error:.2f}%, max {100 * result.max_abs_relative_error:.2f}%, "
+        f"bias {100 * result.bias:+.2f}%"
+        + (
+            f", {100 * result.coverage:.0f}% of observations inside the {int(100 * result.ci_level)}% interval"
+            if math.isfinite(result.coverage)
+            else ""
+        )
+    )
+    table = Table(show_edge=False, header_style="bold")
+    for name in ("C (FLOPs)", "N", "observed", "predicted", "interval", "error"):
+        table.add_column(name, justify="right")
+    for row in result.points.itertuples():
+        table.add_row(
+            number(row.C),
+            number(row.N),
+            number(row.observed),
+            number(row.predicted),
+            interval((row.predicted_lo, row.predicted_hi)),
+            f"{100 * row.relative_error:+.2f}%",
+        )
+    parts = [title, summary, table]
+    if result.optimum is not None:
+        for row in result.optimum.itertuples():
+            parts.append(
+                Text(
+                    f"N_opt at C = {number(row.C)}: observed {number(row.N_opt_observed)}, "
+                    f"predicted {number(row.N_opt_predicted)} (off by x{10 ** abs(row.log10_ratio):.2f})"
+                )
+            )
+    return Group(*parts)
+
+
+def show(console: Console, *renderables) -> None:
+    for item in renderables:
+        console.print(item)
+    console.print()

@@ -1,0 +1,19 @@
+"""Errors that the command line turns into one clear line and an exit code."""
+
+from __future__ import annotations
+
+
+class RoboscaleError(Exception):
+    """A problem the user can fix; the message names the problem and the fix."""
+
+    exit_code = 2
+
+
+class BadInputError(RoboscaleError, ValueError):
+    """Input data or options are unusable (exit code 2, before any work starts)."""
+
+
+class FitDidNotConvergeError(RoboscaleError):
+    """The optimiser stopped before it found a minimum; no numbers are reported."""
+
+    exit_code = 1

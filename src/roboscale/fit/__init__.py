@@ -1,0 +1,44 @@
+"""Scaling-law fitting: from a runs table to laws, compute-optimal allocations and audits.
+
+Public API (each fit returns a frozen dataclass with its parameters, bootstrap
+intervals in ``ci`` and a ``to_dict()``)::
+
+    from roboscale.fit import fit_parametric, fit_isoflop, fit_frontier, fit_power_law, compute_optimal
+
+    law = fit_parametric("runs.csv")             # L(N, D) = E + A/N^alpha + B/D^beta
+    plan = compute_optimal(law, [1e18, 1e19])     # N_opt, D_opt, loss with intervals
+"""
+
+from roboscale.fit.allocation import ComputeOptimal, compute_optimal
+from roboscale.fit.audit import ExtrapolationAudit, audit_extrapolation
+from roboscale.fit.frontier import FrontierFit, fit_frontier
+from roboscale.fit.isoflop import IsoFlopFit, IsoFlopProfile, fit_isoflop, isoflop_profiles
+from roboscale.fit.parametric import HOFFMANN_GRID, ParametricFit, fit_parametric
+from roboscale.fit.power_law import BrokenPowerLawFit, PowerLawFit, fit_broken_power_law, fit_power_law
+from roboscale.fit.runs_table import RunsTable, load_runs, read_table
+from roboscale.fit.simulate import simulate_isoflop_runs, simulate_learning_curves
+
+__all__ = [
+    "HOFFMANN_GRID",
+    "BrokenPowerLawFit",
+    "ComputeOptimal",
+    "ExtrapolationAudit",
+    "FrontierFit",
+    "IsoFlopFit",
+    "IsoFlopProfile",
+    "ParametricFit",
+    "PowerLawFit",
+    "RunsTable",
+    "audit_extrapolation",
+    "compute_optimal",
+    "fit_broken_power_law",
+    "fit_frontier",
+    "fit_isoflop",
+    "fit_parametric",
+    "fit_power_law",
+    "isoflop_profiles",
+    "load_runs",
+    "read_table",
+    "simulate_isoflop_runs",
+    "simulate_learning_curves",
+]

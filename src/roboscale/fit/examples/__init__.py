@@ -1,0 +1,18 @@
+"""Bundled runs tables from published papers (see README.md in this folder)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+EXAMPLES = {
+    "hoffmann2022": "hoffmann2022_chinchilla.csv",
+    "atari_bc": "atari_bc_tuyls2023.csv",
+}
+
+
+def example_path(name: str) -> Path:
+    """Path of a bundled example runs table: ``hoffmann2022`` or ``atari_bc``."""
+    if name not in EXAMPLES:
+        raise KeyError(f"no example {name!r}; choose one of {', '.join(EXAMPLES)}")
+    return Path(str(files(__package__).joinpath(EXAMPLES[name])))

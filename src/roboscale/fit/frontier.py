@@ -1,0 +1,274 @@
+"""Approach 1 of Hoffmann et al. (2022), the frontier (envelope) method.
+
+From learning curves (one row per evaluation: run id, FLOPs so far, tokens seen,
+loss), the lowest loss any model reached at each compute level forms the
+compute-efficient frontier. Kaplan et al. (2020) and Pearce et al. (2024, for world
+models and behaviour cloning) read their laws off it: ``L(C) = E + A C^-alpha``
+along the frontier, and which model size holds the frontier at each C gives
+``N_opt = k_N C^a`` (and the tokens it had seen, ``D_opt = k_D C^b``).
+
+Without learning curves (one row per run) the frontier is the set of runs that
+beat every cheaper run (the Pareto front of loss against compute).
+
+The bootstrap resamples whole runs (curves), so the intervals reflect which model
+sizes were trained, the main source of uncertainty of this method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from roboscale.errors import BadInputError
+from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, resample_counts, to_jsonable
+from roboscale.fit.laws import PowerLawObjective, saturating_power_law
+from roboscale.fit.power_law import fit_power_law, fit_rows
+from roboscale.fit.runs_table import RunsTable, load_runs
+
+
+@dataclass(frozen=True)
+class FrontierFit:
+    """``L(C) = E + A C^-alpha`` along the frontier, ``N_opt = k_N C^a``, ``D_opt = k_D C^b``."""
+
+    E: float
+    A: float
+    alpha: float
+    a: float
+    b: float
+    k_N: float
+    k_D: float
+    frontier_C: np.ndarray = field(repr=False)
+    """(points,) compute of each frontier point (FLOPs)."""
+    frontier_loss: np.ndarray = field(repr=False)
+    frontier_N: np.ndarray = field(repr=False)
+    """(points,) parameters of the run holding the frontier there."""
+    frontier_D: np.ndarray = field(repr=False)
+    frontier_run: tuple[str, ...] = field(repr=False, default=())
+    n_runs: int = 0
+    from_curves: bool = True
+    residual_rms: float = float("nan")
+    compute_range: tuple[float, float] = (float("nan"), float("nan"))
+    """Smallest and largest compute the curves cover (FLOPs)."""
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    ci_level: float = 0.95
+    bootstrap: int = 0
+    bootstrap_converged: int = 0
+    samples: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """(resamples, 7) bootstrap estimates of (E, A, alpha, a, ln k_N, b, ln k_D)."""
+
+    method = "frontier"
+
+    def predict_loss(self, C):
+        """Frontier loss at compute C (FLOPs)."""
+        return saturating_power_law(C, self.E, self.A, self.alpha)
+
+    def allocate(self, C):
+        C = np.asarray(C, dtype=np.float64)
+        return self.k_N * C**self.a, self.k_D * C**self.b, self.predict_loss(C)
+
+    def allocate_samples(self, C):
+        if self.samples is None or len(self.samples) == 0:
+            return None
+        C = np.atleast_1d(np.asarray(C, dtype=np.float64))[None, :]
+        E, A, alpha, a, log_k_n, b, log_k_d = (self.samples[:, i : i + 1] for i in range(7))
+        log_c = np.log(C)
+        return np.exp(log_k_n + a * log_c), np.exp(log_k_d + b * log_c), saturating_power_law(C, E, A, alpha)
+
+    def to_dict(self) -> dict:
+        return to_jsonable(
+            {
+                "method": self.method,
+                "law": "L(C) = E + A * C^-alpha on the frontier; N_opt = k_N * C^a, D_opt = k_D * C^b",
+                **{name: getattr(self, name) for name in ("E", "A", "alpha", "a", "b", "k_N", "k_D")},
+                "ci": self.ci,
+                "ci_level": self.ci_level,
+                "residual_rms": self.residual_rms,
+                "n_runs": self.n_runs,
+                "from_curves": self.from_curves,
+                "compute_range": self.compute_range,
+                "bootstrap": self.bootstrap,
+                "bootstrap_converged": self.bootstrap_converged,
+                "frontier": {
+                    "C": self.frontier_C,
+                    "loss": self.frontier_loss,
+                    "N": self.frontier_N,
+                    "D": self.frontier_D,
+                    "run": list(self.frontier_run),
+                },
+                "converged": True,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class _Curves:
+    """Learning curves on a shared log-spaced compute grid (runs x grid)."""
+
+    grid: np.ndarray  # (G,) FLOPs
+    loss: np.ndarray  # (R, G), +inf where a run does not reach that compute
+    log_d: np.ndarray  # (R, G) ln tokens seen at that compute
+    n_params: np.ndarray  # (R,)
+    run_ids: tuple[str, ...]
+
+
+def fit_frontier(
+    runs,
+    *,
+    grid_points: int = 100,
+    huber_delta: float = 1e-3,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    ci_level: float = 0.95,
+    **load_options,
+) -> FrontierFit:
+    """Fit the compute frontier of learning curves (or of final runs).
+
+    ``runs``: a path, DataFrame or :class:`RunsTable` with a run-id column
+    (``run``) and several rows per run for learning curves, or one row per run.
+    Curves are compared on ``grid_points`` log-spaced compute values, interpolating
+    each curve linearly in ln C.
+    """
+    table = runs if isinstance(runs, RunsTable) and not load_options else load_runs(runs, **load_options)
+    check_bootstrap_options(bootstrap, ci_level)
+    if grid_points < 4:
+        raise BadInputError(f"grid_points={grid_points}: need at least 4 compute values to fit L(C)")
+    curves = _curves(table, grid_points) if _has_curves(table) else _single_points(table)
+    everyone = np.ones(len(curves.n_params))
+    C, loss, N, log_d, holder = _envelope(curves, everyone)
+    if np.unique(N).size < 2:
+        raise BadInputError(
+            f"the compute frontier is held by a single model size (N={N[0]:.4g}) over the whole range: "
+            "train a wider range of model sizes, or more compute per size"
+        )
+    if len(C) < 4:
+        raise BadInputError(f"only {len(C)} points on the compute frontier: the loss law needs at least 4")
+    law = fit_power_law(C, loss, huber_delta=huber_delta, bootstrap=0, x_name="C", y_name="loss")
+    log_c = np.log(C)
+    a, log_k_n = np.polyfit(log_c, np.log(N), 1)
+    b, log_k_d = np.polyfit(log_c, log_d, 1)
+
+    samples, ci = None, {}
+    if bootstrap:
+        samples = _bootstrap(curves, bootstrap, seed, np.array([np.log(law.E), np.log(law.A), law.alpha]), huber_delta)
+        ci = _intervals(samples, ci_level)
+    return FrontierFit(
+        E=law.E,
+        A=law.A,
+        alpha=law.alpha,
+        a=float(a),
+        b=float(b),
+        k_N=float(np.exp(log_k_n)),
+        k_D=float(np.exp(log_k_d)),
+        frontier_C=C,
+        frontier_loss=loss,
+        frontier_N=N,
+        frontier_D=np.exp(log_d),
+        frontier_run=tuple(curves.run_ids[i] for i in holder),
+        n_runs=len(curves.n_params),
+        from_curves=bool(_has_curves(table)),
+        residual_rms=law.residual_rms,
+        compute_range=(float(curves.grid.min()), float(curves.grid.max())),
+        ci=ci,
+        ci_level=ci_level,
+        bootstrap=bootstrap,
+        bootstrap_converged=0 if samples is None else len(samples),
+        samples=samples,
+    )
+
+
+def _has_curves(table: RunsTable) -> bool:
+    return table.has_runs and table.frame["run"].duplicated().any()
+
+
+def _curves(table: RunsTable, grid_points: int) -> _Curves:
+    frame = table.frame
+    log_c_all = np.log(table.C)
+    grid = np.linspace(log_c_all.min(), log_c_all.max(), grid_points)
+    run_ids, losses, log_ds, sizes = [], [], [], []
+    for run_id, part in frame.groupby("run", sort=True):
+        n_values = part["N"].unique()
+        if n_values.size != 1:
+            raise BadInputError(
+                f"run {run_id!r} has {n_values.size} different model sizes N: a learning curve belongs to one model"
+            )
+        part = part.sort_values("C")
+        log_c = np.log(part["C"].to_numpy(np.float64))
+        inside = (grid >= log_c[0]) & (grid <= log_c[-1])
+        loss = np.full(grid_points, np.inf)
+        log_d = np.full(grid_points, np.nan)
+        loss[inside] = np.interp(grid[inside], log_c, part["loss"].to_numpy(np.float64))
+        log_d[inside] = np.interp(grid[inside], log_c, np.log(part["D"].to_numpy(np.float64)))
+        run_ids.append(str(run_id))
+        losses.append(loss)
+        log_ds.append(log_d)
+        sizes.append(float(n_values[0]))
+    return _Curves(np.exp(grid), np.array(losses), np.array(log_ds), np.array(sizes), tuple(run_ids))
+
+
+def _single_points(table: RunsTable) -> _Curves:
+    """One-point 'curves': the grid is every distinct compute value."""
+    grid, position = np.unique(table.C, return_inverse=True)
+    loss = np.full((len(table), len(grid)), np.inf)
+    log_d = np.full((len(table), len(grid)), np.nan)
+    rows = np.arange(len(table))
+    loss[rows, position] = table.loss
+    log_d[rows, position] = np.log(table.D)
+    run_ids = tuple(table.frame["run"].astype(str)) if table.has_runs else tuple(str(i) for i in rows)
+    return _Curves(grid, loss, log_d, table.N, run_ids)
+
+
+def _envelope(curves: _Curves, counts: np.ndarray):
+    """Frontier of the runs with ``counts > 0``: (C, loss, N, ln D, holder index),
+    keeping only points that improve on every cheaper point."""
+    masked = np.where(counts[:, None] > 0, curves.loss, np.inf)
+    holder = np.argmin(masked, axis=0)
+    best = masked[holder, np.arange(masked.shape[1])]
+    previous_best = np.concatenate([[np.inf], np.minimum.accumulate(best)[:-1]])
+    keep = np.isfinite(best) & (best < previous_best)
+    holder = holder[keep]
+    return (
+        curves.grid[keep],
+        best[keep],
+        curves.n_params[holder],
+        curves.log_d[holder, np.flatnonzero(keep)],
+        holder,
+    )
+
+
+def _bootstrap(curves: _Curves, n_resamples: int, seed: int, law_start: np.ndarray, delta: float) -> np.ndarray:
+    """Resample runs; per resample the frontier, its loss law and its N/D exponents."""
+    counts = resample_counts(len(curves.n_params), n_resamples, seed)
+    grid_size = len(curves.grid)
+    loss_rows = np.ones((n_resamples, grid_size))
+    weight_rows = np.zeros((n_resamples, grid_size))
+    lines = np.full((n_resamples, 4), np.nan)
+    log_grid = np.log(curves.grid)
+    for k in range(n_resamples):
+        C, loss, N, log_d, _ = _envelope(curves, counts[k])
+        if len(C) < 4 or np.unique(N).size < 2:
+            continue
+        at = np.searchsorted(curves.grid, C)
+        loss_rows[k, at] = loss
+        weight_rows[k, at] = 1.0
+        log_c = log_grid[at]
+        lines[k, :2] = np.polyfit(log_c, np.log(N), 1)
+        lines[k, 2:] = np.polyfit(log_c, log_d, 1)
+    usable = np.all(np.isfinite(lines), axis=1)
+    if not usable.any():
+        return np.empty((0, 7))
+    law = fit_rows(
+        PowerLawObjective, curves.grid, loss_rows[usable], weight_rows[usable], law_start[None, :], None, delta
+    )
+    law[:, :2] = np.exp(law[:, :2])
+    samples = np.column_stack([law, lines[usable]])
+    return samples[np.all(np.isfinite(samples), axis=1)]
+
+
+def _intervals(samples: np.ndarray, level: float) -> dict[str, tuple[float, float]]:
+    names = ("E", "A", "alpha", "a", "k_N", "b", "k_D")
+    ci = {}
+    for i, name in enumerate(names):
+        low, high = percentile_interval(samples[:, i], level)
+        ci[name] = (float(np.exp(low)), float(np.exp(high))) if name.startswith("k_") else (low, high)
+    return ci

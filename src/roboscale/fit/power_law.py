@@ -1,0 +1,348 @@
+"""Single-axis laws: ``y = E + A x^-alpha`` and the broken power law of Caballero et al. (2022).
+
+For loss against N, D or C, for success (as failure rate ``1 - success``) against
+data, and for any other curve that falls towards a floor. Fitted like the
+parametric law: log-sum-exp in log space, Huber loss, batched L-BFGS from a grid of
+starting points built from the data's own range, bootstrap over points.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from roboscale.errors import BadInputError, FitDidNotConvergeError
+from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, resample_counts, to_jsonable
+from roboscale.fit.laws import BrokenPowerLawObjective, PowerLawObjective, broken_power_law, saturating_power_law
+from roboscale.fit.optimize import Status, best_per_problem, minimize_lbfgs, multistart
+
+NO_OFFSET_LOG_E = -745.0
+"""log E that makes exp(log E) == 0.0 in float64: the law without an offset."""
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    """A fitted ``y = E + A x^-alpha`` (``E = 0`` when fitted without an offset)."""
+
+    E: float
+    A: float
+    alpha: float
+    objective: float
+    residual_rms: float
+    """Root-mean-square of log(predicted/observed) over points."""
+    n_points: int
+    x_name: str = "x"
+    y_name: str = "y"
+    offset: bool = True
+    complement: float | None = None
+    """If set, the law describes ``complement - y`` (e.g. 1 - success = failure rate)."""
+    huber_delta: float = 1e-3
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    ci_level: float = 0.95
+    bootstrap: int = 0
+    bootstrap_converged: int = 0
+    samples: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """(resamples, 3) bootstrap estimates of (E, A, alpha)."""
+
+    method = "power-law"
+
+    def predict(self, x):
+        """The law at ``x``, in the units of ``y`` (complement applied back)."""
+        value = saturating_power_law(x, self.E, self.A, self.alpha)
+        return value if self.complement is None else self.complement - value
+
+    def predict_samples(self, x):
+        """(resamples, len(x)) bootstrap predictions at ``x``, or None."""
+        if self.samples is None or len(self.samples) == 0:
+            return None
+        E, A, alpha = (self.samples[:, i : i + 1] for i in range(3))
+        value = saturating_power_law(np.atleast_1d(x)[None, :], E, A, alpha)
+        return value if self.complement is None else self.complement - value
+
+    @property
+    def law(self) -> str:
+        target = self.y_name if self.complement is None else f"{self.complement:g} - {self.y_name}"
+        offset = "E + " if self.offset else ""
+        return f"{target} = {offset}A * {self.x_name}^-alpha"
+
+    def to_dict(self) -> dict:
+        return to_jsonable(
+            {
+                "method": self.method,
+                "law": self.law,
+                "E": self.E,
+                "A": self.A,
+                "alpha": self.alpha,
+                "ci": self.ci,
+                "ci_level": self.ci_level,
+                "objective": self.objective,
+                "residual_rms": self.residual_rms,
+                "n_points": self.n_points,
+                "x": self.x_name,
+                "y": self.y_name,
+                "offset": self.offset,
+                "complement": self.complement,
+                "huber_delta": self.huber_delta,
+                "bootstrap": self.bootstrap,
+                "bootstrap_converged": self.bootstrap_converged,
+                "converged": True,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class BrokenPowerLawFit:
+    """A fitted ``y = E + A x^-c0 (1 + (x/d1)^(1/f1))^(-c1 f1)`` (one break at ``d1``)."""
+
+    E: float
+    A: float
+    c0: float
+    c1: float
+    d1: float
+    f1: float
+    objective: float
+    residual_rms: float
+    n_points: int
+    x_name: str = "x"
+    y_name: str = "y"
+    complement: float | None = None
+    huber_delta: float = 1e-3
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    ci_level: float = 0.95
+    bootstrap: int = 0
+    bootstrap_converged: int = 0
+    samples: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    method = "broken-power-law"
+
+    def predict(self, x):
+        value = broken_power_law(x, self.E, self.A, self.c0, self.c1, self.d1, self.f1)
+        return value if self.complement is None else self.complement - value
+
+    def to_dict(self) -> dict:
+        target = self.y_name if self.complement is None else f"{self.complement:g} - {self.y_name}"
+        return to_jsonable(
+            {
+                "method": self.method,
+                "law": f"{target} = E + A * x^-c0 * (1 + (x/d1)^(1/f1))^(-c1*f1), x = {self.x_name}",
+                **{name: getattr(self, name) for name in ("E", "A", "c0", "c1", "d1", "f1")},
+                "slope_before_break": self.c0,
+                "slope_after_break": self.c0 + self.c1,
+                "ci": self.ci,
+                "ci_level": self.ci_level,
+                "objective": self.objective,
+                "residual_rms": self.residual_rms,
+                "n_points": self.n_points,
+                "x": self.x_name,
+                "y": self.y_name,
+                "complement": self.complement,
+                "huber_delta": self.huber_delta,
+                "bootstrap": self.bootstrap,
+                "bootstrap_converged": self.bootstrap_converged,
+                "converged": True,
+            }
+        )
+
+
+def fit_power_law(
+    x,
+    y,
+    *,
+    offset: bool = True,
+    complement: float | None = None,
+    huber_delta: float = 1e-3,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    ci_level: float = 0.95,
+    x_name: str = "x",
+    y_name: str = "y",
+) -> PowerLawFit:
+    """Fit ``y = E + A x^-alpha`` (``offset=False``: ``y = A x^-alpha``).
+
+    ``complement=c`` fits ``c - y`` instead, for quantities that rise to a ceiling
+    (``complement=1`` turns a success rate into a failure rate).
+    """
+    x, target = _validate_xy(x, y, complement, 3 if offset else 2, x_name, y_name)
+    check_bootstrap_options(bootstrap, ci_level)
+    fixed = np.array([not offset, False, False])
+    starts = power_law_starts(x, target, offset)
+    params, value, samples = _fit_with_bootstrap(
+        PowerLawObjective, x, target, starts, fixed, huber_delta, bootstrap, seed, "power law"
+    )
+    natural = _power_law_natural(params[None, :])[0]
+    if not offset:
+        natural[0] = 0.0
+    rms = _log_rms(saturating_power_law(x, *natural), target)
+    ci = {}
+    if samples is not None:
+        samples = _power_law_natural(samples)
+        if not offset:
+            samples[:, 0] = 0.0
+        ci = {name: percentile_interval(samples[:, i], ci_level) for i, name in enumerate(("E", "A", "alpha"))}
+    return PowerLawFit(
+        E=float(natural[0]),
+        A=float(natural[1]),
+        alpha=float(natural[2]),
+        objective=value,
+        residual_rms=rms,
+        n_points=len(x),
+        x_name=x_name,
+        y_name=y_name,
+        offset=offset,
+        complement=complement,
+        huber_delta=huber_delta,
+        ci=ci,
+        ci_level=ci_level,
+        bootstrap=bootstrap,
+        bootstrap_converged=0 if samples is None else len(samples),
+        samples=samples,
+    )
+
+
+def fit_broken_power_law(
+    x,
+    y,
+    *,
+    complement: float | None = None,
+    huber_delta: float = 1e-3,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    ci_level: float = 0.95,
+    x_name: str = "x",
+    y_name: str = "y",
+) -> BrokenPowerLawFit:
+    """Fit a one-break broken power law (Caballero et al. 2022) for curves that bend."""
+    x, target = _validate_xy(x, y, complement, 6, x_name, y_name)
+    check_bootstrap_options(bootstrap, ci_level)
+    starts = broken_power_law_starts(x, target)
+    params, value, samples = _fit_with_bootstrap(
+        BrokenPowerLawObjective, x, target, starts, None, huber_delta, bootstrap, seed, "broken power law"
+    )
+    names = ("E", "A", "c0", "c1", "d1", "f1")
+    natural = _broken_natural(params[None, :])[0]
+    rms = _log_rms(broken_power_law(x, *natural), target)
+    ci = {}
+    if samples is not None:
+        samples = _broken_natural(samples)
+        ci = {name: percentile_interval(samples[:, i], ci_level) for i, name in enumerate(names)}
+    return BrokenPowerLawFit(
+        **dict(zip(names, (float(v) for v in natural))),
+        objective=value,
+        residual_rms=rms,
+        n_points=len(x),
+        x_name=x_name,
+        y_name=y_name,
+        complement=complement,
+        huber_delta=huber_delta,
+        ci=ci,
+        ci_level=ci_level,
+        bootstrap=bootstrap,
+        bootstrap_converged=0 if samples is None else len(samples),
+        samples=samples,
+    )
+
+
+def power_law_starts(x: np.ndarray, y: np.ndarray, offset: bool = True) -> np.ndarray:
+    """Starting grid ``(log E, log A, alpha)`` from the data's range."""
+    y_min = float(np.min(y))
+    floors = y_min * np.array([1e-3, 0.3, 0.6, 0.85, 0.97]) if offset else np.array([0.0])
+    alphas = np.array([0.03, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.5])
+    first = int(np.argmin(x))
+    starts = []
+    for floor, alpha in itertools.product(floors, alphas):
+        reducible = max(float(y[first]) - floor, 1e-3 * float(y[first]))
+        log_a = np.log(reducible) + alpha * np.log(x[first])
+        log_e = np.log(floor) if floor > 0 else NO_OFFSET_LOG_E
+        starts.extend([(log_e, log_a + shift, alpha) for shift in (-1.0, 0.0, 1.0)])
+    return np.array(starts)
+
+
+def broken_power_law_starts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Starting grid ``(log E, log A, c0, c1, log d1, log f1)``: breaks across the x range."""
+    log_x = np.log(x)
+    breaks = np.quantile(log_x, [0.15, 0.35, 0.5, 0.65, 0.85])
+    first = int(np.argmin(x))
+    y_min = float(np.min(y))
+    starts = []
+    for floor, c0, c1, log_d1, f1 in itertools.product(
+        y_min * np.array([1e-3, 0.5, 0.9]), (0.05, 0.3, 1.0), (-0.5, 0.3, 1.0), breaks, (0.1, 1.0)
+    ):
+        reducible = max(float(y[first]) - floor, 1e-3 * float(y[first]))
+        log_a = np.log(reducible) + c0 * log_x[first]
+        starts.append((np.log(floor), log_a, c0, c1, log_d1, np.log(f1)))
+    return np.array(starts)
+
+
+def _validate_xy(x, y, complement, n_params: int, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise BadInputError(f"{x_name} has {x.size} values but {y_name} has {y.size}: give one y per x")
+    if x.size <= n_params:
+        raise BadInputError(
+            f"{x.size} points cannot determine a {n_params}-parameter law: need at least {n_params + 1}"
+        )
+    if not np.all(np.isfinite(x) & (x > 0)):
+        raise BadInputError(f"{x_name} has non-finite, zero or negative values: a power law needs x > 0")
+    target = y if complement is None else complement - y
+    what = y_name if complement is None else f"{complement:g} - {y_name}"
+    if not np.all(np.isfinite(target) & (target > 0)):
+        hint = (
+            f" (is the ceiling {complement:g} right?)"
+            if complement is not None
+            else " (use --complement 1 for a success rate)"
+        )
+        raise BadInputError(f"{what} has non-finite, zero or negative values: the law needs it > 0{hint}")
+    if np.unique(x).size < 2:
+        raise BadInputError(f"all points have the same {x_name}: a power law needs several values")
+    return x, target
+
+
+def _fit_with_bootstrap(objective_class, x, y, starts, fixed, delta, bootstrap, seed, what):
+    """Best fit over ``starts`` plus (optionally) bootstrap refits; parameters in log form."""
+    objective = objective_class(x, y, delta, fixed=fixed)
+    minima = multistart(objective, starts, polish=8, explore_iter=200)
+    if not minima.converged[0]:
+        raise FitDidNotConvergeError(
+            f"the {what} fit did not converge from any of {len(starts)} starts "
+            f"({Status(minima.status[0]).name.lower()}): check the data for outliers"
+        )
+    samples = None
+    if bootstrap:
+        counts = resample_counts(len(x), bootstrap, seed)
+        samples = fit_rows(objective_class, x, np.broadcast_to(y, counts.shape), counts, minima.x[:2], fixed, delta)
+        samples = samples[np.all(np.isfinite(samples), axis=1)]
+    return minima.x[0], float(minima.value[0]), samples
+
+
+def fit_rows(objective_class, x, y_rows, weight_rows, starts, fixed, delta) -> np.ndarray:
+    """Fit one law per row of ``y_rows``/``weight_rows`` (K, n) from shared ``starts``
+    (near the expected optimum). Returns (K, P) parameters in log form, NaN rows
+    where every start failed."""
+    n_rows, n_starts = len(y_rows), len(starts)
+    objective = objective_class(
+        x, np.repeat(y_rows, n_starts, axis=0), delta, weights=np.repeat(weight_rows, n_starts, axis=0), fixed=fixed
+    )
+    result = minimize_lbfgs(objective, np.tile(starts, (n_rows, 1)), ftol=1e-12, gtol=1e-12, max_iter=500)
+    chosen, found = best_per_problem(result, n_rows)
+    chosen[~found] = np.nan
+    return chosen
+
+
+def _power_law_natural(params: np.ndarray) -> np.ndarray:
+    out = params.copy()
+    out[:, :2] = np.exp(params[:, :2])
+    return out
+
+
+def _broken_natural(params: np.ndarray) -> np.ndarray:
+    out = params.copy()
+    out[:, :2] = np.exp(params[:, :2])
+    out[:, 4:] = np.exp(params[:, 4:])
+    return out
+
+
+def _log_rms(prediction, observed) -> float:
+    return float(np.sqrt(np.mean((np.log(prediction) - np.log(observed)) ** 2)))

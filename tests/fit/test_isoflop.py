@@ -1,0 +1,98 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from roboscale.errors import BadInputError
+from roboscale.fit import fit_isoflop, isoflop_profiles, load_runs, simulate_isoflop_runs
+from roboscale.fit.examples import example_path
+
+
+def porian_optima(data_dir):
+    points = pd.read_csv(data_dir / "porian2024_compute_optimal_points.csv")
+    published = pd.read_csv(data_dir / "porian2024_published_fits.csv")
+    for row in published.itertuples():
+        part = points[(points.dataset == row.dataset) & (points.label == row.label)]
+        optima = pd.DataFrame(
+            {
+                "C": part.flops,
+                "N_opt": part.n_opt_bs_median,
+                "D_opt": part.d_opt_bs_median,
+                "loss_opt": part.loss_opt_bs_median,
+                "N_opt_log_std": part.n_opt_log_std,
+                "D_opt_log_std": part.d_opt_log_std,
+            }
+        )
+        yield row, optima
+
+
+def test_reproduces_all_15_published_porian_exponents(data_dir):
+    checked = 0
+    for row, optima in porian_optima(data_dir):
+        fit = fit_isoflop(optima=optima, weighted=True, bootstrap=200)
+        assert fit.a == pytest.approx(row.a_paper, abs=0.002), f"{row.dataset} / {row.label}"
+        assert fit.b == pytest.approx(row.b_paper, abs=0.002), f"{row.dataset} / {row.label}"
+        assert fit.ci["a"][0] < fit.a < fit.ci["a"][1]
+        checked += 1
+    assert checked == 15
+
+
+def test_unweighted_fit_differs_from_the_published_weighted_one(data_dir):
+    # The published recipe is weighted: unweighted fits miss several of the 15
+    # (4 at the time of writing), so matching them to 0.002 is a real check.
+    misses = sum(
+        abs(fit_isoflop(optima=optima, weighted=False, bootstrap=0).a - row.a_paper) > 0.002
+        for row, optima in porian_optima(data_dir)
+    )
+    assert misses >= 3
+
+
+def test_parabolas_on_porian_raw_points_agree_with_the_paper(data_dir):
+    runs = pd.read_csv(data_dir / "porian2024_isoflop_points_tuned_rw.csv")
+    fit = fit_isoflop(runs, budget="flops", bootstrap=200)
+    assert len(fit.usable_profiles) == 12
+    assert fit.a == pytest.approx(0.4969, abs=0.01)  # published: 0.4969 [0.4907, 0.5045]
+
+
+def test_recovers_the_exponent_of_a_known_law():
+    truth = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+    runs = simulate_isoflop_runs(
+        **truth, budgets=np.geomspace(1e18, 1e22, 9), model_sizes=np.geomspace(1e7, 1e11, 25), noise=0.002, seed=0
+    )
+    fit = fit_isoflop(runs, bootstrap=300)
+    true_a = truth["beta"] / (truth["alpha"] + truth["beta"])
+    assert fit.a == pytest.approx(true_a, abs=0.02)
+    assert fit.ci["a"][0] <= true_a <= fit.ci["a"][1]
+    assert fit.a + fit.b == pytest.approx(1.0, abs=1e-9)  # D = C / 6N exactly
+    assert fit.loss_law is not None
+
+
+def test_every_atari_game_gives_exponents_with_intervals():
+    table = load_runs(example_path("atari_bc"), drop_invalid=True)
+    games = dict(table.groups("game"))
+    assert len(games) == 8
+    for game, runs in games.items():
+        fit = fit_isoflop(runs, bootstrap=200)
+        assert len(fit.usable_profiles) >= 9, game
+        assert 0.3 < fit.a < 0.9 and 0.3 < fit.b < 0.9, game
+        assert fit.ci["a"][0] < fit.a < fit.ci["a"][1], game
+
+
+def test_unbracketed_minimum_is_reported_not_fitted():
+    frame = pd.DataFrame({"N": [1e6, 2e6, 4e6, 8e6], "C": 1e15, "loss": [2.0, 2.1, 2.3, 2.6]})
+    (profile,) = isoflop_profiles(frame)
+    assert not profile.usable
+    assert "smallest model size" in profile.reason
+
+
+def test_flat_profile_is_flagged():
+    rng = np.random.default_rng(0)
+    N = np.geomspace(1e6, 1e8, 9)
+    frame = pd.DataFrame({"N": N, "C": 1e16, "loss": 2.0 + 0.002 * np.log(N / 1e7) ** 2 + rng.normal(0, 0.01, 9)})
+    (profile,) = isoflop_profiles(frame, bootstrap=500, window=None)
+    assert (not profile.usable) or profile.flat
+
+
+def test_too_few_usable_budgets_is_a_clear_error():
+    frame = pd.DataFrame({"N": [1e6, 2e6, 4e6] * 2, "C": [1e15] * 3 + [1e16] * 3, "loss": [2, 2.1, 2.2, 1.9, 2, 2.1]})
+    with pytest.raises(BadInputError, match="usable IsoFLOP profile"):
+        fit_isoflop(frame)
