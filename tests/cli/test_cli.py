@@ -124,3 +124,10 @@ def test_bad_input_is_one_line_with_exit_code_2(tmp_path, content, args, message
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stdout == ""
+
+
+def test_a_fit_that_did_not_converge_says_so_instead_of_printing_numbers():
+    result = roboscale("fit", "parametric", "--max-iter", "1", "--bootstrap", "0")
+    assert result.returncode == 1
+    assert "did not converge" in result.stderr
+    assert "Compute-optimal" not in result.stdout

@@ -126,10 +126,14 @@ def _run(
         )
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     elif table.dropped:
-        dropped = ", ".join(f"{count} {why}" for why, count in table.dropped.items())
-        Console(stderr=True).print(f"[dim]left out: {dropped}[/dim]")
+        note("left out: " + ", ".join(f"{count} {why}" for why, count in table.dropped.items()))
     if group and failures == len(parts):
         raise BadInputError(f"no group of {group!r} could be fitted (see the messages above)")
+
+
+def note(message: str) -> None:
+    """A side remark on stderr, so that stdout stays clean for --json."""
+    Console(stderr=True).print(message, style="dim", soft_wrap=True, highlight=False)
 
 
 def make_console() -> Console:
@@ -154,7 +158,7 @@ def _example(runs: Path | None, name: str) -> Path:
     if runs is not None:
         return runs
     path = example_path(name)
-    Console(stderr=True).print(f"[dim]no RUNS given: using the bundled example {path.name} (see --help)[/dim]")
+    note(f"no RUNS given: using the bundled example {path.name} (see --help)")
     return path
 
 
@@ -174,6 +178,7 @@ def parametric(
     fixed_e: Annotated[
         float | None, typer.Option("--fixed-e", help="Hold the irreducible loss E at this value.")
     ] = None,
+    max_iter: Annotated[int, typer.Option(help="Iteration limit of the final L-BFGS stage.")] = 5000,
     budget: Budgets = None,
     flops_per_param_token: FlopsPerParamToken = 6.0,
     drop_highest_loss: DropHighest = 0,
@@ -200,7 +205,13 @@ def parametric(
 
     def fit_one(part):
         return fit_parametric(
-            part, huber_delta=huber_delta, fixed_E=fixed_e, bootstrap=bootstrap, seed=seed, ci_level=ci_level
+            part,
+            huber_delta=huber_delta,
+            fixed_E=fixed_e,
+            max_iter=max_iter,
+            bootstrap=bootstrap,
+            seed=seed,
+            ci_level=ci_level,
         )
 
     def show(console, fit):
@@ -321,7 +332,7 @@ def frontier(
 
 @app.command("power-law")
 def power_law(
-    runs: RunsArg,
+    runs: Annotated[Path, typer.Argument(help="Runs table: .csv, .tsv, .parquet or .jsonl.")],
     x: Annotated[str, typer.Option(help="Column on the x axis (N, D, C or any positive column).")] = "C",
     y: Annotated[str, typer.Option(help="Column on the y axis.")] = "loss",
     group: GroupCol = None,
@@ -345,8 +356,6 @@ def power_law(
     max_flops: MaxFlops = None,
 ) -> None:
     """y = E + A x^-alpha on any single axis (loss vs N, D or C; failure rate vs data)."""
-    if runs is None:
-        raise BadInputError("power-law needs a RUNS table: roboscale fit power-law RUNS --x C --y loss")
     table = _load(runs, n, d, c, loss, flops_per_param_token, drop_highest_loss, drop_invalid, min_flops, max_flops)
     for column in (x, y):
         if column not in table.frame.columns:

@@ -98,13 +98,15 @@ def multistart(
     polish: int = 32,
     explore_iter: int = 100,
     explore_ftol: float = 1e-5,
+    polish_iter: int = 5000,
     threads: int | None = None,
 ) -> BatchedMinimum:
     """Global search from many starts: explore all, then polish the best few.
 
     Every start runs to a loose tolerance (``explore_ftol``, at most
     ``explore_iter`` iterations), which is enough to tell the basins apart; the
-    ``polish`` lowest distinct end points then run to round-off. Starts that crawl
+    ``polish`` lowest distinct end points then run to round-off (at most
+    ``polish_iter`` iterations). Starts that crawl
     towards infinity (a constant drifting to 0 or a coefficient to inf) stop at
     ``explore_iter`` instead of holding the whole batch for thousands of
     iterations. Returns the polished rows, lowest objective first.
@@ -113,7 +115,7 @@ def multistart(
     candidates = distinct_lowest(explored, polish)
     if len(candidates) == 0:
         return explored
-    polished = minimize_lbfgs(value_and_grad, candidates, ftol=1e-14, gtol=1e-12, max_iter=5000, threads=threads)
+    polished = minimize_lbfgs(value_and_grad, candidates, ftol=1e-14, gtol=1e-12, max_iter=polish_iter, threads=threads)
     order = np.argsort(np.where(np.isfinite(polished.value), polished.value, np.inf), kind="stable")
     return BatchedMinimum(
         x=polished.x[order],

@@ -134,6 +134,7 @@ def fit_parametric(
     ci_level: float = 0.95,
     polish_starts: int = 32,
     bootstrap_starts: int = 2,
+    max_iter: int = 5000,
     threads: int | None = None,
     **load_options,
 ) -> ParametricFit:
@@ -145,7 +146,8 @@ def fit_parametric(
     a known value (e.g. the entropy of injected label noise). ``bootstrap``
     resamples of the runs (with replacement, seeded by ``seed``) give the
     ``ci_level`` percentile intervals; each resample starts from the
-    ``bootstrap_starts`` best distinct minima of the full fit.
+    ``bootstrap_starts`` best distinct minima of the full fit. ``max_iter`` caps
+    the L-BFGS iterations of the final (polishing) stage.
 
     Raises :class:`FitDidNotConvergeError` if no start reached a minimum.
     """
@@ -164,13 +166,13 @@ def fit_parametric(
     if fixed_E is not None:
         starts = np.unique(np.column_stack([np.full(len(starts), np.log(fixed_E)), starts[:, 1:]]), axis=0)
     objective = ParametricObjective(log_n, log_d, log_loss, huber_delta, fixed=fixed)
-    minima = multistart(objective, starts, polish=polish_starts, threads=threads)
+    minima = multistart(objective, starts, polish=polish_starts, polish_iter=max_iter, threads=threads)
     best = 0
     if not minima.converged[best]:
         raise FitDidNotConvergeError(
             f"the parametric fit did not converge ({Status(minima.status[best]).name.lower()} after "
             f"{minima.iterations[best]} iterations, objective {minima.value[best]:.6g}): "
-            "check the runs for outliers (--drop-highest-loss) or widen the starting grid"
+            "raise --max-iter, or check the runs for outliers (--drop-highest-loss)"
         )
     x = minima.x[best]
     natural = _natural(x[None, :])[0]
