@@ -164,7 +164,7 @@ def main() -> None:
     )
     best_peer = min(value for _, _, value, _ in rows[2:])
     verdict = "equal or lower" if rows[0][2] <= best_peer * (1 + 1e-9) else "HIGHER"
-    print(f"roboscale objective vs best peer: {verdict} ({rows[0][2]:.12g} vs {best_peer:.12g})")
+    print(f"roboscale objective vs best peer: {verdict} ({rows[0][2]:.15g} vs {best_peer:.15g})")
     print(f"speed-up vs (a) scipy loop: {t_scipy / t_ours:.1f}x (1 thread: {t_scipy / t_one:.1f}x)")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -98,7 +99,7 @@ def _run(
             f"{activity} ({group}={name}, {len(part)} runs)" if name is not None else f"{activity} ({len(part)} runs)"
         )
         try:
-            with status.status(label, spinner="dots") if status.is_terminal and not as_json else _nothing():
+            with status.status(label, spinner="dots") if status.is_terminal and not as_json else nullcontext():
                 fit = fit_one(part)
         except RoboscaleError as error:
             if name is None:
@@ -140,14 +141,6 @@ def make_console() -> Console:
     """Console for results: the terminal's width, or 120 columns when piped."""
     probe = Console()
     return probe if probe.is_terminal else Console(width=120)
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _with_allocation(fit, budgets) -> dict:

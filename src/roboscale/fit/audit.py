@@ -108,7 +108,7 @@ def audit_extrapolation(
     options = dict(fit_options or {})
     options.update(bootstrap=bootstrap, seed=seed)
 
-    if method == "frontier" and table.has_runs and table.frame["run"].duplicated().any():
+    if method == "frontier" and table.has_curves:
         # Learning curves: hold out the top of the compute range on every curve.
         if not holdout_decades > 0:
             raise BadInputError(f"holdout_decades={holdout_decades}: must be > 0")
@@ -155,10 +155,7 @@ def _points(C, N, D, observed, predicted, samples, level) -> pd.DataFrame:
 
 def _audit_parametric(train, test, threshold, held, options) -> ExtrapolationAudit:
     fit = fit_parametric(train, **options)
-    samples = None
-    if fit.samples is not None:
-        E, A, B, alpha, beta = (fit.samples[:, i : i + 1] for i in range(5))
-        samples = E + A * test.N[None, :] ** -alpha + B * test.D[None, :] ** -beta
+    samples = fit.predict_loss_samples(test.N, test.D)
     points = _points(test.C, test.N, test.D, test.loss, fit.predict_loss(test.N, test.D), samples, fit.ci_level)
     return ExtrapolationAudit("parametric", threshold, held, len(train), len(test), points, ci_level=fit.ci_level)
 
@@ -168,13 +165,14 @@ def _audit_isoflop(train, test, threshold, held, tolerance, options) -> Extrapol
     profiles = isoflop_profiles(test, budget_tolerance=tolerance, window=options.get("window", 3))
     rows = []
     for profile in profiles:
-        N_pred, D_pred, loss_pred = fit.allocate(profile.C)
+        N_pred, _, loss_pred = fit.allocate(profile.C)
         rows.append(
             {
                 "C": profile.C,
                 "usable": profile.usable,
                 "N_opt_observed": profile.N_opt,
                 "N_opt_predicted": float(N_pred),
+                "D_opt_observed": profile.D_opt,
                 "log10_ratio": float(np.log10(N_pred / profile.N_opt)) if profile.usable else float("nan"),
                 "loss_opt_observed": profile.loss_opt,
                 "loss_opt_predicted": float(loss_pred),
@@ -188,13 +186,11 @@ def _audit_isoflop(train, test, threshold, held, tolerance, options) -> Extrapol
             "hold out a budget whose loss has an interior minimum"
         )
     predicted = usable["loss_opt_predicted"].to_numpy()
-    samples = None
-    if fit.loss_law is not None:
-        samples = fit.loss_law.predict_samples(usable["C"].to_numpy())
+    samples = fit.loss_law.predict_samples(usable["C"].to_numpy()) if fit.loss_law is not None else None
     points = _points(
         usable["C"].to_numpy(),
         usable["N_opt_observed"].to_numpy(),
-        usable["C"].to_numpy() / (6.0 * usable["N_opt_observed"].to_numpy()),
+        usable["D_opt_observed"].to_numpy(),
         usable["loss_opt_observed"].to_numpy(),
         predicted,
         samples,
@@ -213,17 +209,13 @@ def _audit_frontier(table: RunsTable, threshold: float, held, options) -> Extrap
     if not beyond.any():
         raise BadInputError("no frontier points beyond the held-out threshold: hold out more budgets")
     C = full.frontier_C[beyond]
-    samples = None
-    if fit.samples is not None and len(fit.samples):
-        E, A, alpha = (fit.samples[:, i : i + 1] for i in range(3))
-        samples = E + A * C[None, :] ** -alpha
     points = _points(
         C,
         full.frontier_N[beyond],
         full.frontier_D[beyond],
         full.frontier_loss[beyond],
         fit.predict_loss(C),
-        samples,
+        fit.predict_loss_samples(C),
         fit.ci_level,
     )
     return ExtrapolationAudit(

@@ -63,6 +63,13 @@ class FrontierFit:
         """Frontier loss at compute C (FLOPs)."""
         return saturating_power_law(C, self.E, self.A, self.alpha)
 
+    def predict_loss_samples(self, C) -> np.ndarray | None:
+        """(resamples, points) bootstrap predictions of the frontier loss, or None."""
+        if self.samples is None or len(self.samples) == 0:
+            return None
+        E, A, alpha = (self.samples[:, i : i + 1] for i in range(3))
+        return saturating_power_law(np.atleast_1d(C)[None, :], E, A, alpha)
+
     def allocate(self, C):
         C = np.asarray(C, dtype=np.float64)
         return self.k_N * C**self.a, self.k_D * C**self.b, self.predict_loss(C)
@@ -178,7 +185,7 @@ def fit_frontier(
 
 
 def _has_curves(table: RunsTable) -> bool:
-    return table.has_runs and table.frame["run"].duplicated().any()
+    return table.has_curves
 
 
 def _curves(table: RunsTable, grid_points: int) -> _Curves:

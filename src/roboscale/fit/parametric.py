@@ -83,6 +83,13 @@ class ParametricFit:
         """Predicted loss for N parameters trained on D tokens."""
         return parametric_loss(N, D, self.E, self.A, self.B, self.alpha, self.beta)
 
+    def predict_loss_samples(self, N, D) -> np.ndarray | None:
+        """(resamples, points) bootstrap predictions of the loss, or None."""
+        if self.samples is None or len(self.samples) == 0:
+            return None
+        E, A, B, alpha, beta = (self.samples[:, i : i + 1] for i in range(5))
+        return parametric_loss(np.atleast_1d(N)[None, :], np.atleast_1d(D)[None, :], E, A, B, alpha, beta)
+
     def allocate(self, C) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Compute-optimal ``(N_opt, D_opt, loss)`` for budgets C in FLOPs."""
         N, D = optimal_allocation(C, self.A, self.B, self.alpha, self.beta, self.flops_per_param_token)

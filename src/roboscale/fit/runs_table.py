@@ -83,6 +83,11 @@ class RunsTable:
         """True when a run-id column groups rows into learning curves."""
         return "run" in self.frame.columns
 
+    @property
+    def has_curves(self) -> bool:
+        """True when some run has several rows: the table holds learning curves."""
+        return self.has_runs and bool(self.frame["run"].duplicated().any())
+
     def subset(self, mask) -> RunsTable:
         """The rows where ``mask`` is true, as a new table."""
         return replace(self, frame=self.frame.loc[np.asarray(mask, dtype=bool)].reset_index(drop=True))
