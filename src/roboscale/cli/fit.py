@@ -9,6 +9,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 
@@ -350,15 +351,12 @@ def power_law(
 ) -> None:
     """y = E + A x^-alpha on any single axis (loss vs N, D or C; failure rate vs data)."""
     table = _load(runs, n, d, c, loss, flops_per_param_token, drop_highest_loss, drop_invalid, min_flops, max_flops)
-    for column in (x, y):
-        if column not in table.frame.columns:
-            raise BadInputError(
-                f"column {column!r} not in {table.source}; available columns: {', '.join(map(str, table.frame.columns))}"
-            )
+    for name in (x, y):
+        table.column(name)  # an unknown name fails here, before any fitting
 
     def fit_one(part):
-        xs = part.frame[x].to_numpy(float)
-        ys = part.frame[y].to_numpy(float)
+        xs = pd.to_numeric(part.column(x), errors="coerce").to_numpy(float)
+        ys = pd.to_numeric(part.column(y), errors="coerce").to_numpy(float)
         if broken:
             return fit_broken_power_law(
                 xs, ys, complement=complement, bootstrap=bootstrap, seed=seed, ci_level=ci_level, x_name=x, y_name=y

@@ -168,7 +168,10 @@ def power_law(fit: PowerLawFit | BrokenPowerLawFit) -> Group:
         title = Text.assemble(("Power law  ", "bold"), fit.law, (f"   {fit.n_points} points", "dim"))
         rows = [("E", "floor", ""), ("A", "coefficient", ""), ("alpha", "exponent", "")]
     quality = Text(f"rms error {100 * fit.residual_rms:.2f}% of {fit.y_name}", style="dim")
-    return Group(title, _parameter_table(fit, rows), quality)
+    parts = [title, _parameter_table(fit, rows), quality]
+    if isinstance(fit, PowerLawFit) and fit.alpha < 0:
+        parts.append(Text(f"warning: alpha < 0, the fitted curve rises with {fit.x_name}", style="yellow"))
+    return Group(*parts)
 
 
 def allocation(plan: ComputeOptimal) -> Table:

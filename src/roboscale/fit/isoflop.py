@@ -267,13 +267,7 @@ def _budget_labels(table: RunsTable, budget: str | None, tolerance: float) -> np
         if tolerance < 0:
             raise BadInputError(f"budget_tolerance={tolerance}: must be >= 0 decades")
         return group_budgets(table.C, tolerance)
-    if budget in ("C", table.columns_used.get("C")):  # the FLOP column itself holds the budgets
-        return table.C
-    if budget not in table.frame.columns:
-        raise BadInputError(
-            f"budget column {budget!r} not in {table.source}; available columns: {', '.join(map(str, table.frame.columns))}"
-        )
-    values = pd.to_numeric(table.frame[budget], errors="coerce").to_numpy(np.float64)
+    values = pd.to_numeric(table.column(budget), errors="coerce").to_numpy(np.float64)
     if not np.all(np.isfinite(values) & (values > 0)):
         raise BadInputError(f"budget column {budget!r} has missing or non-positive values: every run needs its budget")
     return values

@@ -88,17 +88,23 @@ class RunsTable:
         """True when some run has several rows: the table holds learning curves."""
         return self.has_runs and bool(self.frame["run"].duplicated().any())
 
+    def column(self, name: str) -> pd.Series:
+        """A column by its name in this table or in the source file (``params`` for N)."""
+        if name in self.frame.columns:
+            return self.frame[name]
+        for canonical, source in self.columns_used.items():
+            if source == name:
+                return self.frame[canonical]
+        raise BadInputError(f"column {name!r} not in {self.source}; available columns: {_listing(self.frame.columns)}")
+
     def subset(self, mask) -> RunsTable:
         """The rows where ``mask`` is true, as a new table."""
         return replace(self, frame=self.frame.loc[np.asarray(mask, dtype=bool)].reset_index(drop=True))
 
     def groups(self, column: str) -> Iterator[tuple[str, RunsTable]]:
         """Split by the values of ``column`` (sorted), one table per value."""
-        if column not in self.frame.columns:
-            raise BadInputError(
-                f"group column {column!r} not in {self.source}; available columns: {_listing(self.frame.columns)}"
-            )
-        for key, part in self.frame.groupby(column, sort=True):
+        keys = self.column(column)
+        for key, part in self.frame.groupby(keys.to_numpy(), sort=True):
             yield str(key), replace(self, frame=part.reset_index(drop=True))
 
 
