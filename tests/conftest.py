@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).parent / "data"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture
-def data_dir() -> Path:
-    """Small fixtures copied from ../shared/anchors (real published data)."""
-    return DATA
+def fixtures_dir() -> Path:
+    """Small fixtures copied from ../shared/anchors (real published data, a LeRobot-written dataset)."""
+    return FIXTURES

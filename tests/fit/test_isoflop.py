@@ -7,9 +7,9 @@ from roboscale.fit import fit_isoflop, isoflop_profiles, load_runs, simulate_iso
 from roboscale.fit.examples import example_path
 
 
-def porian_optima(data_dir):
-    points = pd.read_csv(data_dir / "porian2024_compute_optimal_points.csv")
-    published = pd.read_csv(data_dir / "porian2024_published_fits.csv")
+def porian_optima(fixtures_dir):
+    points = pd.read_csv(fixtures_dir / "porian2024_compute_optimal_points.csv")
+    published = pd.read_csv(fixtures_dir / "porian2024_published_fits.csv")
     for row in published.itertuples():
         part = points[(points.dataset == row.dataset) & (points.label == row.label)]
         optima = pd.DataFrame(
@@ -25,9 +25,9 @@ def porian_optima(data_dir):
         yield row, optima
 
 
-def test_reproduces_all_15_published_porian_exponents(data_dir):
+def test_reproduces_all_15_published_porian_exponents(fixtures_dir):
     checked = 0
-    for row, optima in porian_optima(data_dir):
+    for row, optima in porian_optima(fixtures_dir):
         fit = fit_isoflop(optima=optima, weighted=True, bootstrap=200)
         assert fit.a == pytest.approx(row.a_paper, abs=0.002), f"{row.dataset} / {row.label}"
         assert fit.b == pytest.approx(row.b_paper, abs=0.002), f"{row.dataset} / {row.label}"
@@ -36,18 +36,18 @@ def test_reproduces_all_15_published_porian_exponents(data_dir):
     assert checked == 15
 
 
-def test_unweighted_fit_differs_from_the_published_weighted_one(data_dir):
+def test_unweighted_fit_differs_from_the_published_weighted_one(fixtures_dir):
     # The published recipe is weighted: unweighted fits miss several of the 15
     # (4 at the time of writing), so matching them to 0.002 is a real check.
     misses = sum(
         abs(fit_isoflop(optima=optima, weighted=False, bootstrap=0).a - row.a_paper) > 0.002
-        for row, optima in porian_optima(data_dir)
+        for row, optima in porian_optima(fixtures_dir)
     )
     assert misses >= 3
 
 
-def test_parabolas_on_porian_raw_points_agree_with_the_paper(data_dir):
-    runs = pd.read_csv(data_dir / "porian2024_isoflop_points_tuned_rw.csv")
+def test_parabolas_on_porian_raw_points_agree_with_the_paper(fixtures_dir):
+    runs = pd.read_csv(fixtures_dir / "porian2024_isoflop_points_tuned_rw.csv")
     fit = fit_isoflop(runs, budget="flops", bootstrap=200)
     assert len(fit.usable_profiles) == 12
     assert fit.a == pytest.approx(0.4969, abs=0.01)  # published: 0.4969 [0.4907, 0.5045]

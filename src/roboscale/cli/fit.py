@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from roboscale.cli import render
+from roboscale.cli.output import make_console, note
 from roboscale.errors import BadInputError, RoboscaleError
 from roboscale.fit import (
     audit_extrapolation,
@@ -131,17 +132,6 @@ def _run(
         note("left out: " + ", ".join(f"{count} {why}" for why, count in table.dropped.items()))
     if group and failures == len(parts):
         raise BadInputError(f"no group of {group!r} could be fitted (see the messages above)")
-
-
-def note(message: str) -> None:
-    """A side remark on stderr, so that stdout stays clean for --json."""
-    Console(stderr=True).print(message, style="dim", soft_wrap=True, highlight=False)
-
-
-def make_console() -> Console:
-    """Console for results: the terminal's width, or 120 columns when piped."""
-    probe = Console()
-    return probe if probe.is_terminal else Console(width=120)
 
 
 def _with_allocation(fit, budgets) -> dict:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from roboscale import __version__
-from roboscale.cli import fit
+from roboscale.cli import data, fit
 from roboscale.errors import RoboscaleError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(data.app, name="data", help="Generate, inspect and import demonstration datasets (LeRobot v3).")
 app.add_typer(fit.app, name="fit", help="Fit scaling laws (parametric, IsoFLOP, frontier, power law) to a runs table.")
 
 

@@ -1,0 +1,401 @@
+"""Generate demonstration datasets with scripted experts: amount, quality and diversity as knobs.
+
+Every episode is fully determined by ``(seed, split, ordinal)``: its task, initial
+configuration and noise come from seeds derived from those three numbers alone.
+So the same seed gives byte-identical files whatever the number of workers, and a
+smaller dataset is a prefix of a larger one made with the same seed (nested data
+subsets, the amount axis of a scaling study).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing
+import os
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from roboscale import __version__
+from roboscale.data.envs import get_family
+from roboscale.data.envs.base import EnvSpec, TaskEnv
+from roboscale.data.layout import frame_features
+from roboscale.data.quality import Quality
+from roboscale.data.writer import DatasetWriter, Episode, check_destination
+from roboscale.errors import BadInputError
+
+SPLITS = ("train", "validation", "heldout_tasks")
+_SPLIT_STREAM = {"train": 0, "validation": 1, "heldout_tasks": 2}
+_CONFIG_STREAM = 7
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    """What to generate. Exactly one of ``episodes`` and ``transitions`` sets the amount."""
+
+    env: str = "pointmass"
+    """Environment family: pointmass or metaworld."""
+    tasks: str = "all"
+    """Task set (``mt10``, ``mt50``, ``all``) or comma-separated task names."""
+    episodes: int | None = 200
+    """Episodes in all splits together (train + validation)."""
+    transitions: int | None = None
+    """Instead of episodes: generate training episodes until this many frames."""
+    num_tasks: int | None = None
+    """Keep a seeded random subset of this many of the selected tasks."""
+    configs_per_task: int | None = None
+    """Distinct initial configurations per task episodes are drawn from (None: a fresh one each time)."""
+    quality: Quality = field(default_factory=Quality)
+    validation_fraction: float = 0.1
+    """Share of episodes held out, as whole episodes, for validation."""
+    heldout_tasks: tuple[str, ...] = ()
+    """Tasks kept out of training, recorded in their own split."""
+    seed: int = 0
+    max_steps: int | None = None
+    """Episode horizon in steps (default: the environment's)."""
+    stop_on_success: bool = True
+    """End an episode at the first step that solves the task."""
+    file_size_mb: float = 100.0
+
+    def validate(self) -> None:
+        """Raise BadInputError for inconsistent settings, before any work starts."""
+        if (self.episodes is None) == (self.transitions is None):
+            raise BadInputError("give exactly one of --episodes and --transitions")
+        if self.episodes is not None and self.episodes < 1:
+            raise BadInputError(f"episodes={self.episodes}: must be >= 1")
+        if self.transitions is not None and self.transitions < 1:
+            raise BadInputError(f"transitions={self.transitions}: must be >= 1")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise BadInputError(f"validation fraction {self.validation_fraction}: must be in [0, 1)")
+        if self.configs_per_task is not None and self.configs_per_task < 1:
+            raise BadInputError(f"configs_per_task={self.configs_per_task}: must be >= 1 (or unset for unlimited)")
+        if self.num_tasks is not None and self.num_tasks < 1:
+            raise BadInputError(f"num_tasks={self.num_tasks}: must be >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise BadInputError(f"max_steps={self.max_steps}: must be >= 1")
+        if self.file_size_mb <= 0:
+            raise BadInputError(f"file_size_mb={self.file_size_mb}: must be > 0")
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["quality"] = self.quality.to_dict()
+        out["heldout_tasks"] = list(self.heldout_tasks)
+        return out
+
+
+@dataclass(frozen=True)
+class EpisodePlan:
+    """Everything that determines one episode."""
+
+    split: str
+    ordinal: int
+    """Position in the split's stream of episodes (before any filtering)."""
+    task: str
+    config_id: int
+    config_seed: int
+    action_seed: int
+    random_policy: bool
+
+
+@dataclass(frozen=True)
+class GenerationReport:
+    """What was generated and how fast."""
+
+    out: Path
+    episodes: dict[str, int]
+    transitions: int
+    success_rate: dict[str, float]
+    """Per task, over the episodes written."""
+    attempted: int
+    """Episodes rolled out, including those filtered out (successful_only)."""
+    seconds: float
+
+    @property
+    def total_episodes(self) -> int:
+        return sum(self.episodes.values())
+
+
+def task_split(spec: GenerationSpec, all_tasks: list[str]) -> dict[str, list[str]]:
+    """Tasks of each split: training tasks, and the held-out ones."""
+    tasks = list(all_tasks)
+    if spec.num_tasks is not None:
+        if spec.num_tasks > len(tasks):
+            raise BadInputError(f"num_tasks={spec.num_tasks} but only {len(tasks)} tasks were selected")
+        order = np.random.default_rng([spec.seed, 11]).permutation(len(tasks))
+        tasks = [tasks[i] for i in sorted(order[: spec.num_tasks])]
+    unknown = [t for t in spec.heldout_tasks if t not in tasks]
+    if unknown:
+        raise BadInputError(f"held-out task(s) {', '.join(unknown)} are not among the selected tasks {tasks}")
+    train = [t for t in tasks if t not in spec.heldout_tasks]
+    if not train:
+        raise BadInputError("every selected task is held out: keep at least one task for training")
+    split = {"train": train, "validation": train}
+    if spec.heldout_tasks:
+        split["heldout_tasks"] = list(spec.heldout_tasks)
+    return split
+
+
+def plan_episode(spec: GenerationSpec, tasks: list[str], split: str, ordinal: int) -> EpisodePlan:
+    """The ``ordinal``-th episode of ``split``: round-robin over its tasks, seeds
+    derived from (seed, split, ordinal) only."""
+    task = tasks[ordinal % len(tasks)]
+    rng = np.random.default_rng([spec.seed, _SPLIT_STREAM[split], ordinal])
+    action_seed = int(rng.integers(2**63))
+    random_policy = bool(rng.random() < spec.quality.random_episodes)
+    task_key = zlib.crc32(task.encode())
+    if spec.configs_per_task is None:
+        # A fresh configuration for every episode, never shared between splits.
+        config_id = ordinal // len(tasks)
+        config_key = [spec.seed, _CONFIG_STREAM, task_key, _SPLIT_STREAM[split], config_id]
+    else:
+        config_id = int(rng.integers(spec.configs_per_task))
+        config_key = [spec.seed, _CONFIG_STREAM, task_key, config_id]
+    config_seed = int(np.random.default_rng(config_key).integers(2**31))
+    return EpisodePlan(split, ordinal, task, config_id, config_seed, action_seed, random_policy)
+
+
+def rollout(env: TaskEnv, plan: EpisodePlan, quality: Quality, max_steps: int, stop_on_success: bool) -> Episode:
+    """Run one episode: the expert (or a random policy) drives, quality knobs perturb."""
+    spec = env.spec
+    rng = np.random.default_rng(plan.action_seed)
+    low, high = spec.action_low.astype(np.float64), spec.action_high.astype(np.float64)
+    states = np.empty((max_steps, spec.state_dim), dtype=np.float32)
+    actions = np.empty((max_steps, spec.action_dim), dtype=np.float32)
+    expert_actions = np.empty((max_steps, spec.action_dim), dtype=np.float32)
+    rewards = np.empty(max_steps, dtype=np.float32)
+    successes = np.zeros(max_steps, dtype=bool)
+    observation = env.reset(plan.config_seed)
+    length = 0
+    for step in range(max_steps):
+        expert = np.clip(np.asarray(env.expert_action(observation), dtype=np.float64), low, high)
+        if plan.random_policy or (quality.epsilon and rng.random() < quality.epsilon):
+            action = rng.uniform(low, high)
+        elif quality.action_noise:
+            action = np.clip(expert + quality.action_noise * rng.standard_normal(spec.action_dim), low, high)
+        else:
+            action = expert
+        states[step] = observation
+        actions[step] = action
+        expert_actions[step] = expert
+        observation, reward, terminated, truncated, info = env.step(action.astype(np.float32))
+        rewards[step] = reward
+        successes[step] = bool(info.get("success", False))
+        length = step + 1
+        if terminated or truncated or (stop_on_success and successes[step]):
+            break
+    return Episode(
+        task=plan.task,
+        states=states[:length],
+        actions=actions[:length],
+        rewards=rewards[:length],
+        successes=successes[:length],
+        expert_actions=expert_actions[:length],
+        extra={
+            "config_id": plan.config_id,
+            "config_seed": plan.config_seed,
+            "policy": "random" if plan.random_policy else "expert",
+        },
+    )
+
+
+# -- worker side ----------------------------------------------------------------------
+
+_worker_state: dict = {}
+
+
+def _init_worker(env_name: str, quality: Quality, max_steps: int, stop_on_success: bool) -> None:
+    # One simulator thread per process: several 1-thread processes beat one threaded one.
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = "1"
+    _worker_state.update(
+        family=get_family(env_name), envs={}, quality=quality, max_steps=max_steps, stop_on_success=stop_on_success
+    )
+
+
+def _run_plan(plan: EpisodePlan) -> Episode:
+    state = _worker_state
+    env = state["envs"].get(plan.task)
+    if env is None:
+        env = state["envs"][plan.task] = state["family"].make(plan.task)
+    return rollout(env, plan, state["quality"], state["max_steps"], state["stop_on_success"])
+
+
+class _Runner:
+    """Runs episode plans in order, in this process or on a pool of worker processes."""
+
+    def __init__(self, spec: GenerationSpec, max_steps: int, workers: int) -> None:
+        args = (spec.env, spec.quality, max_steps, spec.stop_on_success)
+        self.workers = workers
+        if workers > 1:
+            context = multiprocessing.get_context("spawn")
+            self.pool = context.Pool(workers, initializer=_init_worker, initargs=args)
+        else:
+            self.pool = None
+            _init_worker(*args)
+
+    def run(self, plans: Iterator[EpisodePlan]) -> Iterator[Episode]:
+        """Episodes of ``plans`` in order; at most a few plans per worker run ahead."""
+        if self.pool is None:
+            yield from map(_run_plan, plans)
+            return
+        window: deque = deque()
+        for plan in plans:
+            window.append(self.pool.apply_async(_run_plan, (plan,)))
+            if len(window) >= 3 * self.workers:
+                yield window.popleft().get()
+        while window:
+            yield window.popleft().get()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+        for env in _worker_state.get("envs", {}).values():
+            env.close()
+
+
+Progress = Callable[[int, int, int, int | None], None]
+"""progress(episodes written, transitions written, successes, episodes expected or None)."""
+
+
+def generate(
+    spec: GenerationSpec,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> GenerationReport:
+    """Generate a LeRobot v3 dataset at ``out`` following ``spec``; returns a report."""
+    spec.validate()
+    if workers < 1:
+        raise BadInputError(f"workers={workers}: must be >= 1")
+    out = Path(out)
+    check_destination(out, overwrite)
+    family = get_family(spec.env)
+    tasks_by_split = task_split(spec, family.task_names(spec.tasks))
+    probe = family.make(tasks_by_split["train"][0])
+    env_spec = probe.spec
+    probe.close()
+    max_steps = spec.max_steps or env_spec.max_steps
+    all_tasks = sorted({t for tasks in tasks_by_split.values() for t in tasks}, key=_task_order(tasks_by_split))
+    provenance = _provenance(spec, family.versions(), env_spec, tasks_by_split, max_steps)
+
+    started = time.perf_counter()
+    counts = {split: 0 for split in tasks_by_split}
+    per_task: dict[str, list[int]] = {task: [0, 0] for task in all_tasks}
+    totals = {"episodes": 0, "transitions": 0, "successes": 0, "attempted": 0}
+    runner = _Runner(spec, max_steps, workers)
+    try:
+        with DatasetWriter(
+            out,
+            features=frame_features(env_spec.state_names, env_spec.action_names),
+            tasks=all_tasks,
+            fps=env_spec.fps,
+            robot_type=env_spec.robot_type,
+            provenance=provenance,
+            file_size_mb=spec.file_size_mb,
+            overwrite=overwrite,
+        ) as writer:
+            targets = _EpisodeTargets(spec, tasks_by_split)
+            for split, tasks in tasks_by_split.items():
+                for episode in _episodes_of_split(spec, split, tasks, runner, targets, totals):
+                    writer.add(episode, split)
+                    counts[split] += 1
+                    per_task[episode.task][0] += 1
+                    per_task[episode.task][1] += int(episode.success)
+                    totals["episodes"] += 1
+                    totals["transitions"] += episode.length
+                    totals["successes"] += int(episode.success)
+                    if progress is not None:
+                        progress(totals["episodes"], totals["transitions"], totals["successes"], targets.expected())
+                targets.finished(split, counts[split])
+    finally:
+        runner.close()
+    return GenerationReport(
+        out=out,
+        episodes={k: v for k, v in counts.items() if v},
+        transitions=totals["transitions"],
+        success_rate={task: (s / n if n else float("nan")) for task, (n, s) in per_task.items()},
+        attempted=totals["attempted"],
+        seconds=time.perf_counter() - started,
+    )
+
+
+class _EpisodeTargets:
+    """How many episodes each split needs (known up front, or once training is done)."""
+
+    def __init__(self, spec: GenerationSpec, tasks_by_split: dict[str, list[str]]) -> None:
+        self.spec = spec
+        self.tasks_by_split = tasks_by_split
+        self.counts: dict[str, int] = {}
+        if spec.episodes is not None:
+            validation = round(spec.episodes * spec.validation_fraction)
+            self.counts = {"train": spec.episodes - validation, "validation": validation}
+            self._add_heldout()
+
+    def _add_heldout(self) -> None:
+        if "heldout_tasks" in self.tasks_by_split:
+            per_task = math.ceil(max(self.counts["validation"], 1) / len(self.tasks_by_split["train"]))
+            self.counts["heldout_tasks"] = per_task * len(self.tasks_by_split["heldout_tasks"])
+
+    def target(self, split: str) -> int | None:
+        """Episodes wanted in ``split`` (None: training by transitions, count unknown)."""
+        return self.counts.get(split)
+
+    def finished(self, split: str, count: int) -> None:
+        if split == "train" and self.spec.transitions is not None:
+            fraction = self.spec.validation_fraction
+            self.counts = {"train": count, "validation": round(count * fraction / (1 - fraction))}
+            self._add_heldout()
+
+    def expected(self) -> int | None:
+        return sum(self.counts.values()) if self.counts else None
+
+
+def _episodes_of_split(spec, split, tasks, runner: _Runner, targets: _EpisodeTargets, totals) -> Iterator[Episode]:
+    """Episodes of one split in order, until its target (episodes or transitions) is met."""
+    wanted = targets.target(split)
+    if wanted == 0:
+        return
+    kept = frames = 0
+    plans = (plan_episode(spec, tasks, split, ordinal) for ordinal in itertools.count())
+    for attempt, episode in enumerate(runner.run(plans), start=1):
+        totals["attempted"] += 1
+        if spec.quality.successful_only and not episode.success:
+            if attempt >= 50 and kept == 0:
+                raise BadInputError(
+                    f"no successful episode in {attempt} attempts of the {split} split: the expert fails "
+                    "under these quality settings; drop --successful-only or lower the noise"
+                )
+            continue
+        yield episode
+        kept += 1
+        frames += episode.length
+        if (wanted is not None and kept >= wanted) or (wanted is None and frames >= spec.transitions):
+            return
+
+
+def _task_order(tasks_by_split: dict[str, list[str]]):
+    order = [t for tasks in tasks_by_split.values() for t in tasks]
+    return order.index
+
+
+def _provenance(spec, versions, env_spec: EnvSpec, tasks_by_split, max_steps) -> dict:
+    """How the data was made: enough to regenerate it byte for byte."""
+    return {
+        "generator": "roboscale data generate",
+        "roboscale_version": __version__,
+        "spec": spec.to_dict(),
+        "env_versions": versions,
+        "tasks_by_split": tasks_by_split,
+        "max_steps": max_steps,
+        "fps": env_spec.fps,
+        "quality": spec.quality.describe(),
+    }

@@ -1,0 +1,230 @@
+"""Bring existing datasets into roboscale's layout: LeRobot v3 folders and Minari datasets.
+
+Both importers stream episodes into :class:`DatasetWriter`, so the result is a
+LeRobot v3 folder like a generated one: states, actions, reward, done, success,
+fresh statistics, and an episode-level validation split (a seeded choice of whole
+episodes; an existing validation/test split of a LeRobot source is kept).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from roboscale import __version__
+from roboscale.data.dataset import open_dataset
+from roboscale.data.layout import Feature, frame_features
+from roboscale.data.writer import DatasetWriter, Episode, check_destination
+from roboscale.errors import BadInputError
+
+HELD_OUT_NAMES = ("validation", "val", "valid", "test", "eval")
+
+
+def validation_choice(n_episodes: int, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of the episodes held out for validation (seeded, whole episodes)."""
+    if not 0.0 <= fraction < 1.0:
+        raise BadInputError(f"validation fraction {fraction}: must be in [0, 1)")
+    count = round(n_episodes * fraction)
+    if n_episodes > 1:
+        count = min(max(count, 1 if fraction > 0 else 0), n_episodes - 1)
+    mask = np.zeros(n_episodes, dtype=bool)
+    mask[np.random.default_rng([seed, 3]).choice(n_episodes, size=count, replace=False)] = True
+    return mask
+
+
+def import_lerobot(
+    source: str | Path,
+    out: str | Path,
+    *,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Copy a local LeRobot v3 dataset into roboscale's layout (validated on the way).
+
+    Kept: ``observation.state``, ``action``, ``next.reward``, ``next.success``
+    (missing ones become zeros / False); other features are not carried over.
+    """
+    out = Path(out)
+    check_destination(out, overwrite)
+    dataset = open_dataset(source)
+    if Path(source).resolve() == out.resolve():
+        raise BadInputError("--out is the source folder: import into a new folder")
+    columns = [
+        name for name in ("observation.state", "action", "next.reward", "next.success") if name in dataset.features
+    ]
+    frames = dataset.frames(columns)
+    held_out = _held_out_episodes(dataset, validation_fraction, seed)
+    state = dataset.features["observation.state"]
+    action = dataset.features["action"]
+    features = frame_features(_names(state, "state"), _names(action, "action"), with_expert_action=False)
+    provenance = {
+        "generator": "roboscale data import lerobot",
+        "roboscale_version": __version__,
+        "source": str(Path(source).resolve()),
+        "source_codebase_version": dataset.info["codebase_version"],
+        "validation_fraction": validation_fraction,
+        "seed": seed,
+        "dropped_features": sorted(set(dataset.info["features"]) - set(columns) - _INDEX_COLUMNS),
+    }
+
+    def episodes() -> Iterator[tuple[Episode, str]]:
+        rows = dataset.episodes
+        order = np.r_[np.flatnonzero(~held_out), np.flatnonzero(held_out)]  # splits must be contiguous
+        for position in order:
+            row = rows.iloc[position]
+            span = slice(int(row["dataset_from_index"]), int(row["dataset_to_index"]))
+            n = span.stop - span.start
+            episode = Episode(
+                task=row["task"],
+                states=frames["observation.state"][span].reshape(n, -1),
+                actions=frames["action"][span].reshape(n, -1),
+                rewards=frames["next.reward"][span] if "next.reward" in frames else np.zeros(n, np.float32),
+                successes=frames["next.success"][span] if "next.success" in frames else np.zeros(n, bool),
+                extra={"source_episode_index": int(row["episode_index"])},
+            )
+            yield episode, "validation" if held_out[position] else "train"
+
+    _write(
+        out,
+        features,
+        dataset.tasks,
+        dataset.fps,
+        dataset.info.get("robot_type") or "unknown",
+        provenance,
+        episodes(),
+        overwrite,
+    )
+    return out
+
+
+_INDEX_COLUMNS = {"timestamp", "frame_index", "episode_index", "index", "task_index", "next.done"}
+
+
+def _held_out_episodes(dataset, fraction: float, seed: int) -> np.ndarray:
+    existing = [name for name in dataset.splits if name in HELD_OUT_NAMES]
+    if existing:
+        indices = np.concatenate([dataset.episode_indices(name) for name in existing])
+        return dataset.episodes["episode_index"].isin(indices).to_numpy()
+    return validation_choice(len(dataset.episodes), fraction, seed)
+
+
+def _names(feature: Feature, prefix: str) -> tuple[str, ...]:
+    return feature.names if feature.names else tuple(f"{prefix}_{i}" for i in range(feature.size))
+
+
+def import_minari(
+    dataset: str | Path,
+    out: str | Path,
+    *,
+    fps: float = 30.0,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Copy a local Minari dataset (a dataset id under ``MINARI_DATASETS_PATH``, or
+    the path of its folder) into roboscale's layout. Never downloads.
+
+    Observations (T+1 per episode) become the T states before each action; dict
+    observations are flattened key by key. ``info["success"]`` becomes
+    ``next.success`` when present. Minari records no control rate: give ``fps``.
+    """
+    try:
+        import minari
+    except ModuleNotFoundError:
+        raise BadInputError("Minari is not installed: pip install 'roboscale[minari]'") from None
+    out = Path(out)
+    check_destination(out, overwrite)
+    source = _open_minari(minari, dataset)
+    n_episodes = source.total_episodes
+    if n_episodes == 0:
+        raise BadInputError(f"Minari dataset {dataset} has no episodes")
+    held_out = validation_choice(n_episodes, validation_fraction, seed)
+    first = next(iter(source.iterate_episodes([0])))
+    state_names = _flat_names(first.observations, "obs")
+    action_names = _flat_names(first.actions, "action")
+    env_spec = source.spec.env_spec
+    task = env_spec.id if env_spec is not None else source.spec.dataset_id
+    features = frame_features(state_names, action_names, with_expert_action=False)
+    provenance = {
+        "generator": "roboscale data import minari",
+        "roboscale_version": __version__,
+        "source": str(dataset),
+        "minari_dataset_id": source.spec.dataset_id,
+        "minari_version": minari.__version__,
+        "fps": fps,
+        "validation_fraction": validation_fraction,
+        "seed": seed,
+    }
+
+    def episodes() -> Iterator[tuple[Episode, str]]:
+        order = np.r_[np.flatnonzero(~held_out), np.flatnonzero(held_out)]
+        for index in order:
+            data = next(iter(source.iterate_episodes([int(index)])))
+            steps = len(data.rewards)
+            if steps == 0:
+                continue  # Minari allows empty episodes; a dataset frame table cannot hold them
+            states = _flatten(data.observations)[:steps]
+            actions = _flatten(data.actions).reshape(steps, -1)
+            success = np.asarray(data.infos.get("success", np.zeros(steps + 1)), dtype=bool)
+            success = success[1:] if len(success) == steps + 1 else success[:steps]
+            episode = Episode(
+                task=task,
+                states=states.astype(np.float32),
+                actions=actions.astype(np.float32),
+                rewards=np.asarray(data.rewards, dtype=np.float32),
+                successes=success,
+                extra={"source_episode_index": int(data.id)},
+            )
+            yield episode, "validation" if held_out[index] else "train"
+
+    robot = task.split("-")[0].lower() if task else "unknown"
+    _write(out, features, [task], fps, robot, provenance, episodes(), overwrite)
+    return out
+
+
+def _open_minari(minari, dataset):
+    path = Path(dataset)
+    try:
+        if path.exists():
+            folder = path / "data" if (path / "data" / "metadata.json").exists() else path
+            return minari.MinariDataset(str(folder))
+        return minari.load_dataset(str(dataset), download=False)
+    except (FileNotFoundError, ValueError, OSError) as error:
+        where = os.environ.get("MINARI_DATASETS_PATH", "~/.minari/datasets")
+        raise BadInputError(
+            f"cannot open Minari dataset {dataset!r} ({error}): give a local dataset id (under {where}) "
+            "or the dataset's folder; roboscale never downloads"
+        ) from None
+
+
+def _flatten(values) -> np.ndarray:
+    """(T, ...) arrays, or a dict of them (keys sorted), as one (T, dims) float array."""
+    if isinstance(values, dict):
+        return np.concatenate([_flatten(values[key]) for key in sorted(values)], axis=1)
+    array = np.asarray(values)
+    return array.reshape(len(array), -1).astype(np.float64)
+
+
+def _flat_names(values, prefix: str) -> tuple[str, ...]:
+    if isinstance(values, dict):
+        return tuple(name for key in sorted(values) for name in _flat_names(values[key], key))
+    width = int(np.prod(np.asarray(values).shape[1:])) if np.asarray(values).ndim > 1 else 1
+    return tuple(f"{prefix}_{i}" for i in range(width))
+
+
+def _write(out, features, tasks, fps, robot_type, provenance, episodes, overwrite) -> None:
+    with DatasetWriter(
+        out,
+        features=features,
+        tasks=tasks,
+        fps=fps,
+        robot_type=robot_type,
+        provenance=provenance,
+        overwrite=overwrite,
+    ) as writer:
+        for episode, split in episodes:
+            writer.add(episode, split)

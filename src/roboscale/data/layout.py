@@ -1,0 +1,129 @@
+"""The LeRobotDataset v3.0 folder layout, written and read with pyarrow alone.
+
+A dataset folder::
+
+    meta/info.json                         codebase version, fps, features, path templates, totals, splits
+    meta/stats.json                        per-feature min/max/mean/std/count and quantiles
+    meta/tasks.parquet                     task strings (the index) -> task_index
+    meta/episodes/chunk-000/file-000.parquet   one row per episode: length, file, frame range, stats
+    meta/roboscale.json                    how the data was made (knobs, seeds, versions)
+    data/chunk-000/file-000.parquet        frames: observation.state, action, next.*, indices
+
+Vector features are ``fixed_size_list`` columns, shape-(1,) features plain scalar
+columns, exactly as LeRobot 0.4 writes them (see the sample under shared/anchors).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+CODEBASE_VERSION = "v3.0"
+DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+INFO_PATH = "meta/info.json"
+STATS_PATH = "meta/stats.json"
+TASKS_PATH = "meta/tasks.parquet"
+PROVENANCE_PATH = "meta/roboscale.json"
+CHUNKS_SIZE = 1000
+"""Files per chunk folder (LeRobot's default)."""
+
+STAT_NAMES = ("min", "max", "mean", "std", "count", "q01", "q10", "q50", "q90", "q99")
+QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
+
+_ARROW_TYPES = {"float32": pa.float32(), "float64": pa.float64(), "int64": pa.int64(), "bool": pa.bool_()}
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One per-frame column: its dtype, shape and (optional) per-dimension names."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    names: tuple[str, ...] | None = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def is_vector(self) -> bool:
+        """Stored as a fixed-size list (shape other than (1,))."""
+        return self.shape != (1,)
+
+    def arrow_type(self) -> pa.DataType:
+        scalar = _ARROW_TYPES[self.dtype]
+        return pa.list_(scalar, self.size) if self.is_vector else scalar
+
+    def numpy_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
+
+    def to_info(self) -> dict:
+        return {
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            "names": None if self.names is None else list(self.names),
+        }
+
+    def to_hf(self) -> dict:
+        """The feature as HF `datasets` describes it in the parquet's schema metadata."""
+        value = {"dtype": self.dtype, "_type": "Value"}
+        return {"feature": value, "length": self.size, "_type": "List"} if self.is_vector else value
+
+    @classmethod
+    def from_info(cls, name: str, spec: dict) -> Feature:
+        names = spec.get("names")
+        if isinstance(names, dict):  # LeRobot also allows {"motors": [...]}
+            names = next(iter(names.values()), None)
+        return cls(name, spec["dtype"], tuple(int(s) for s in spec["shape"]), None if names is None else tuple(names))
+
+
+def frame_features(
+    state_names: tuple[str, ...], action_names: tuple[str, ...], with_expert_action: bool = True
+) -> tuple[Feature, ...]:
+    """The per-frame features of a roboscale dataset, in column order."""
+    features = [
+        Feature("observation.state", "float32", (len(state_names),), state_names),
+        Feature("action", "float32", (len(action_names),), action_names),
+    ]
+    if with_expert_action:
+        features.append(Feature("action.expert", "float32", (len(action_names),), action_names))
+    features += [
+        Feature("next.reward", "float32", (1,)),
+        Feature("next.done", "bool", (1,)),
+        Feature("next.success", "bool", (1,)),
+        Feature("timestamp", "float32", (1,)),
+        Feature("frame_index", "int64", (1,)),
+        Feature("episode_index", "int64", (1,)),
+        Feature("index", "int64", (1,)),
+        Feature("task_index", "int64", (1,)),
+    ]
+    return tuple(features)
+
+
+def arrow_schema(features: tuple[Feature, ...]) -> pa.Schema:
+    """Frame schema with the HF `datasets` metadata LeRobot writes alongside."""
+    hf = {"info": {"features": {f.name: f.to_hf() for f in features}}}
+    return pa.schema(
+        [pa.field(f.name, f.arrow_type()) for f in features],
+        metadata={b"huggingface": json.dumps(hf, separators=(",", ":")).encode()},
+    )
+
+
+def data_file(root: Path, chunk_index: int, file_index: int) -> Path:
+    return root / DATA_PATH.format(chunk_index=chunk_index, file_index=file_index)
+
+
+def episodes_file(root: Path, chunk_index: int = 0, file_index: int = 0) -> Path:
+    return root / EPISODES_PATH.format(chunk_index=chunk_index, file_index=file_index)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Deterministic JSON (sorted keys where order carries no meaning is the caller's choice)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=4, ensure_ascii=False) + "\n")
