@@ -33,7 +33,9 @@ def test_generate_then_info(tmp_path):
 
 
 def test_import_lerobot_from_the_shell(fixtures_dir, tmp_path):
-    result = roboscale("data", "import", "lerobot", str(fixtures_dir / "lerobot_v3_sample"), "--out", str(tmp_path / "i"))
+    result = roboscale(
+        "data", "import", "lerobot", str(fixtures_dir / "lerobot_v3_sample"), "--out", str(tmp_path / "i")
+    )
     assert result.returncode == 0, result.stderr
     assert "3 episodes, 18 frames" in result.stdout
 

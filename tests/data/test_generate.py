@@ -54,17 +54,17 @@ def test_smaller_dataset_is_a_prefix_of_a_larger_one(tmp_path):
 
 
 def test_action_noise_and_epsilon_perturb_the_expert(tmp_path):
-    noisy = make(tmp_path, "noisy", episodes=40, quality=Quality(action_noise=0.2)).frames(["action", "action.expert"])
-    gap = noisy["action"] - noisy["action.expert"]
+    noisy = make(tmp_path, "noisy", episodes=40, quality=Quality(action_noise=0.2)).frames(["action", "expert.action"])
+    gap = noisy["action"] - noisy["expert.action"]
     inside = np.all(np.abs(noisy["action"]) < 0.999, axis=1)  # away from clipping
     assert np.std(gap[inside]) == pytest.approx(0.2, rel=0.15)
 
-    greedy = make(tmp_path, "eps", episodes=40, quality=Quality(epsilon=0.3)).frames(["action", "action.expert"])
-    replaced = np.any(greedy["action"] != greedy["action.expert"], axis=1).mean()
+    greedy = make(tmp_path, "eps", episodes=40, quality=Quality(epsilon=0.3)).frames(["action", "expert.action"])
+    replaced = np.any(greedy["action"] != greedy["expert.action"], axis=1).mean()
     assert replaced == pytest.approx(0.3, abs=0.05)
 
-    clean = make(tmp_path, "clean", episodes=10).frames(["action", "action.expert"])
-    np.testing.assert_array_equal(clean["action"], clean["action.expert"])
+    clean = make(tmp_path, "clean", episodes=10).frames(["action", "expert.action"])
+    np.testing.assert_array_equal(clean["action"], clean["expert.action"])
 
 
 def test_random_episodes_and_curation(tmp_path):

@@ -8,7 +8,9 @@ from roboscale.errors import BadInputError
 
 def test_import_the_lerobot_written_sample(fixtures_dir, tmp_path):
     source = open_dataset(fixtures_dir / "lerobot_v3_sample")
-    imported = open_dataset(import_lerobot(fixtures_dir / "lerobot_v3_sample", tmp_path / "out", validation_fraction=0.34))
+    imported = open_dataset(
+        import_lerobot(fixtures_dir / "lerobot_v3_sample", tmp_path / "out", validation_fraction=0.34)
+    )
     assert imported.tasks == source.tasks
     assert len(imported.episodes) == 3 and imported.total_frames == 18
     assert len(imported.episode_indices("validation")) == 1
@@ -66,8 +68,14 @@ def pendulum_minari_dataset(episodes=6):
             )
         )
     minari.create_dataset_from_buffers(
-        "local/pendulum-random-v0", buffers, env=env, algorithm_name="random", author="roboscale tests",
-        author_email="tests@roboscale", code_permalink="tests", description="random pendulum",
+        "local/pendulum-random-v0",
+        buffers,
+        env=env,
+        algorithm_name="random",
+        author="roboscale tests",
+        author_email="tests@roboscale",
+        code_permalink="tests",
+        description="random pendulum",
     )
     return minari.load_dataset("local/pendulum-random-v0")
 

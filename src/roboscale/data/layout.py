@@ -92,7 +92,7 @@ def frame_features(
         Feature("action", "float32", (len(action_names),), action_names),
     ]
     if with_expert_action:
-        features.append(Feature("action.expert", "float32", (len(action_names),), action_names))
+        features.append(Feature("expert.action", "float32", (len(action_names),), action_names))
     features += [
         Feature("next.reward", "float32", (1,)),
         Feature("next.done", "bool", (1,)),

@@ -19,19 +19,41 @@ Stats = dict[str, np.ndarray]
 
 
 def episode_stats(values: np.ndarray) -> Stats:
-    """Statistics of one episode's values, shape (frames, dims) or (frames,)."""
+    """Statistics of one episode's values, shape (frames, dims) or (frames,).
+
+    min/max keep the values' kind (bool, int64; floats as float64, as LeRobot
+    stores them); quantiles are those of :func:`rank_quantiles`.
+    """
     x = values.reshape(len(values), -1)
     as_float = x.astype(np.float64)
+    extremes = as_float if x.dtype.kind == "f" else x
     out: Stats = {
-        "min": x.min(axis=0),
-        "max": x.max(axis=0),
+        "min": extremes.min(axis=0),
+        "max": extremes.max(axis=0),
         "mean": as_float.mean(axis=0),
         "std": as_float.std(axis=0),
         "count": np.array([len(x)], dtype=np.int64),
     }
-    quantiles = np.quantile(as_float, list(QUANTILES.values()), axis=0)
-    for name, row in zip(QUANTILES, quantiles):
-        out[name] = row
+    out.update(rank_quantiles(as_float))
+    return out
+
+
+def rank_quantiles(x: np.ndarray) -> Stats:
+    """Per-dimension quantiles as LeRobot defines them, computed exactly.
+
+    LeRobot bins an episode's values into a fine histogram (5,000 bins) and takes,
+    for quantile q, the bin where the cumulative count first reaches q * frames.
+    With far fewer frames than bins that bin holds the value of rank ceil(q * frames),
+    which is what is returned here (no binning error). Fewer than two frames: the mean.
+    """
+    frames = len(x)
+    if frames < 2:
+        return {name: x.mean(axis=0) for name in QUANTILES}
+    ordered = np.sort(x, axis=0)
+    out = {}
+    for name, q in QUANTILES.items():
+        rank = min(max(int(np.ceil(q * frames)), 1), frames)
+        out[name] = ordered[rank - 1]
     return out
 
 

@@ -191,7 +191,7 @@ class DatasetWriter:
         columns = {
             "observation.state": episode.states,
             "action": episode.actions,
-            "action.expert": episode.expert_actions,
+            "expert.action": episode.expert_actions,
             "next.reward": episode.rewards,
             "next.done": done,
             "next.success": episode.successes,

@@ -23,8 +23,6 @@ from metaworld.types import Task
 from roboscale.data.envs.base import EnvFamily, EnvSpec, TaskEnv
 from roboscale.errors import BadInputError
 
-# The experts' gains produce actions beyond [-1, 1]; the environment clips them.
-warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high")
 
 _OBJECT = ("x", "y", "z", "qw", "qx", "qy", "qz")
 _FRAME = ("hand_x", "hand_y", "hand_z", "gripper", *(f"obj{i}_{c}" for i in (1, 2) for c in _OBJECT))
@@ -83,7 +81,11 @@ class MetaWorldEnv(TaskEnv):
         return np.asarray(observation, dtype=np.float32), float(reward), bool(terminated), bool(truncated), info
 
     def expert_action(self, observation: np.ndarray) -> np.ndarray:
-        action = self.policy.get_action(np.asarray(observation, dtype=np.float64))
+        # The experts' gains give actions beyond [-1, 1] and say so at every step;
+        # clipping them is what the environment does anyway.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high")
+            action = self.policy.get_action(np.asarray(observation, dtype=np.float64))
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
     def close(self) -> None:
