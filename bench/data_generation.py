@@ -33,11 +33,11 @@ def raw_stepping(spec: GenerationSpec) -> tuple[float, int, int]:
     os.environ["OMP_NUM_THREADS"] = "1"
     family = get_family(spec.env)
     tasks = task_split(spec, family.task_names(spec.tasks))["train"]
-    envs = {task: family.make(task) for task in tasks}
-    max_steps = spec.max_steps or next(iter(envs.values())).spec.max_steps
+    max_steps = spec.max_steps or family.spec.max_steps
     plans = [plan_episode(spec, tasks, "train", k) for k in range(spec.episodes)]
     steps = 0
-    start = time.perf_counter()
+    start = time.perf_counter()  # like generate(), the clock includes building the simulators
+    envs = {task: family.make(task) for task in tasks}
     for plan in plans:
         env = envs[plan.task]
         observation = env.reset(plan.config_seed)
@@ -57,12 +57,14 @@ def generated(spec: GenerationSpec, workers: int) -> tuple[float, int, int]:
 
 def peak_memory_mb(env: str, tasks: str, episodes: int) -> float:
     """Max RSS of a fresh process generating ``episodes`` episodes."""
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec.
     code = (
-        "import resource, tempfile, sys\n"
+        "import tempfile\n"
         "from roboscale.data import GenerationSpec, generate\n"
         "with tempfile.TemporaryDirectory() as d:\n"
         f"    generate(GenerationSpec(env={env!r}, tasks={tasks!r}, episodes={episodes}), d + '/ds')\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "peak = [line for line in open('/proc/self/status') if line.startswith('VmHWM')][0]\n"
+        "print(int(peak.split()[1]) / 1024)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(result.stdout.strip().splitlines()[-1])

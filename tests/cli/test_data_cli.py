@@ -88,3 +88,12 @@ def test_existing_output_is_refused(tmp_path):
     assert roboscale("data", "generate", "--episodes", "4", "--out", str(out)).returncode == 0
     again = roboscale("data", "generate", "--episodes", "4", "--out", str(out))
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_info_on_a_damaged_dataset_names_the_file(tmp_path):
+    out = tmp_path / "ds"
+    assert roboscale("data", "generate", "--episodes", "4", "--out", str(out)).returncode == 0
+    (out / "meta" / "info.json").write_text('{"codebase_version": "v3.0"}')
+    result = roboscale("data", "info", str(out))
+    assert result.returncode == 2
+    assert "info.json lacks fps, features" in result.stderr

@@ -116,11 +116,13 @@ class Dataset:
     def summary(self) -> dict:
         """Episodes, frames, tasks, success and how the data was made, for `roboscale data info`."""
         episodes = self.episodes
+        # Episodes appended by other tools may lack roboscale's columns (null values).
+        success = pd.to_numeric(episodes["success"], errors="coerce") if "success" in episodes else None
         per_task = []
         for task, part in episodes.groupby("task", sort=False):
             row = {"task": task, "episodes": len(part), "frames": int(part["length"].sum())}
-            if "success" in part:
-                row["success_rate"] = float(part["success"].mean())
+            if success is not None and success[part.index].notna().any():
+                row["success_rate"] = float(success[part.index].mean())
             per_task.append(row)
         summary = {
             "path": str(self.root),
@@ -142,8 +144,8 @@ class Dataset:
             "size_on_disk_bytes": self.size_on_disk(),
             "fingerprint": self.fingerprint()[:16],
         }
-        if "success" in episodes:
-            summary["success_rate"] = float(episodes["success"].mean())
+        if success is not None and success.notna().any():
+            summary["success_rate"] = float(success.mean())
         if self.provenance:
             spec = self.provenance.get("spec", {})
             summary["generation"] = {

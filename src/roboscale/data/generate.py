@@ -233,7 +233,10 @@ class _Runner:
         args = (spec.env, spec.quality, max_steps, spec.stop_on_success)
         self.workers = workers
         if workers > 1:
-            context = multiprocessing.get_context("spawn")
+            # Workers only run the simulator: forking (Linux) skips re-importing it in
+            # every worker, which spawn would pay for before the first episode.
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            context = multiprocessing.get_context(method)
             self.pool = context.Pool(workers, initializer=_init_worker, initargs=args)
         else:
             self.pool = None
@@ -280,9 +283,7 @@ def generate(
     check_destination(out, overwrite)
     family = get_family(spec.env)
     tasks_by_split = task_split(spec, family.task_names(spec.tasks))
-    probe = family.make(tasks_by_split["train"][0])
-    env_spec = probe.spec
-    probe.close()
+    env_spec = family.spec
     max_steps = spec.max_steps or env_spec.max_steps
     all_tasks = sorted({t for tasks in tasks_by_split.values() for t in tasks}, key=_task_order(tasks_by_split))
     provenance = _provenance(spec, family.versions(), env_spec, tasks_by_split, max_steps)

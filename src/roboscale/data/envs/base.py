@@ -68,6 +68,8 @@ class EnvFamily(ABC):
     """A simulator: its task names, named task sets and how to build a task."""
 
     name: str
+    spec: EnvSpec
+    """Spaces, control rate and horizon shared by all its tasks."""
 
     @abstractmethod
     def task_names(self, selection: str) -> list[str]:

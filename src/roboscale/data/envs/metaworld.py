@@ -23,7 +23,6 @@ from metaworld.types import Task
 from roboscale.data.envs.base import EnvFamily, EnvSpec, TaskEnv
 from roboscale.errors import BadInputError
 
-
 _OBJECT = ("x", "y", "z", "qw", "qx", "qy", "qz")
 _FRAME = ("hand_x", "hand_y", "hand_z", "gripper", *(f"obj{i}_{c}" for i in (1, 2) for c in _OBJECT))
 STATE_NAMES = (*_FRAME, *(f"prev_{name}" for name in _FRAME), "goal_x", "goal_y", "goal_z")
@@ -96,6 +95,7 @@ class MetaWorldFamily(EnvFamily):
     """Meta-World v3: single tasks, comma lists, or the sets mt10 and mt50 (= all)."""
 
     name = "metaworld"
+    spec = SPEC
 
     def task_names(self, selection: str) -> list[str]:
         key = selection.strip().lower()

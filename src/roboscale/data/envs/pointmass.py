@@ -120,6 +120,7 @@ class PointMassFamily(EnvFamily):
     """Tasks ``reach`` and ``push``; the set ``all`` names both."""
 
     name = "pointmass"
+    spec = SPEC
 
     def task_names(self, selection: str) -> list[str]:
         names = list(TASKS) if selection.strip().lower() in ("all", "") else [t.strip() for t in selection.split(",")]
