@@ -10,6 +10,7 @@ from rich.console import Console
 
 from roboscale import __version__
 from roboscale.cli import data, fit
+from roboscale.cli.train import train_command
 from roboscale.errors import RoboscaleError
 
 app = typer.Typer(
@@ -20,6 +21,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data.app, name="data", help="Generate, inspect and import demonstration datasets (LeRobot v3).")
+app.command("train", help="Train a world model or behaviour-cloning policy; writes a run record and checkpoint.")(
+    train_command
+)
 app.add_typer(fit.app, name="fit", help="Fit scaling laws (parametric, IsoFLOP, frontier, power law) to a runs table.")
 
 

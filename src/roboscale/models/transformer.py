@@ -1,0 +1,307 @@
+"""One decoder-only transformer for world models (``wm``) and behaviour cloning (``bc``).
+
+A sequence holds ``context_steps`` timesteps; each timestep is ``state_tokens``
+state slots followed by ``action_tokens`` action slots (see
+:mod:`roboscale.tokenize`). A slot carries ``group`` values: bin indices, embedded
+by summing a shared bin table (RT-style, one table for all dimensions), or
+normalised floats, embedded linearly. Learned embeddings mark the slot, the
+timestep and the task. The model predicts every slot from the slots before it;
+the task picks which predictions are trained:
+
+- ``bc``: the action slots of every timestep (given states, past actions, task);
+- ``wm``: the state slots of every timestep after the first (the next observation).
+
+Discrete slots are predicted with a shared ``d_model -> bins`` head (one
+categorical per dimension, told apart by a per-position query added to the hidden
+state); continuous slots are regressed. The loss is the mean cross-entropy (nats)
+or mean squared error per predicted dimension.
+
+The model reports its own cost: :meth:`SequenceModel.num_params` splits the
+parameters into embedding, transformer and head groups that add up to the total,
+and :meth:`SequenceModel.flops_per_token` counts training FLOPs per sequence
+position under an explicit convention.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TASKS = ("bc", "wm")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of a :class:`SequenceModel`; everything else is derived."""
+
+    n_layer: int
+    d_model: int
+    n_head: int
+    context_steps: int
+    """Timesteps per sequence."""
+    state_tokens: int
+    state_group: int
+    """State values per slot."""
+    state_bins: int
+    """Bins per state dimension; 0 = continuous."""
+    action_tokens: int
+    action_group: int
+    action_bins: int
+    n_tasks: int
+    mlp_ratio: int = 4
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_head={self.n_head}")
+        for name in ("n_layer", "d_model", "n_head", "context_steps", "state_tokens", "action_tokens", "n_tasks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
+
+    @property
+    def slots_per_step(self) -> int:
+        return self.state_tokens + self.action_tokens
+
+    @property
+    def sequence_length(self) -> int:
+        """Tokens (slots) per sequence."""
+        return self.context_steps * self.slots_per_step
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def ladder_shape(d_model: int) -> tuple[int, int]:
+    """(n_layer, n_head) for a width, the one rule behind the size ladder: depth
+    grows with width (one layer per 32 dimensions, at least one) and heads are
+    32 wide (one head below 64 dimensions)."""
+    return max(1, round(d_model / 32)), max(1, d_model // 32)
+
+
+LADDER_WIDTHS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+"""Widths of the size ladder: steps of about sqrt(2)."""
+
+
+class SlotEmbedding(nn.Module):
+    """Embeds one stream's slots, (batch, steps, tokens, group) -> (batch, steps, tokens, d_model)."""
+
+    def __init__(self, group: int, bins: int, d_model: int) -> None:
+        super().__init__()
+        self.discrete = bins > 0
+        if self.discrete:
+            self.table = nn.Embedding(bins + 1, d_model, padding_idx=bins)  # shared over dimensions
+            self.position = nn.Parameter(torch.zeros(group, d_model))  # which dimension of the slot
+        else:
+            self.project = nn.Linear(group, d_model)  # padded dimensions are zeros
+
+    def forward(self, slots: torch.Tensor) -> torch.Tensor:
+        if self.discrete:
+            return (self.table(slots) + self.position * (slots != self.table.padding_idx)[..., None]).sum(dim=-2)
+        return self.project(slots)
+
+
+class SlotHead(nn.Module):
+    """Predicts one stream's slots from hidden states: logits (…, group, bins) or values (…, group)."""
+
+    def __init__(self, group: int, bins: int, d_model: int) -> None:
+        super().__init__()
+        self.discrete = bins > 0
+        if self.discrete:
+            self.query = nn.Parameter(torch.zeros(group, d_model))  # which dimension is asked for
+            self.out = nn.Linear(d_model, bins, bias=False)
+        else:
+            self.out = nn.Linear(d_model, group)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        if self.discrete:
+            return self.out(hidden[..., None, :] + self.query)
+        return self.out(hidden)
+
+    def loss(self, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sum of per-dimension losses over ``mask`` and the number of dimensions counted."""
+        prediction = self(hidden)
+        if self.discrete:
+            classes = prediction.shape[-1]
+            labels = target.clamp_max(classes - 1)  # pad ids sit beyond the classes; masked below
+            per_dim = F.cross_entropy(prediction.flatten(0, -2), labels.flatten(), reduction="none")
+            per_dim = per_dim.view(target.shape)
+        else:
+            per_dim = (prediction - target) ** 2
+        return (per_dim * mask).sum(), mask.sum()
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: causal self-attention and an MLP, each residual."""
+
+    def __init__(self, d_model: int, n_head: int, mlp_ratio: int) -> None:
+        super().__init__()
+        self.n_head = n_head
+        self.ln_attention = nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.attention_out = nn.Linear(d_model, d_model, bias=False)
+        self.ln_mlp = nn.LayerNorm(d_model)
+        self.mlp_in = nn.Linear(d_model, mlp_ratio * d_model, bias=False)
+        self.mlp_out = nn.Linear(mlp_ratio * d_model, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, width = x.shape
+        q, k, v = self.qkv(self.ln_attention(x)).split(width, dim=2)
+        heads = [t.view(batch, length, self.n_head, width // self.n_head).transpose(1, 2) for t in (q, k, v)]
+        attended = F.scaled_dot_product_attention(*heads, is_causal=True)
+        x = x + self.attention_out(attended.transpose(1, 2).reshape(batch, length, width))
+        return x + self.mlp_out(F.gelu(self.mlp_in(self.ln_mlp(x))))
+
+
+class SequenceModel(nn.Module):
+    """The world-model / behaviour-cloning transformer (see the module docstring)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.state_embedding = SlotEmbedding(c.state_group, c.state_bins, c.d_model)
+        self.action_embedding = SlotEmbedding(c.action_group, c.action_bins, c.d_model)
+        self.slot_embedding = nn.Parameter(torch.zeros(c.slots_per_step, c.d_model))
+        self.time_embedding = nn.Parameter(torch.zeros(c.context_steps, c.d_model))
+        self.task_embedding = nn.Embedding(c.n_tasks, c.d_model)
+        self.blocks = nn.ModuleList(Block(c.d_model, c.n_head, c.mlp_ratio) for _ in range(c.n_layer))
+        self.ln_final = nn.LayerNorm(c.d_model)
+        self.state_head = SlotHead(c.state_group, c.state_bins, c.d_model)
+        self.action_head = SlotHead(c.action_group, c.action_bins, c.d_model)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # GPT-2 style: weights and embeddings N(0, 0.02), the projections back into the
+        # residual stream scaled down with depth; biases zero, LayerNorms at identity.
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for name, parameter in self.named_parameters():
+            if name.endswith("bias"):
+                nn.init.zeros_(parameter)
+            elif "ln_" not in name:
+                residual = name.endswith(("attention_out.weight", "mlp_out.weight"))
+                nn.init.normal_(parameter, mean=0.0, std=residual_std if residual else 0.02)
+        for embedding in (self.state_embedding, self.action_embedding):
+            if embedding.discrete:
+                with torch.no_grad():
+                    embedding.table.weight[embedding.table.padding_idx].zero_()
+
+    # -- forward ------------------------------------------------------------------
+    def forward(self, states: torch.Tensor, actions: torch.Tensor, tasks: torch.Tensor) -> torch.Tensor:
+        """Hidden states (batch, sequence_length, d_model) for slots
+        ``states`` (batch, steps, state_tokens, state_group), ``actions`` likewise,
+        and task ids (batch,)."""
+        slots = torch.cat([self.state_embedding(states), self.action_embedding(actions)], dim=2)
+        steps = slots.shape[1]
+        x = (
+            slots
+            + self.slot_embedding
+            + self.time_embedding[:steps, None, :]
+            + self.task_embedding(tasks)[:, None, None, :]
+        )
+        x = x.flatten(1, 2)
+        for block in self.blocks:
+            x = block(x)
+        return self.ln_final(x)
+
+    def loss(self, batch: dict[str, torch.Tensor], task: str) -> tuple[torch.Tensor, dict[str, float]]:
+        """Mean loss per predicted dimension for ``task`` (bc or wm), and plain metrics."""
+        total, count = self.loss_terms(batch, task)
+        loss = total / count.clamp_min(1.0)
+        return loss, {"loss": float(loss.detach()), "predicted_dims": float(count)}
+
+    def loss_terms(self, batch: dict[str, torch.Tensor], task: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sum of per-dimension losses over the batch, and how many dimensions were predicted.
+
+        ``batch``: ``states``/``actions`` slots (batch, steps, tokens, group), ``tasks``
+        (batch,), ``valid`` (batch, steps) frames inside the episode, and
+        ``state_mask``/``action_mask`` (tokens, group) real (unpadded) dimensions.
+        """
+        hidden = self(batch["states"], batch["actions"], batch["tasks"])
+        c = self.config
+        grid = hidden.view(hidden.shape[0], -1, c.slots_per_step, c.d_model)  # (batch, steps, slots, d)
+        valid = batch["valid"]
+        if task == "bc":
+            # Action slot j of step t is predicted at the slot just before it.
+            before = grid[:, :, c.state_tokens - 1 : c.slots_per_step - 1]
+            target, head, pad, frames = batch["actions"], self.action_head, batch["action_mask"], valid
+        elif task == "wm":
+            # State slot 0 of step t+1 is predicted at the last slot of step t, slot j at slot j-1.
+            before = torch.cat([grid[:, :-1, -1:], grid[:, 1:, : c.state_tokens - 1]], dim=2)
+            target, head, pad, frames = batch["states"][:, 1:], self.state_head, batch["state_mask"], valid[:, 1:]
+        else:
+            raise ValueError(f"task {task!r}: choose one of {TASKS}")
+        mask = frames[:, :, None, None] & pad
+        return head.loss(before, target, mask.to(before.dtype))
+
+    # -- cost ---------------------------------------------------------------------
+    def num_params(self) -> dict[str, int]:
+        """Parameters by group: ``embedding`` (slot, time, task and input
+        embeddings), ``transformer`` (blocks and final norm), ``head`` (output
+        layers), and ``total``, which they add up to."""
+        groups = {
+            "embedding": [self.state_embedding, self.action_embedding, self.task_embedding],
+            "transformer": [self.blocks, self.ln_final],
+            "head": [self.state_head, self.action_head],
+        }
+        counts = {name: sum(p.numel() for m in modules for p in m.parameters()) for name, modules in groups.items()}
+        counts["embedding"] += self.slot_embedding.numel() + self.time_embedding.numel()
+        counts["total"] = sum(p.numel() for p in self.parameters())
+        assert counts["embedding"] + counts["transformer"] + counts["head"] == counts["total"], counts
+        counts["non_embedding"] = counts["total"] - counts["embedding"]
+        return counts
+
+    def predicted_dims_per_sequence(self, task: str) -> int:
+        """Dimensions the head predicts in one full sequence (padding included)."""
+        c = self.config
+        if task == "bc":
+            return c.context_steps * c.action_tokens * c.action_group
+        return (c.context_steps - 1) * c.state_tokens * c.state_group
+
+    def flops_per_token(self, task: str, params: str = "exact", attention: bool = True) -> float:
+        """Training FLOPs (forward + backward = 3 x forward) per sequence position.
+
+        ``params`` chooses which parameter count N the "6N" rule uses, the choice
+        Porian et al. (2024) showed moves fitted exponents:
+
+        - ``"exact"``: every matrix multiply as executed: the blocks' matrices per
+          position, the heads only where they predict (``2 * d_model * bins`` per
+          predicted dimension), continuous input projections per slot (forward and
+          weight gradient only); no FLOPs for embedding lookups. Equal to what
+          ``torch.utils.flop_counter`` measures for a training step;
+        - ``"total"``: 6 x all parameters (Hoffmann et al.);
+        - ``"non_embedding"``: 6 x parameters outside the embedding group (Kaplan et al.).
+
+        ``attention`` adds the attention scores and weighted sum, ``4 x T x d_model``
+        per layer per position forward (full T x T, the usual count even for
+        causal attention), i.e. ``12 x n_layer x T x d_model`` for training.
+        """
+        c = self.config
+        counts = self.num_params()
+        if params == "total":
+            per_token = 6.0 * counts["total"]
+        elif params == "non_embedding":
+            per_token = 6.0 * counts["non_embedding"]
+        elif params == "exact":
+            matrices = c.n_layer * (4 + 2 * c.mlp_ratio) * c.d_model**2  # qkv, out, mlp in/out
+            forward = 2.0 * matrices * c.sequence_length
+            head = self.action_head if task == "bc" else self.state_head
+            outputs = head.out.out_features if head.discrete else 1
+            forward += 2.0 * c.d_model * outputs * self.predicted_dims_per_sequence(task)
+            # Input projections of continuous slots: their input is data, so the
+            # backward pass only forms the weight gradient (2x forward, not 3x).
+            projections = 0.0
+            for embedding, tokens, group in (
+                (self.state_embedding, c.state_tokens, c.state_group),
+                (self.action_embedding, c.action_tokens, c.action_group),
+            ):
+                if not embedding.discrete:
+                    projections += 2.0 * group * c.d_model * tokens * c.context_steps
+            per_token = (3.0 * forward + 2.0 * projections) / c.sequence_length
+        else:
+            raise ValueError(f"params={params!r}: choose exact, total or non_embedding")
+        if attention:
+            per_token += 12.0 * c.n_layer * c.sequence_length * c.d_model
+        return per_token

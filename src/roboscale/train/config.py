@@ -1,0 +1,154 @@
+"""What a training run is: one frozen configuration, validated before any work starts."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+
+from roboscale.errors import BadInputError
+from roboscale.models import TASKS, ladder_shape
+from roboscale.tokenize import TokenizerSpec
+
+LENGTH_OPTIONS = ("steps", "tokens", "flops", "tokens_per_param")
+FLOPS_CONVENTIONS = ("exact", "total", "non_embedding")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run; exactly one of ``steps``, ``tokens``, ``flops``,
+    ``tokens_per_param`` sets its length."""
+
+    data: str
+    """Dataset folder (LeRobot v3)."""
+    task: str = "bc"
+    """bc: predict actions; wm: predict the next observation."""
+    tokenizer: str = "uniform:256"
+    """State tokenizer spec (uniform:B, quantile:B, continuous; @K tokens per observation)."""
+    action_tokenizer: str | None = None
+    """Action tokenizer spec (default: the state tokenizer's kind and bins, one token per dimension)."""
+    d_model: int = 64
+    n_layer: int | None = None
+    """Default: the ladder rule, one layer per 32 dimensions of width."""
+    n_head: int | None = None
+    """Default: the ladder rule, 32-dimensional heads."""
+    context_steps: int = 8
+    """Timesteps per training sequence."""
+    batch_size: int = 64
+    """Sequences per optimiser step."""
+    steps: int | None = None
+    tokens: float | None = None
+    """Training tokens (sequence positions) to process."""
+    flops: float | None = None
+    """Training FLOPs to spend (counted with ``flops_convention``)."""
+    tokens_per_param: float | None = None
+    """Tokens = this ratio x parameters (e.g. 20, Chinchilla's)."""
+    lr: float | None = None
+    """Peak learning rate (default: the width rule of :func:`default_lr`)."""
+    warmup_fraction: float = 0.05
+    min_lr_ratio: float = 0.1
+    """Cosine decay ends at this fraction of the peak, at the last step."""
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    eval_points: int = 16
+    """Log-spaced validation evaluations along the run (plus the final one)."""
+    eval_windows: int = 1024
+    """Validation windows per evaluation (a fixed set)."""
+    flops_convention: str = "exact"
+    """How FLOPs are counted for the budget: exact, total (6N) or non_embedding (6N)."""
+    device: str = "auto"
+    """auto (CUDA when present), cpu or cuda."""
+    threads: int | None = None
+    """CPU threads (default: all this process may use)."""
+    checkpoint_seconds: float = 60.0
+    """Save a checkpoint at an evaluation point at most this often (and always at the end)."""
+
+    def validate(self) -> None:
+        """Raise BadInputError for a config that cannot run, before any work."""
+        if self.task not in TASKS:
+            raise BadInputError(f"task {self.task!r}: choose bc or wm")
+        self.state_spec()
+        self.action_spec()
+        given = [name for name in LENGTH_OPTIONS if getattr(self, name) is not None]
+        if len(given) != 1:
+            names = ", ".join(f"--{n.replace('_', '-')}" for n in LENGTH_OPTIONS)
+            raise BadInputError(f"give exactly one run length of {names} (got {len(given) or 'none'})")
+        value = getattr(self, given[0])
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise BadInputError(f"--{given[0].replace('_', '-')} {value}: must be a positive number")
+        for name in ("d_model", "context_steps", "batch_size", "eval_points", "eval_windows"):
+            if getattr(self, name) < 1:
+                raise BadInputError(f"{name}={getattr(self, name)}: must be >= 1")
+        n_layer, n_head = self.shape()
+        if n_layer < 1 or n_head < 1 or self.d_model % n_head:
+            raise BadInputError(f"d_model={self.d_model} with n_head={n_head}: the width must divide into the heads")
+        if self.lr is not None and not self.lr > 0:
+            raise BadInputError(f"lr={self.lr}: must be > 0")
+        if not 0 <= self.warmup_fraction < 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise BadInputError("warmup_fraction must be in [0, 1) and min_lr_ratio in [0, 1]")
+        if self.flops_convention not in FLOPS_CONVENTIONS:
+            raise BadInputError(f"flops_convention {self.flops_convention!r}: choose {', '.join(FLOPS_CONVENTIONS)}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise BadInputError(f"device {self.device!r}: choose auto, cpu or cuda")
+        if self.threads is not None and self.threads < 1:
+            raise BadInputError(f"threads={self.threads}: must be >= 1")
+
+    def state_spec(self) -> TokenizerSpec:
+        return TokenizerSpec.parse(self.tokenizer)
+
+    def action_spec(self) -> TokenizerSpec | None:
+        return None if self.action_tokenizer is None else TokenizerSpec.parse(self.action_tokenizer)
+
+    def shape(self) -> tuple[int, int]:
+        """(n_layer, n_head), the ladder rule filling in what was not given."""
+        rule_layers, rule_heads = ladder_shape(self.d_model)
+        return (self.n_layer or rule_layers, self.n_head or rule_heads)
+
+    def peak_lr(self) -> float:
+        return self.lr if self.lr is not None else default_lr(self.d_model)
+
+    def thread_count(self) -> int:
+        if self.threads is not None:
+            return self.threads
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:
+            return os.cpu_count() or 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BadInputError(f"unknown training settings {', '.join(unknown)}")
+        return cls(**data)
+
+
+def default_lr(d_model: int) -> float:
+    """Peak AdamW learning rate for a width: 3e-3 at d_model 64, scaled as
+    (64 / d_model)^0.5 (between muP's 1/width for hidden matrices and a constant),
+    capped at 1e-2. Chosen from a sweep on pointmass and Meta-World behaviour
+    cloning (see bench/lr_sweep.py)."""
+    return min(1e-2, 3e-3 * (64.0 / d_model) ** 0.5)
+
+
+def config_diff(old: dict, new: dict) -> list[str]:
+    """Human-readable differences between two config dicts."""
+    keys = sorted(set(old) | set(new))
+    return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in keys if old.get(key) != new.get(key)]
+
+
+def run_name(config: TrainConfig) -> str:
+    """A predictable folder name from the settings that define a run."""
+    n_layer, _ = config.shape()
+    length = next(
+        f"{name.replace('_', '')}{getattr(config, name):g}"
+        for name in LENGTH_OPTIONS
+        if getattr(config, name) is not None
+    )
+    tokenizer = config.tokenizer.replace(":", "").replace("@", "x")
+    return f"{config.task}-{tokenizer}-d{config.d_model}L{n_layer}-{length}-s{config.seed}"

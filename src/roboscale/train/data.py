@@ -1,0 +1,124 @@
+"""Training data: a dataset's frames tokenized once, and windows of timesteps cut from them.
+
+All frames are tokenized up front into arrays (slots per frame), so a batch is a
+single fancy-indexing gather: window starts x ``context_steps`` frame indices.
+Windows never cross an episode: frames past the episode's end are marked invalid
+(right padding, which causal attention never lets earlier positions see) and
+carry no loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from roboscale.data.dataset import Dataset
+from roboscale.errors import BadInputError
+from roboscale.tokenize import Tokenizer, TokenizerSpec, fit_tokenizer
+
+QUANTILE_SAMPLE = 200_000
+"""Frames (at most) that quantile bin edges are fitted on."""
+
+
+@dataclass
+class TokenizedData:
+    """Every frame of a dataset as model slots, plus where each episode ends."""
+
+    states: np.ndarray
+    """(frames, state_tokens, state_group): int64 bins or float32 values."""
+    actions: np.ndarray
+    tasks: np.ndarray
+    """(frames,) task index."""
+    episode_end: np.ndarray
+    """(frames,) index one past the last frame of the frame's episode."""
+    split_starts: dict[str, np.ndarray]
+    """Split name -> frames where a window may start."""
+    split_frames: dict[str, int]
+    """Split name -> frames in the split."""
+    state_tokenizer: Tokenizer
+    action_tokenizer: Tokenizer
+    n_tasks: int
+
+    def windows(self, split: str) -> np.ndarray:
+        if split not in self.split_starts or len(self.split_starts[split]) == 0:
+            raise BadInputError(f"the dataset has no usable {split} windows: it needs a {split} split with episodes")
+        return self.split_starts[split]
+
+    def batch(self, starts: np.ndarray, context_steps: int, device: torch.device) -> dict[str, torch.Tensor]:
+        """A batch of windows beginning at frame indices ``starts``."""
+        index = starts[:, None] + np.arange(context_steps)[None, :]
+        valid = index < self.episode_end[starts][:, None]
+        index = np.where(valid, index, starts[:, None])  # padding frames: any real frame, masked out
+        return {
+            "states": torch.from_numpy(self.states[index]).to(device),
+            "actions": torch.from_numpy(self.actions[index]).to(device),
+            "tasks": torch.from_numpy(self.tasks[starts]).to(device),
+            "valid": torch.from_numpy(valid).to(device),
+            "state_mask": torch.from_numpy(self.state_tokenizer.padding_mask()).to(device),
+            "action_mask": torch.from_numpy(self.action_tokenizer.padding_mask()).to(device),
+        }
+
+
+def action_spec_for(state_spec: TokenizerSpec, action_spec: TokenizerSpec | None) -> TokenizerSpec:
+    """Actions use the state tokenizer's kind and bins unless told otherwise (one
+    token per action dimension, or one token for continuous actions)."""
+    if action_spec is not None:
+        return action_spec
+    return TokenizerSpec(state_spec.kind, state_spec.bins, None)
+
+
+def tokenize_dataset(
+    dataset: Dataset,
+    state_spec: TokenizerSpec,
+    action_spec: TokenizerSpec,
+    task: str,
+    *,
+    state_tokenizer: Tokenizer | None = None,
+    action_tokenizer: Tokenizer | None = None,
+) -> TokenizedData:
+    """Fit tokenizers (unless given, e.g. from a checkpoint) and tokenize all frames."""
+    frames = dataset.frames(["observation.state", "action", "task_index", "episode_index"])
+    states = frames["observation.state"].reshape(dataset.total_frames, -1)
+    actions = frames["action"].reshape(dataset.total_frames, -1)
+    train_frames = _split_mask(dataset, "train")
+    if state_tokenizer is None:
+        state_tokenizer = fit_tokenizer(state_spec, dataset.stats["observation.state"], _sample(states[train_frames]))
+    if action_tokenizer is None:
+        action_tokenizer = fit_tokenizer(action_spec, dataset.stats["action"], _sample(actions[train_frames]))
+    episode_end = np.empty(dataset.total_frames, dtype=np.int64)
+    for start, stop in zip(dataset.episodes["dataset_from_index"], dataset.episodes["dataset_to_index"]):
+        episode_end[start:stop] = stop
+    # A world model needs a next frame inside the window; behaviour cloning any frame.
+    minimum_remaining = 2 if task == "wm" else 1
+    usable = (episode_end - np.arange(dataset.total_frames)) >= minimum_remaining
+    masks = {name: _split_mask(dataset, name) for name in dataset.splits}
+    return TokenizedData(
+        states=state_tokenizer.encode(states),
+        actions=action_tokenizer.encode(actions),
+        tasks=frames["task_index"].astype(np.int64),
+        episode_end=episode_end,
+        split_starts={name: np.flatnonzero(mask & usable) for name, mask in masks.items()},
+        split_frames={name: int(mask.sum()) for name, mask in masks.items()},
+        state_tokenizer=state_tokenizer,
+        action_tokenizer=action_tokenizer,
+        n_tasks=max(len(dataset.tasks), 1),
+    )
+
+
+def _split_mask(dataset: Dataset, split: str) -> np.ndarray:
+    mask = np.zeros(dataset.total_frames, dtype=bool)
+    if split not in dataset.splits:
+        return mask
+    rows = dataset.episodes[dataset.episodes["episode_index"].isin(list(dataset.splits[split]))]
+    for start, stop in zip(rows["dataset_from_index"], rows["dataset_to_index"]):
+        mask[start:stop] = True
+    return mask
+
+
+def _sample(values: np.ndarray) -> np.ndarray:
+    """A fixed, evenly spaced subsample (deterministic, no RNG)."""
+    if len(values) <= QUANTILE_SAMPLE:
+        return values
+    return values[np.linspace(0, len(values) - 1, QUANTILE_SAMPLE).astype(np.int64)]
