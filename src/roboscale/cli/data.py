@@ -13,7 +13,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from roboscale.cli.output import make_console, note
-from roboscale.data import GenerationSpec, Quality, generate, import_lerobot, import_minari, open_dataset
 from roboscale.errors import BadInputError
 
 app = typer.Typer(
@@ -64,6 +63,8 @@ def generate_command(
     file_size_mb: Annotated[float, typer.Option(help="Target size of each data parquet file.")] = 100.0,
 ) -> None:
     """Generate demonstrations with a scripted expert, with amount, quality and diversity as knobs."""
+    from roboscale.data import GenerationSpec, Quality, generate
+
     if episodes is None and transitions is None:
         episodes = 200
     spec = GenerationSpec(
@@ -125,6 +126,8 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
     """Episodes, frames, tasks, success rate, quality knobs and size on disk of a dataset (validates it)."""
+    from roboscale.data import open_dataset
+
     dataset = open_dataset(path)
     dataset.frames(check_values=True)  # read every frame: NaN/inf and shape problems surface here
     summary = dataset.summary()
@@ -169,6 +172,8 @@ def import_lerobot_command(
     overwrite: Overwrite = False,
 ) -> None:
     """Import a local LeRobot v3 folder (states, actions, reward, success) with an episode-level split."""
+    from roboscale.data import import_lerobot
+
     written = import_lerobot(source, out, validation_fraction=validation_fraction, seed=seed, overwrite=overwrite)
     note(f"imported {source} -> {written}")
     info(written, as_json=False)
@@ -184,6 +189,8 @@ def import_minari_command(
     overwrite: Overwrite = False,
 ) -> None:
     """Import a local Minari dataset (needs roboscale[minari]); never downloads."""
+    from roboscale.data import import_minari
+
     if fps <= 0:
         raise BadInputError(f"--fps {fps}: must be > 0")
     written = import_minari(

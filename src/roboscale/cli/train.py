@@ -10,8 +10,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from roboscale.cli.output import make_console
-from roboscale.train import TrainConfig, train
-from roboscale.train.config import run_name
 
 
 def train_command(
@@ -51,6 +49,9 @@ def train_command(
 
     Re-running the same command resumes from the last checkpoint (or returns at once if finished).
     """
+    from roboscale.train import TrainConfig, train  # torch loads here, not on every CLI start
+    from roboscale.train.config import run_name
+
     if steps is None and tokens is None and flops is None and tokens_per_param is None:
         steps = 1000
     config = TrainConfig(

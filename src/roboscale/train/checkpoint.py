@@ -70,5 +70,6 @@ def _restore_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     by_name = dict(model.named_parameters())
     for key, tensor in tensors.items():
         name, field = key.split("::")
-        # AdamW keeps its step counter on the CPU unless it is capturable or fused.
-        optimizer.state[by_name[name]][field] = tensor.clone() if field == "step" else tensor.to(device)
+        # Unfused, non-capturable AdamW keeps its step counter on the CPU.
+        on_cpu = field == "step" and not (optimizer.defaults.get("fused") or optimizer.defaults.get("capturable"))
+        optimizer.state[by_name[name]][field] = tensor.clone() if on_cpu else tensor.to(device)

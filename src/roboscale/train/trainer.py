@@ -233,7 +233,9 @@ def _optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Optimiz
         matrix = parameter.dim() == 2 and (name.startswith("blocks.") or name.endswith("out.weight"))
         (decay if matrix else no_decay).append(parameter)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.peak_lr(), betas=(0.9, 0.95), eps=1e-8, foreach=True)
+    # The fused implementation is several times faster than the per-tensor loop on CPU
+    # too, which matters for the small models a CPU study is made of.
+    return torch.optim.AdamW(groups, lr=config.peak_lr(), betas=(0.9, 0.95), eps=1e-8, fused=True)
 
 
 def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
@@ -279,18 +281,21 @@ def _run_loop(plan: RunPlan, model, optimizer, sampler, state, device, out: Path
     last_save = time.perf_counter()
     started = time.perf_counter() - state["seconds"]
     loss_sum = torch.tensor(state["loss_sum"], dtype=torch.float64)
+    state.setdefault("train_seconds", 0.0)
     model.train()
     for step in range(state["step"], plan.total_steps):
+        step_started = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, plan.total_steps, config)
         batch = data.batch(sampler.choice(train_starts, size=config.batch_size), config.context_steps, device)
         loss, _ = model.loss(batch, config.task)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip, foreach=True)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         loss_sum += loss.detach().double().cpu()
         state["loss_steps"] += 1
+        state["train_seconds"] += time.perf_counter() - step_started
         done = step + 1
         if done in plan.eval_steps:
             state["seconds"] = time.perf_counter() - started
@@ -359,6 +364,8 @@ def _record(plan: RunPlan, state: dict, device, status: str) -> dict:
         "tokens_per_second": tokens / seconds,
         "flops_per_second": tokens * plan.flops_per_token["exact"] / seconds,
         "wall_seconds": seconds,
+        "train_seconds": state["train_seconds"],
+        "train_flops_per_second": tokens * plan.flops_per_token["exact"] / max(state["train_seconds"], 1e-9),
         "dataset": {
             "path": str(Path(config.data).resolve()),
             "fingerprint": plan.dataset_fingerprint,
