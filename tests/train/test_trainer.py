@@ -41,6 +41,8 @@ def test_a_run_is_a_costed_data_point(pointmass_dataset, tmp_path):
     assert curve[-1]["val_loss"] < curve[0]["val_loss"] - 0.5  # it learns
     assert curve[0]["val_loss"] == pytest.approx(math.log(32), abs=0.1)
     assert record["final"]["val_loss"] == curve[-1]["val_loss"] and record["final"]["train_loss"] > 0
+    error = record["tokenizers"]["state"]["round_trip_error"]  # 32 bins: at most half a bin
+    assert 0 < error["rms_relative"] < error["max_relative"] < 0.5
     saved = tmp_path / "run"
     assert json.loads((saved / "record.json").read_text()) == record
     assert {p.name for p in (saved / "checkpoint").iterdir()} == {

@@ -37,6 +37,8 @@ class TokenizedData:
     """Split name -> frames where a window may start."""
     split_frames: dict[str, int]
     """Split name -> frames in the split."""
+    round_trip: dict[str, dict[str, float]]
+    """Tokenizer encode -> decode error on training frames, per stream (see Tokenizer.round_trip_error)."""
     state_tokenizer: Tokenizer
     action_tokenizer: Tokenizer
     n_tasks: int
@@ -101,6 +103,10 @@ def tokenize_dataset(
         episode_end=episode_end,
         split_starts={name: np.flatnonzero(mask & usable) for name, mask in masks.items()},
         split_frames={name: int(mask.sum()) for name, mask in masks.items()},
+        round_trip={
+            "state": state_tokenizer.round_trip_error(_sample(states[train_frames], 20_000)),
+            "action": action_tokenizer.round_trip_error(_sample(actions[train_frames], 20_000)),
+        },
         state_tokenizer=state_tokenizer,
         action_tokenizer=action_tokenizer,
         n_tasks=max(len(dataset.tasks), 1),
@@ -117,8 +123,8 @@ def _split_mask(dataset: Dataset, split: str) -> np.ndarray:
     return mask
 
 
-def _sample(values: np.ndarray) -> np.ndarray:
-    """A fixed, evenly spaced subsample (deterministic, no RNG)."""
-    if len(values) <= QUANTILE_SAMPLE:
+def _sample(values: np.ndarray, count: int = QUANTILE_SAMPLE) -> np.ndarray:
+    """A fixed, evenly spaced subsample of at most ``count`` rows (deterministic, no RNG)."""
+    if len(values) <= count:
         return values
-    return values[np.linspace(0, len(values) - 1, QUANTILE_SAMPLE).astype(np.int64)]
+    return values[np.linspace(0, len(values) - 1, count).astype(np.int64)]

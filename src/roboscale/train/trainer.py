@@ -374,8 +374,14 @@ def _record(plan: RunPlan, state: dict, device, status: str) -> dict:
             "train_tokens": train_tokens,
         },
         "tokenizers": {
-            "state": {"spec": str(config.state_spec()), "tokens": plan.data.state_tokenizer.tokens},
-            "action": {"tokens": plan.data.action_tokenizer.tokens, "bins": plan.data.action_tokenizer.bins},
+            stream: {
+                "kind": tokenizer.kind,
+                "bins": tokenizer.bins,
+                "tokens": tokenizer.tokens,
+                "group": tokenizer.group,
+                "round_trip_error": plan.data.round_trip[stream],
+            }
+            for stream, tokenizer in (("state", plan.data.state_tokenizer), ("action", plan.data.action_tokenizer))
         },
         "device": str(device),
         "threads": torch.get_num_threads(),
