@@ -136,11 +136,13 @@ class Tokenizer:
         return flat.astype(np.float64) * self.std + self.mean
 
     def round_trip_error(self, values: np.ndarray) -> dict[str, float]:
-        """How much encode -> decode loses, relative to each dimension's spread."""
+        """How much encode -> decode loses: the largest absolute error, and the RMS and largest
+        error relative to each (non-constant) dimension's standard deviation."""
         x = np.asarray(values, dtype=np.float64).reshape(len(values), self.dims)
         error = self.decode(self.encode(x)) - x
-        scale = np.maximum(x.std(axis=0), 1e-12)
-        relative = np.abs(error) / scale
+        spread = x.std(axis=0)
+        varying = spread > 1e-9  # constant dimensions carry no information to lose
+        relative = np.abs(error[:, varying]) / spread[varying] if varying.any() else np.zeros((len(x), 1))
         return {
             "max_abs": float(np.abs(error).max()),
             "rms_relative": float(np.sqrt(np.mean(relative**2))),
@@ -178,7 +180,8 @@ def fit_tokenizer(spec: TokenizerSpec, stats: dict[str, np.ndarray], samples: np
         std = np.asarray(stats["std"], dtype=np.float64).reshape(-1)
         return Tokenizer("continuous", dims, tokens, mean=mean, std=np.where(std > 1e-8, std, 1.0))
     if spec.kind == "uniform":
-        span = np.where(maximum > minimum, maximum - minimum, 1.0)
+        # A constant dimension gets a tiny span, so its one value decodes (almost) exactly.
+        span = np.maximum(maximum - minimum, 1e-6)
         fractions = np.linspace(0.0, 1.0, spec.bins + 1)
         edges = minimum[:, None] + span[:, None] * fractions[None, :]
     else:
