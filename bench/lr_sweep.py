@@ -48,7 +48,9 @@ def main() -> None:
                 )
                 losses.append(train(config, root / f"d{width}-x{multiplier}")["final"]["val_loss"])
             best = multipliers[min(range(len(losses)), key=losses.__getitem__)]
-            print(f"{width:>7}  {default_lr(width):.2e}  " + "  ".join(f"{loss:.4f}" for loss in losses) + f"  x{best:g}")
+            print(
+                f"{width:>7}  {default_lr(width):.2e}  " + "  ".join(f"{loss:.4f}" for loss in losses) + f"  x{best:g}"
+            )
 
 
 if __name__ == "__main__":

@@ -17,3 +17,9 @@ class FitDidNotConvergeError(RoboscaleError):
     """The optimiser stopped before it found a minimum; no numbers are reported."""
 
     exit_code = 1
+
+
+class RunDivergedError(RoboscaleError):
+    """A training run's loss became NaN or infinite; the run is recorded as failed."""
+
+    exit_code = 1

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from roboscale import __version__
-from roboscale.cli import data, fit
+from roboscale.cli import data, fit, study
 from roboscale.cli.train import train_command
 from roboscale.errors import RoboscaleError
 
@@ -20,11 +21,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+# Commands in pipeline order: the demo, then data -> train -> study -> runs -> fit -> report.
+app.command("demo", help="Run the built-in scaling study (Meta-World BC and WM, fits, report) in minutes.")(
+    study.demo_command
+)
 app.add_typer(data.app, name="data", help="Generate, inspect and import demonstration datasets (LeRobot v3).")
 app.command("train", help="Train a world model or behaviour-cloning policy; writes a run record and checkpoint.")(
     train_command
 )
+app.add_typer(study.app, name="study", help="Scaling studies: write, plan and run a study file.")
+app.add_typer(study.runs_app, name="runs", help="List a study's runs or export them for `roboscale fit` and pandas.")
 app.add_typer(fit.app, name="fit", help="Fit scaling laws (parametric, IsoFLOP, frontier, power law) to a runs table.")
+app.command("report", help="Fit a study's runs and write its HTML report and JSON of every number.")(
+    study.report_command
+)
 
 
 def _version(value: bool) -> None:
@@ -47,7 +57,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except RoboscaleError as error:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
+        # Text, not markup: messages name keys like [sweep] that markup would swallow.
+        message = Text.assemble(("error: ", "bold red"), str(error))
+        Console(stderr=True).print(message, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except typer.Exit as done:
         sys.exit(done.exit_code)

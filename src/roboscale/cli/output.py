@@ -7,7 +7,7 @@ from rich.console import Console
 
 def note(message: str) -> None:
     """A side remark on stderr, so that stdout stays clean for --json."""
-    Console(stderr=True).print(message, style="dim", soft_wrap=True, highlight=False)
+    Console(stderr=True).print(message, style="dim", soft_wrap=True, highlight=False, markup=False)
 
 
 def make_console() -> Console:

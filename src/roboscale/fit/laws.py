@@ -28,7 +28,8 @@ def parametric_loss(N, D, E: float, A: float, B: float, alpha: float, beta: floa
     """
     N = np.asarray(N, dtype=np.float64)
     D = np.asarray(D, dtype=np.float64)
-    return E + A * N**-alpha + B * D**-beta
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # runaway bootstrap samples: inf/nan
+        return E + A * N**-alpha + B * D**-beta
 
 
 def optimal_allocation(C, A: float, B: float, alpha: float, beta: float, flops_per_param_token: float = 6.0):
@@ -38,12 +39,15 @@ def optimal_allocation(C, A: float, B: float, alpha: float, beta: float, flops_p
     with ``k = flops_per_param_token``: ``N_opt = G (C/k)^a``, ``D_opt = (C/k)^b / G``,
     ``a = beta/(alpha+beta)``, ``b = alpha/(alpha+beta)``,
     ``G = (alpha A / (beta B))^(1/(alpha+beta))``.
+    A non-physical law (an exponent <= 0) has no optimum: NaN, never complex numbers.
     """
     C = np.asarray(C, dtype=np.float64)
+    alpha, beta = np.asarray(alpha, dtype=np.float64), np.asarray(beta, dtype=np.float64)
     total = alpha + beta
-    G = (alpha * A / (beta * B)) ** (1.0 / total)
-    scaled = C / flops_per_param_token
-    return G * scaled ** (beta / total), scaled ** (alpha / total) / G
+    with np.errstate(invalid="ignore", divide="ignore"):
+        G = np.asarray(alpha * A / (beta * B), dtype=np.float64) ** (1.0 / total)
+        scaled = C / flops_per_param_token
+        return G * scaled ** (beta / total), scaled ** (alpha / total) / G
 
 
 def saturating_power_law(x, E: float, A: float, alpha: float):

@@ -247,5 +247,6 @@ def _bootstrap(objective, log_n, log_d, log_loss, starts, n_resamples, seed, thr
 def _natural(x: np.ndarray) -> np.ndarray:
     """(rows, 5) ``(log E, log A, log B, alpha, beta)`` -> ``(E, A, B, alpha, beta)``."""
     out = x.copy()
-    out[:, :3] = np.exp(x[:, :3])
+    with np.errstate(over="ignore"):  # a runaway bootstrap refit becomes inf, not a warning
+        out[:, :3] = np.exp(x[:, :3])
     return out

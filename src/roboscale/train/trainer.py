@@ -23,7 +23,7 @@ import torch
 
 import roboscale
 from roboscale.data import open_dataset
-from roboscale.errors import BadInputError
+from roboscale.errors import BadInputError, RunDivergedError
 from roboscale.models import ModelConfig, SequenceModel
 from roboscale.tokenize import Tokenizer
 from roboscale.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, write_json_atomic
@@ -50,8 +50,14 @@ class RunPlan:
     dataset_fingerprint: str
 
 
-def plan_run(config: TrainConfig, *, tokenizers: tuple[Tokenizer, Tokenizer] | None = None) -> RunPlan:
-    """Validate the config and dataset, fit tokenizers, size the model and the run."""
+def prepare_data(
+    config: TrainConfig, tokenizers: tuple[Tokenizer, Tokenizer] | None = None
+) -> tuple[TokenizedData, str]:
+    """Open and validate the dataset, fit (or reuse) tokenizers, tokenize every frame.
+
+    Returns the tokenized data and the dataset's fingerprint. Runs that share a
+    dataset, task and tokenizers can share the result (see :func:`plan_run`).
+    """
     config.validate()
     dataset = open_dataset(config.data)
     state_spec = config.state_spec()
@@ -60,6 +66,13 @@ def plan_run(config: TrainConfig, *, tokenizers: tuple[Tokenizer, Tokenizer] | N
     data = tokenize_dataset(dataset, state_spec, action_spec, config.task, **given)
     data.windows("train")
     data.windows("validation")
+    return data, dataset.fingerprint()
+
+
+def size_model(config: TrainConfig, data: TokenizedData) -> tuple[ModelConfig, dict[str, int], dict[str, float]]:
+    """The model a config asks for on this data: its shape, parameter groups and
+    per-token training FLOPs under each convention (counted on the meta device,
+    so no memory is used)."""
     n_layer, n_head = config.shape()
     model_config = ModelConfig(
         n_layer=n_layer,
@@ -74,11 +87,27 @@ def plan_run(config: TrainConfig, *, tokenizers: tuple[Tokenizer, Tokenizer] | N
         action_bins=data.action_tokenizer.bins,
         n_tasks=data.n_tasks,
     )
-    model = SequenceModel(model_config)  # on the meta level only: counting, not training
+    with torch.device("meta"):
+        model = SequenceModel(model_config)
     params = model.num_params()
-    flops_per_token = {
-        name: model.flops_per_token(config.task, params=name) for name in ("exact", "total", "non_embedding")
-    }
+    flops = {name: model.flops_per_token(config.task, params=name) for name in ("exact", "total", "non_embedding")}
+    return model_config, params, flops
+
+
+def plan_run(
+    config: TrainConfig,
+    *,
+    tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
+    prepared: tuple[TokenizedData, str] | None = None,
+) -> RunPlan:
+    """Validate the config and dataset, fit tokenizers, size the model and the run.
+
+    ``prepared``: the result of :func:`prepare_data` for the same dataset, task and
+    tokenizers, to skip re-reading the data.
+    """
+    config.validate()
+    data, fingerprint = prepared if prepared is not None else prepare_data(config, tokenizers)
+    model_config, params, flops_per_token = size_model(config, data)
     tokens_per_step = config.batch_size * model_config.sequence_length
     total_steps = _total_steps(config, params["total"], tokens_per_step, flops_per_token[config.flops_convention])
     _check_memory(model_config, config, params["total"])
@@ -91,7 +120,7 @@ def plan_run(config: TrainConfig, *, tokenizers: tuple[Tokenizer, Tokenizer] | N
         flops_per_token=flops_per_token,
         params=params,
         eval_steps=eval_schedule(total_steps, config.eval_points),
-        dataset_fingerprint=dataset.fingerprint(),
+        dataset_fingerprint=fingerprint,
     )
 
 
@@ -289,6 +318,11 @@ def _run_loop(plan: RunPlan, model, optimizer, sampler, state, device, out: Path
             group["lr"] = learning_rate(step, plan.total_steps, config)
         batch = data.batch(sampler.choice(train_starts, size=config.batch_size), config.context_steps, device)
         loss, _ = model.loss(batch, config.task)
+        if not torch.isfinite(loss):
+            _record_failure(
+                plan, state, device, out, f"diverged: the training loss became {float(loss)} at step {step + 1}"
+            )
+            raise RunDivergedError(f"{out}: the training loss became {float(loss)} at step {step + 1}")
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
@@ -322,6 +356,12 @@ def _run_loop(plan: RunPlan, model, optimizer, sampler, state, device, out: Path
                 {"loss": float(loss.detach()), "seconds": elapsed, "tokens": done * plan.tokens_per_step},
             )
     return record
+
+
+def _record_failure(plan: RunPlan, state: dict, device, out: Path, error: str) -> None:
+    record = _record(plan, state, device, status="failed")
+    record["error"] = error
+    write_json_atomic(out / "record.json", record)
 
 
 def _curve_point(plan: RunPlan, step: int, train_loss: float, optimizer, seconds: float) -> dict:

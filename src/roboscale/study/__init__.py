@@ -1,0 +1,22 @@
+"""Scaling studies: a study file -> planned runs -> run store -> fits -> report."""
+
+from roboscale.study.plan import PlannedRun, StudyPlan, plan_study
+from roboscale.study.run import StudyResult, analyze_study, ensure_dataset, prepare_study, run_study
+from roboscale.study.spec import EXAMPLE, StudySpec, load_study, study_from_dict
+from roboscale.study.store import RunStore
+
+__all__ = [
+    "EXAMPLE",
+    "PlannedRun",
+    "RunStore",
+    "StudyPlan",
+    "StudyResult",
+    "StudySpec",
+    "analyze_study",
+    "ensure_dataset",
+    "load_study",
+    "plan_study",
+    "prepare_study",
+    "run_study",
+    "study_from_dict",
+]

@@ -1,0 +1,189 @@
+"""From the run store to every number of the report: fits per task and tokenizer.
+
+For each (task, tokenizer) group of finished runs: the IsoFLOP fit (budgets as
+planned), the parametric law, the frontier of the learning curves, the
+compute-optimal allocation 10x-1000x beyond the study, the extrapolation audit
+(refit without the largest budget, predict it) and the recommended next run. A fit
+that cannot be made is reported with its reason instead of stopping the analysis.
+Only run records are read here: no training code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from roboscale import __version__
+from roboscale.errors import RoboscaleError
+from roboscale.fit import audit_extrapolation, compute_optimal, fit_frontier, fit_isoflop, fit_parametric, load_runs
+from roboscale.fit.bootstrap import to_jsonable
+from roboscale.models import ladder_shape
+
+PUBLISHED = [
+    {
+        "source": "Hoffmann et al. 2022",
+        "setting": "language models, approaches 1-3",
+        "a_low": 0.46,
+        "a_high": 0.50,
+        "note": "N_opt exponent across their three approaches",
+    },
+    {
+        "source": "Pearce et al. 2024",
+        "setting": "world model, 256 tokens per image",
+        "a_low": 0.49,
+        "a_high": 0.49,
+        "note": "as summarised secondhand; check against the paper",
+    },
+    {
+        "source": "Pearce et al. 2024",
+        "setting": "behaviour cloning, token-based",
+        "a_low": 0.32,
+        "a_high": 0.32,
+        "note": "as summarised secondhand; check against the paper",
+    },
+    {
+        "source": "Tuyls et al. 2023 (refit here)",
+        "setting": "Atari behaviour cloning, 8 games",
+        "a_low": 0.43,
+        "a_high": 0.77,
+        "note": "roboscale's IsoFLOP fit of their released runs, range over games",
+    },
+]
+
+FORECAST_FACTORS = (10.0, 100.0, 1000.0)
+
+
+def analyze(
+    runs: pd.DataFrame,
+    curves: pd.DataFrame,
+    *,
+    study: dict,
+    ladder: dict[tuple, dict[int, int]],
+    bootstrap: int = 1000,
+    seed: int = 0,
+    warnings: list[str] | None = None,
+) -> dict:
+    """The report's analysis dict (see roboscale.report) from the store's runs and curves."""
+    groups = []
+    for (task, tokenizer), part in runs.groupby(["task", "tokenizer"], sort=True):
+        finished = part[(part["status"] == "finished") & ~part["holdout"].astype(bool)]
+        group_curves = curves[curves["run_id"].isin(finished["run_id"])]
+        sizes = ladder.get((task, tokenizer), {})
+        groups.append(_group(task, tokenizer, part, finished, group_curves, sizes, bootstrap, seed))
+    return to_jsonable(
+        {
+            "title": f"Scaling study: {study.get('name', 'study')}",
+            "study": {**study, "roboscale_version": __version__},
+            "runs": [_run_row(row) for row in runs.to_dict(orient="records")],
+            "curves": curves[["run_id", "step", "tokens", "flops", "val_loss", "train_loss"]].to_dict(orient="records"),
+            "groups": groups,
+            "published": PUBLISHED,
+            "warnings": list(warnings or []),
+        }
+    )
+
+
+def _run_row(row: dict) -> dict:
+    keys = (
+        "run_id",
+        "status",
+        "task",
+        "tokenizer",
+        "seed",
+        "d_model",
+        "n_layer",
+        "budget",
+        "N",
+        "D",
+        "C",
+        "loss",
+        "train_loss",
+        "epochs",
+        "error",
+        "wall_seconds",
+    )
+    out = {key: row.get(key) for key in keys}
+    out["holdout"] = bool(row.get("holdout"))
+    return out
+
+
+def _group(task, tokenizer, part, finished, curves, sizes, bootstrap, seed) -> dict:
+    group = {
+        "task": task,
+        "tokenizer": tokenizer,
+        "label": f"{task} · {tokenizer}",
+        "n_runs": int(len(part)),
+        "n_failed": int((part["status"] == "failed").sum()),
+        "compute_optimal": {},
+        "audit": {},
+        "recommendation": None,
+    }
+    table = finished[["run_id", "N", "D", "C", "loss", "budget", "seed", "d_model"]]
+    fits = {
+        "isoflop": lambda: fit_isoflop(load_runs(table), budget="budget", bootstrap=bootstrap, seed=seed),
+        "parametric": lambda: fit_parametric(load_runs(table), bootstrap=bootstrap, seed=seed),
+        "frontier": lambda: fit_frontier(_curve_table(curves, finished), bootstrap=bootstrap, seed=seed),
+    }
+    fitted = {}
+    for name, make in fits.items():
+        fitted[name] = _attempt(make)
+        group[name] = fitted[name] if isinstance(fitted[name], dict) else fitted[name].to_dict()
+    largest = float(table["budget"].max()) if len(table) else float("nan")
+    for name, fit in fitted.items():
+        if not isinstance(fit, dict):
+            plan = _attempt(lambda fit=fit: compute_optimal(fit, [largest * f for f in FORECAST_FACTORS]))
+            group["compute_optimal"][name] = plan if isinstance(plan, dict) else plan.to_dict()
+    for method in ("isoflop", "parametric"):
+        audit = _attempt(
+            lambda m=method: audit_extrapolation(
+                load_runs(table), m, bootstrap=min(bootstrap, 200), seed=seed, budget_tolerance=0.01
+            )
+        )
+        group["audit"][method] = audit if isinstance(audit, dict) else audit.to_dict()
+    group["recommendation"] = _recommend(fitted, largest, sizes)
+    return group
+
+
+def _attempt(make):
+    """A fit, or {"error": why} when the data cannot support it."""
+    try:
+        return make()
+    except (RoboscaleError, ValueError, np.linalg.LinAlgError) as error:
+        return {"error": str(error)}
+
+
+def _curve_table(curves: pd.DataFrame, finished: pd.DataFrame) -> pd.DataFrame:
+    sizes = finished.set_index("run_id")["N"]
+    table = curves.rename(columns={"flops": "C", "tokens": "D", "val_loss": "loss"})[["run_id", "C", "D", "loss"]]
+    table = table.assign(N=table["run_id"].map(sizes), run=table["run_id"])
+    return table.drop(columns="run_id").dropna()
+
+
+def _recommend(fitted: dict, largest: float, sizes: dict[int, int]) -> dict | None:
+    """The next run to train: the compute-optimal size at 10x the largest budget,
+    snapped to the nearest ladder width (from the IsoFLOP law, else the parametric
+    or frontier one). ``sizes``: parameters of each ladder width."""
+    if not sizes or not math.isfinite(largest):
+        return None
+    for method in ("isoflop", "parametric", "frontier"):
+        fit = fitted.get(method)
+        if fit is None or isinstance(fit, dict):
+            continue
+        budget = 10.0 * largest
+        N, D, _ = (float(np.asarray(v).reshape(-1)[0]) for v in fit.allocate(np.array([budget])))
+        width = min(sizes, key=lambda w: abs(math.log(sizes[w] / N)))
+        n_layer, _ = ladder_shape(width)
+        beyond = " (beyond the ladder: add wider models)" if N > 2 * max(sizes.values()) else ""
+        return {
+            "budget": budget,
+            "N": N,
+            "D": D,
+            "d_model": width,
+            "n_layer": n_layer,
+            "method": method,
+            "reason": f"{method} law: N_opt = {N:.3g} parameters and D_opt = {D:.3g} tokens at 10x the largest "
+            f"budget; nearest ladder width {width} ({sizes[width]:,} parameters){beyond}",
+        }
+    return None

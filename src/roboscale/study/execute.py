@@ -1,0 +1,147 @@
+"""Running a study's training runs: local worker processes or a Ray cluster.
+
+Runs go out largest budget first (the long ones start early, the short ones fill
+the gaps). Each worker marks its run ``running`` in the run store, trains it with
+:func:`roboscale.train.train` in the run's own folder (so an interrupted run
+resumes from its checkpoint), and the study process stores each result as it
+arrives: the record and learning curve of a finished run, or the error of a failed
+one. A failed run never stops the others.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from roboscale.errors import BadInputError
+from roboscale.study.plan import PlannedRun
+from roboscale.study.spec import ExecutorSection
+from roboscale.study.store import RunStore
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs: plain values only (it crosses process and machine boundaries)."""
+
+    run_id: str
+    config: dict
+    run_dir: str
+    store: str
+    parent_pid: int | None
+    """The study process; a local worker stops if it disappears (no orphaned training)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_id: str
+    record: dict | None
+    error: str | None
+
+
+def run_job(job: Job) -> Outcome:
+    """Train one run in this process (what every worker executes)."""
+    import torch
+
+    from roboscale.train import TrainConfig, train
+
+    config = TrainConfig.from_dict(job.config)
+    torch.set_num_threads(config.thread_count())
+    RunStore(job.store).mark_running(job.run_id)
+
+    def stop_if_orphaned(step: int, total: int, metrics: dict) -> None:
+        if job.parent_pid is not None and os.getppid() != job.parent_pid:
+            raise SystemExit(f"the study process {job.parent_pid} is gone")
+
+    try:
+        return Outcome(job.run_id, train(config, job.run_dir, progress=stop_if_orphaned), None)
+    except Exception as error:  # any failure is recorded; the study goes on
+        detail = traceback.format_exception_only(type(error), error)[-1].strip()
+        return Outcome(job.run_id, None, detail)
+
+
+def pending_runs(runs: list[PlannedRun], store: RunStore, retry_failed: bool) -> list[PlannedRun]:
+    """Runs still to do, largest budget first: not finished (and not failed, unless retrying)."""
+    table = store.runs()
+    status = dict(zip(table["run_id"], table["status"]))
+    wanted = {"planned", "running"} | ({"failed"} if retry_failed else set())
+    todo = [run for run in runs if status.get(run.run_id, "planned") in wanted]
+    return sorted(todo, key=lambda run: (-run.budget, -run.d_model, run.seed, run.task, run.tokenizer))
+
+
+Progress = Callable[[Outcome, dict], None]
+
+
+def execute(
+    runs: list[PlannedRun],
+    store: RunStore,
+    runs_dir: Path,
+    executor: ExecutorSection,
+    *,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Train every pending run; returns counts of finished and failed runs in this call."""
+    todo = pending_runs(runs, store, executor.retry_failed)
+    parent = os.getpid() if executor.kind == "local" else None
+    jobs = [Job(run.run_id, run.config.to_dict(), str(runs_dir / run.run_id), str(store.path), parent) for run in todo]
+    counts = {"finished": 0, "failed": 0}
+    outcomes = _local(jobs, executor) if executor.kind == "local" else _ray(jobs, executor)
+    for outcome in outcomes:
+        if outcome.record is not None:
+            store.record_finished(outcome.run_id, outcome.record)
+            counts["finished"] += 1
+        else:
+            store.record_failed(outcome.run_id, outcome.error or "unknown error")
+            counts["failed"] += 1
+        if progress is not None:
+            progress(outcome, counts)
+    return counts
+
+
+def local_workers(executor: ExecutorSection) -> int:
+    if executor.workers:
+        return executor.workers
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // executor.threads)
+
+
+def _local(jobs: list[Job], executor: ExecutorSection) -> Iterator[Outcome]:
+    if not jobs:
+        return
+    workers = min(local_workers(executor), len(jobs))
+    # spawn, not fork: a forked child inheriting an initialised OpenMP runtime can hang.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers) as pool:
+        yield from pool.imap_unordered(run_job, jobs, chunksize=1)
+
+
+def _ray(jobs: list[Job], executor: ExecutorSection) -> Iterator[Outcome]:
+    try:
+        import ray
+    except ModuleNotFoundError:
+        raise BadInputError("the Ray executor needs Ray: pip install 'roboscale[ray]'") from None
+    if not jobs:
+        return
+    started_here = not ray.is_initialized()
+    if started_here:
+        options = (
+            {"address": executor.address}
+            if executor.address
+            else {"num_cpus": local_workers(executor) * executor.threads}
+        )
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR", **options)
+    try:
+        remote = ray.remote(num_cpus=executor.threads, max_retries=0)(run_job)
+        pending = [remote.remote(job) for job in jobs]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        if started_here:
+            ray.shutdown()

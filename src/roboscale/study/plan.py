@@ -1,0 +1,232 @@
+"""Planning a study: the IsoFLOP design, what the data can supply, and how long it will take.
+
+For every task and tokenizer and every compute budget C, the ladder sizes nearest
+the expected optimum ``N* = sqrt(C / (6 r))`` (``r`` tokens per parameter, a prior)
+are trained for exactly C FLOPs. A size is left out, visibly, when its run would
+take fewer than ``min_steps`` optimiser steps (too few steps bend the right arm of
+the IsoFLOP curve) or would need more than ``max_epochs`` passes over the training
+data (data-constrained training). Every run logs a learning curve, which the
+frontier method uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from roboscale.models import SequenceModel
+from roboscale.study.spec import StudySpec
+from roboscale.train import TrainConfig, default_lr, prepare_data, size_model
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One training run of the study (or a left-out one, with the reason)."""
+
+    run_id: str
+    task: str
+    tokenizer: str
+    seed: int
+    d_model: int
+    n_layer: int
+    budget: float
+    """Compute budget in FLOPs (the run's ``--flops``)."""
+    N: int
+    steps: int
+    tokens: int
+    epochs: float
+    """Passes over the training data."""
+    config: TrainConfig
+    holdout: bool = False
+    skip: str = ""
+    """Why the run is left out ("" when it is part of the study)."""
+
+    def row(self) -> dict:
+        """The run as the run store's planned row."""
+        return {
+            "run_id": self.run_id,
+            "task": self.task,
+            "tokenizer": self.tokenizer,
+            "seed": self.seed,
+            "d_model": self.d_model,
+            "n_layer": self.n_layer,
+            "budget": self.budget,
+            "holdout": self.holdout,
+            "planned_flops": self.budget,
+            "config": self.config.to_dict(),
+        }
+
+
+@dataclass
+class StudyPlan:
+    spec: StudySpec
+    dataset: str
+    runs: list[PlannedRun]
+    warnings: list[str] = field(default_factory=list)
+    seconds_per_step: dict[tuple, float] = field(default_factory=dict)
+    """Measured seconds per optimiser step by (task, tokenizer, d_model), when calibrated."""
+    ladder: dict[tuple, dict[int, int]] = field(default_factory=dict)
+    """Parameters of every ladder width, by (task, tokenizer)."""
+
+    @property
+    def active(self) -> list[PlannedRun]:
+        return [run for run in self.runs if not run.skip]
+
+    @property
+    def total_flops(self) -> float:
+        return sum(run.budget for run in self.active)
+
+    def estimated_seconds(self, run: PlannedRun) -> float | None:
+        rate = self.seconds_per_step.get((run.task, run.tokenizer, run.d_model))
+        return None if rate is None else rate * run.steps * 1.05  # evaluations add a few percent
+
+    def estimated_wall_seconds(self, workers: int) -> float | None:
+        """Longest-first scheduling of the runs' estimated times on ``workers`` workers."""
+        times = [self.estimated_seconds(run) for run in self.active]
+        if not times or any(t is None for t in times):
+            return None
+        loads = [0.0] * max(workers, 1)
+        for seconds in sorted(times, reverse=True):
+            loads[loads.index(min(loads))] += seconds
+        return max(loads)
+
+
+def run_id_for(config: TrainConfig, dataset_fingerprint: str) -> str:
+    """A run's identity: a hash of its full configuration, with the dataset named by
+    its content (so moving the data does not change the study)."""
+    settings = config.to_dict()
+    settings["data"] = dataset_fingerprint
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> StudyPlan:
+    """The study's runs on ``dataset`` (a prepared LeRobot folder)."""
+    budgets = spec.budgets()
+    if spec.sweep.holdout_budget:
+        holdout = 10.0 * budgets[-1]
+    runs: list[PlannedRun] = []
+    warnings: list[str] = []
+    rates: dict[tuple, float] = {}
+    ladder: dict[tuple, dict[int, int]] = {}
+    for task in spec.sweep.tasks:
+        for tokenizer in spec.sweep.tokenizers:
+            base = _config(spec, dataset, task, tokenizer, spec.sweep.widths[0], budgets[0], spec.sweep.seeds[0])
+            data, fingerprint = prepare_data(base)
+            train_tokens = data.split_frames.get("train", 0)
+            sizes = {}
+            for width in spec.sweep.widths:
+                model_config, params, per_token = size_model(_with(base, d_model=width), data)
+                sizes[width] = (model_config, params["total"], per_token[spec.train.flops_convention])
+                if calibrate:
+                    rates[(task, tokenizer, width)] = _seconds_per_step(_with(base, d_model=width), data, model_config)
+            ladder[(task, tokenizer)] = {width: size[1] for width, size in sizes.items()}
+            levels = [(b, False) for b in budgets] + ([(holdout, True)] if spec.sweep.holdout_budget else [])
+            for budget, is_holdout in levels:
+                chosen = _sizes_near_optimum(sizes, budget, spec.sweep.tokens_per_param, spec.sweep.sizes_per_budget)
+                usable = 0
+                for width in chosen:
+                    model_config, n_params, per_token = sizes[width]
+                    tokens_per_step = spec.train.batch_size * model_config.sequence_length
+                    steps = int(budget / per_token // tokens_per_step)
+                    epochs = steps * tokens_per_step / max(train_tokens * model_config.slots_per_step, 1)
+                    skip = _skip_reason(steps, epochs, spec)
+                    usable += not skip
+                    for seed in spec.sweep.seeds:
+                        config = _config(spec, dataset, task, tokenizer, width, budget, seed)
+                        runs.append(
+                            PlannedRun(
+                                run_id=run_id_for(config, fingerprint),
+                                task=task,
+                                tokenizer=tokenizer,
+                                seed=seed,
+                                d_model=width,
+                                n_layer=model_config.n_layer,
+                                budget=budget,
+                                N=n_params,
+                                steps=steps,
+                                tokens=steps * tokens_per_step,
+                                epochs=epochs,
+                                config=config,
+                                holdout=is_holdout,
+                                skip=skip,
+                            )
+                        )
+                if usable < 3 and not is_holdout:
+                    warnings.append(
+                        f"{task} {tokenizer} at {budget:.3g} FLOPs: {usable} usable model size(s); an IsoFLOP "
+                        "parabola needs 3 (widen the ladder, raise max_epochs, or change the budgets)"
+                    )
+    data_limited = [r for r in runs if r.skip.startswith("needs")]
+    if data_limited:
+        warnings.append(
+            f"{len(data_limited)} run(s) left out because they would repeat the training data more than "
+            f"max_epochs = {spec.sweep.max_epochs:g} times: generate more data or raise max_epochs to allow repeats"
+        )
+    return StudyPlan(spec, dataset, runs, warnings, rates, ladder)
+
+
+def _config(
+    spec: StudySpec, dataset: str, task: str, tokenizer: str, width: int, budget: float, seed: int
+) -> TrainConfig:
+    return TrainConfig(
+        data=dataset,
+        task=task,
+        tokenizer=tokenizer,
+        action_tokenizer=spec.sweep.action_tokenizer or None,
+        d_model=width,
+        flops=float(budget),
+        seed=seed,
+        context_steps=spec.train.context_steps,
+        batch_size=spec.train.batch_size,
+        eval_points=spec.train.eval_points,
+        eval_windows=spec.train.eval_windows,
+        flops_convention=spec.train.flops_convention,
+        lr=default_lr(width) * spec.train.lr_scale,
+        threads=spec.executor.threads,
+        device="auto",
+    )
+
+
+def _with(config: TrainConfig, **changes) -> TrainConfig:
+    return TrainConfig(**{**config.to_dict(), **changes})
+
+
+def _sizes_near_optimum(sizes: dict, budget: float, tokens_per_param: float, count: int) -> list[int]:
+    """The ``count`` ladder widths whose parameter counts are nearest (in log) to the prior optimum."""
+    expected = math.sqrt(budget / (6.0 * tokens_per_param))
+    nearest = sorted(sizes, key=lambda width: abs(math.log(sizes[width][1] / expected)))
+    return sorted(nearest[:count])
+
+
+def _skip_reason(steps: int, epochs: float, spec: StudySpec) -> str:
+    if steps < spec.sweep.min_steps:
+        return f"too few steps ({steps} < min_steps {spec.sweep.min_steps})"
+    if epochs > spec.sweep.max_epochs:
+        return f"needs {epochs:.1f} passes (max_epochs {spec.sweep.max_epochs:g})"
+    return ""
+
+
+def _seconds_per_step(config: TrainConfig, data, model_config) -> float:
+    """Time a few optimiser steps of this model on this machine (one worker's threads)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads or 1)
+    try:
+        model = SequenceModel(model_config)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+        batch = data.batch(data.windows("train")[: config.batch_size], config.context_steps, torch.device("cpu"))
+        timings = []
+        for _ in range(4):
+            started = time.perf_counter()
+            loss, _ = model.loss(batch, config.task)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            timings.append(time.perf_counter() - started)
+        return min(timings[1:])
+    finally:
+        torch.set_num_threads(threads)

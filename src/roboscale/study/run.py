@@ -1,0 +1,161 @@
+"""A whole study: prepare the data, plan, run every run durably, fit, report."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from roboscale import __version__
+from roboscale.data import GenerationSpec, Quality, generate, open_dataset
+from roboscale.errors import BadInputError
+from roboscale.study.analyze import analyze
+from roboscale.study.execute import Progress, execute
+from roboscale.study.plan import StudyPlan, plan_study
+from roboscale.study.spec import StudySpec
+from roboscale.study.store import RunStore
+
+GENERATE_KEYS = {
+    "env",
+    "tasks",
+    "episodes",
+    "transitions",
+    "quality",
+    "random_episodes",
+    "successful_only",
+    "configs_per_task",
+    "num_tasks",
+    "heldout_tasks",
+    "validation_fraction",
+    "seed",
+    "max_steps",
+    "workers",
+}
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    folder: Path
+    plan: StudyPlan
+    counts: dict[str, int]
+    analysis: dict
+    report: Path | None
+
+
+def generation_spec(spec: StudySpec) -> tuple[GenerationSpec, int]:
+    """The validated :class:`GenerationSpec` of ``[data] generate`` and its worker count."""
+    options = dict(spec.data.generate)
+    unknown = sorted(set(options) - GENERATE_KEYS)
+    if unknown:
+        raise BadInputError(
+            f"{spec.source or 'the study'}: unknown key(s) {', '.join(unknown)} in [data] generate; "
+            f"known keys: {', '.join(sorted(GENERATE_KEYS))}"
+        )
+    workers = int(options.pop("workers", 1))
+    quality = Quality.parse(
+        str(options.pop("quality", "expert")),
+        random_episodes=float(options.pop("random_episodes", 0.0)),
+        successful_only=bool(options.pop("successful_only", False)),
+    )
+    heldout = options.pop("heldout_tasks", ())
+    if isinstance(heldout, str):
+        heldout = [name.strip() for name in heldout.split(",") if name.strip()]
+    try:
+        generation = GenerationSpec(quality=quality, heldout_tasks=tuple(heldout), **options)
+        generation.validate()
+    except TypeError as error:
+        raise BadInputError(
+            f"{spec.source or 'the study'}: [data] generate has a value of the wrong type ({error}); "
+            "episodes, transitions, seed and the counts are integers, env, tasks and quality strings"
+        ) from None
+    return generation, workers
+
+
+def ensure_dataset(spec: StudySpec, *, progress=None) -> str:
+    """The study's dataset: the given path (validated), or generated once into the
+    study folder from ``[data] generate`` (reused while its settings are unchanged)."""
+    if spec.data.path:
+        path = Path(spec.data.path)
+        if not path.is_absolute() and spec.source:
+            path = Path(spec.source).parent / path
+        open_dataset(path)
+        return str(path.resolve())
+    generation, workers = generation_spec(spec)
+    path = spec.folder() / "data"
+    if path.exists():
+        made = open_dataset(path).provenance.get("spec", {})
+        if made == generation.to_dict():
+            return str(path.resolve())
+        raise BadInputError(
+            f"{path} was generated with other settings than [data] generate now asks for: "
+            "delete it (the runs trained on it will be redone) or use another study name"
+        )
+    generate(generation, path, workers=workers, progress=progress)
+    return str(path.resolve())
+
+
+def prepare_study(spec: StudySpec, *, calibrate: bool = False, data_progress=None) -> tuple[StudyPlan, RunStore]:
+    """Data, plan and run store, ready to execute (nothing is trained)."""
+    dataset = ensure_dataset(spec, progress=data_progress)
+    plan = plan_study(spec, dataset, calibrate=calibrate)
+    if not plan.active:
+        raise BadInputError(
+            "no run is left in the plan (every size was left out: "
+            f"{plan.runs[0].skip if plan.runs else 'empty ladder'}); raise the budgets or max_epochs"
+        )
+    store = RunStore(spec.folder() / "study.db")
+    store.set_study(
+        {
+            "name": spec.name,
+            "spec": spec.to_dict(),
+            "dataset": dataset,
+            "roboscale_version": __version__,
+            "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        }
+    )
+    store.add_planned([run.row() for run in plan.active])
+    return plan, store
+
+
+def run_study(
+    spec: StudySpec,
+    *,
+    progress: Progress | None = None,
+    data_progress=None,
+    bootstrap: int = 1000,
+    write: bool = True,
+) -> StudyResult:
+    """Plan, execute (skipping finished runs), fit and report a study."""
+    plan, store = prepare_study(spec, data_progress=data_progress)
+    counts = execute(plan.active, store, spec.folder() / "runs", spec.executor, progress=progress)
+    analysis = analyze_study(spec, plan, store, bootstrap=bootstrap)
+    report = write_study_report(spec, analysis) if write else None
+    return StudyResult(spec.folder(), plan, counts, analysis, report)
+
+
+def analyze_study(spec: StudySpec, plan: StudyPlan, store: RunStore, *, bootstrap: int = 1000) -> dict:
+    planned = {run.run_id for run in plan.active}
+    runs = store.runs()
+    runs = runs[runs["run_id"].isin(planned)]
+    curves = store.curves()
+    study = store.study()
+    info = {
+        "name": spec.name,
+        "path": str(spec.folder()),
+        "dataset": plan.dataset,
+        "command": study.get("command", ""),
+        "settings": spec.to_dict(),
+    }
+    return analyze(runs, curves, study=info, ladder=plan.ladder, bootstrap=bootstrap, warnings=plan.warnings)
+
+
+def write_study_report(spec: StudySpec, analysis: dict) -> Path:
+    from roboscale.report import write_report
+
+    return write_report(analysis, spec.folder() / "report")
+
+
+def load_analysis(folder: Path) -> dict:
+    return json.loads((folder / "report" / "report.json").read_text())

@@ -1,0 +1,259 @@
+"""The study file: one TOML file describes a whole scaling study, every value defaulted.
+
+    name = "mt10-bc"
+    [data]      the dataset: a path, or how to generate it
+    [sweep]     tasks, tokenizers, the model ladder, compute budgets, seeds, limits
+    [train]     settings shared by every run
+    [executor]  local worker processes or a Ray cluster
+
+``roboscale study init`` writes a commented example (:data:`EXAMPLE`). Unknown keys,
+wrong types and impossible values are refused before anything runs, naming the key
+and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from roboscale.errors import BadInputError
+from roboscale.models import LADDER_WIDTHS
+from roboscale.tokenize import TokenizerSpec
+
+
+@dataclass(frozen=True)
+class DataSection:
+    path: str = ""
+    """An existing dataset folder; empty: generate one (see ``generate``) inside the study folder."""
+    generate: dict = field(default_factory=dict)
+    """Keyword arguments of `roboscale data generate` (env, tasks, episodes, quality, seed, ...)."""
+
+
+@dataclass(frozen=True)
+class SweepSection:
+    tasks: list[str] = field(default_factory=lambda: ["bc"])
+    tokenizers: list[str] = field(default_factory=lambda: ["uniform:256"])
+    """State tokenizers (a study factor): uniform:BINS, quantile:BINS, continuous; @K tokens per observation."""
+    action_tokenizer: str = ""
+    """Action tokenizer for every run; empty: the state tokenizer's kind and bins."""
+    widths: list[int] = field(default_factory=lambda: list(LADDER_WIDTHS[:7]))
+    """The model ladder as widths (d_model); depth and heads follow the ladder rule."""
+    budgets: list[float] = field(default_factory=list)
+    """Compute budgets in FLOPs; empty: ``budget_count`` log-spaced values over ``budget_range``."""
+    budget_range: list[float] = field(default_factory=lambda: [1e11, 1e12])
+    budget_count: int = 3
+    sizes_per_budget: int = 5
+    """Ladder sizes trained per budget, the nearest to the expected optimum."""
+    tokens_per_param: float = 20.0
+    """Prior for the expected optimum, N* = sqrt(C / (6 x tokens_per_param)): where each budget's sizes are centred."""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    min_steps: int = 50
+    """Runs with fewer optimiser steps are left out (too few steps make the right arm of the U)."""
+    max_epochs: float = 1.0
+    """Runs needing more passes over the training data are left out with a warning; raise to allow repeats."""
+    holdout_budget: bool = False
+    """Also train one budget 10x the largest, only to check the forecast."""
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    context_steps: int = 8
+    batch_size: int = 64
+    eval_points: int = 16
+    eval_windows: int = 1024
+    flops_convention: str = "exact"
+    lr_scale: float = 1.0
+    """Multiplies the default learning-rate rule."""
+
+
+@dataclass(frozen=True)
+class ExecutorSection:
+    kind: str = "local"
+    """local (worker processes on this machine) or ray."""
+    workers: int = 0
+    """Local worker processes; 0: one per CPU."""
+    threads: int = 1
+    """Threads per run (1-thread workers beat one multi-threaded run for small models)."""
+    address: str = ""
+    """Ray cluster address (e.g. auto or host:port); empty starts a local Ray instance."""
+    retry_failed: bool = False
+    """Re-run runs that failed before (by default they stay recorded as failed)."""
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str = "study"
+    out: str = ""
+    """Study folder (run store, runs, data, report); default: studies/NAME next to the study file."""
+    data: DataSection = field(default_factory=DataSection)
+    sweep: SweepSection = field(default_factory=SweepSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    executor: ExecutorSection = field(default_factory=ExecutorSection)
+    source: str = ""
+    """The file it was read from (not a setting)."""
+
+    def folder(self) -> Path:
+        if self.out:
+            return Path(self.out)
+        base = Path(self.source).parent if self.source else Path(".")
+        return base / "studies" / self.name
+
+    def budgets(self) -> list[float]:
+        if self.sweep.budgets:
+            return sorted(float(b) for b in self.sweep.budgets)
+        low, high = self.sweep.budget_range
+        count = self.sweep.budget_count
+        return [float(low * (high / low) ** (i / max(count - 1, 1))) for i in range(count)]
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out.pop("source")
+        return out
+
+
+_SECTIONS = {"data": DataSection, "sweep": SweepSection, "train": TrainSection, "executor": ExecutorSection}
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Read and validate a study file (TOML)."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInputError(f"study file {path} not found: write one with `roboscale study init {path}`")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise BadInputError(f"{path} is not valid TOML: {error}") from None
+    return study_from_dict(raw, source=str(path))
+
+
+def study_from_dict(raw: dict, source: str = "") -> StudySpec:
+    """Build and validate a :class:`StudySpec` from plain values (as in the TOML file)."""
+    where = source or "the study"
+    sections = {}
+    top = {}
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise BadInputError(f"{where}: [{key}] must be a table of settings")
+            sections[key] = _build(_SECTIONS[key], value, f"[{key}]", where)
+        elif key in ("name", "out"):
+            if not isinstance(value, str):
+                raise BadInputError(f"{where}: {key} must be a string")
+            top[key] = value
+        else:
+            known = ", ".join(["name", "out", *(f"[{s}]" for s in _SECTIONS)])
+            raise BadInputError(f"{where}: unknown key {key!r}; top-level keys are {known}")
+    spec = StudySpec(**top, **sections, source=source)
+    _check(spec, where)
+    return spec
+
+
+def _build(cls, values: dict, section: str, where: str):
+    known = {f.name: f for f in fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if key not in known:
+            raise BadInputError(f"{where}: unknown key {key!r} in {section}; known keys: {', '.join(known)}")
+        _check_type(value, hints[key], f"{section} {key}", where)
+    return cls(**values)
+
+
+def _check_type(value, hint, name: str, where: str) -> None:
+    origin = typing.get_origin(hint)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list) or not all(_is(v, item) for v in value):
+            raise BadInputError(f"{where}: {name} must be a list of {item.__name__} values, got {value!r}")
+    elif origin in (typing.Union, types.UnionType):
+        if not any(_is(value, option) for option in typing.get_args(hint)):
+            raise BadInputError(f"{where}: {name} has the wrong type ({value!r})")
+    elif not _is(value, hint):
+        expected = "number" if hint is float else getattr(hint, "__name__", str(hint))
+        raise BadInputError(f"{where}: {name} must be a {expected}, got {value!r}")
+
+
+def _is(value, kind) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _check(spec: StudySpec, where: str) -> None:
+    sweep, train, executor = spec.sweep, spec.train, spec.executor
+    if not spec.data.path and not spec.data.generate:
+        raise BadInputError(f"{where}: [data] needs a path or a generate table")
+    for task in sweep.tasks:
+        if task not in ("bc", "wm"):
+            raise BadInputError(f"{where}: [sweep] tasks has {task!r}; use bc and/or wm")
+    if not sweep.tasks or not sweep.tokenizers or not sweep.seeds:
+        raise BadInputError(f"{where}: [sweep] tasks, tokenizers and seeds need at least one value each")
+    for text in [*sweep.tokenizers, *([sweep.action_tokenizer] if sweep.action_tokenizer else [])]:
+        TokenizerSpec.parse(text)
+    if not sweep.widths:
+        raise BadInputError(
+            f"{where}: [sweep] widths (the model ladder) is empty; list d_model values such as [16, 32, 64]"
+        )
+    if any(w < 4 or w % 4 for w in sweep.widths):
+        raise BadInputError(f"{where}: [sweep] widths must be multiples of 4, at least 4 (got {sweep.widths})")
+    budgets = sweep.budgets or sweep.budget_range
+    if any(not (math.isfinite(b) and b > 0) for b in budgets):
+        raise BadInputError(f"{where}: [sweep] budgets must be positive FLOP counts (got {budgets})")
+    if not sweep.budgets and (len(sweep.budget_range) != 2 or sweep.budget_range[0] >= sweep.budget_range[1]):
+        raise BadInputError(f"{where}: [sweep] budget_range must be [low, high] FLOPs with low < high")
+    if sweep.budget_count < 1 or sweep.sizes_per_budget < 1 or sweep.min_steps < 1:
+        raise BadInputError(f"{where}: [sweep] budget_count, sizes_per_budget and min_steps must be >= 1")
+    if sweep.max_epochs <= 0 or sweep.tokens_per_param <= 0:
+        raise BadInputError(f"{where}: [sweep] max_epochs and tokens_per_param must be > 0")
+    if train.context_steps < 1 or train.batch_size < 1 or train.lr_scale <= 0:
+        raise BadInputError(f"{where}: [train] context_steps and batch_size must be >= 1, lr_scale > 0")
+    if executor.kind not in ("local", "ray"):
+        raise BadInputError(f"{where}: [executor] kind {executor.kind!r}: use local or ray")
+    if executor.workers < 0 or executor.threads < 1:
+        raise BadInputError(f"{where}: [executor] workers must be >= 0 (0: one per CPU) and threads >= 1")
+
+
+EXAMPLE = """# A roboscale scaling study. Every value shown is the default unless marked.
+# Run it with:  roboscale study plan study.toml   then   roboscale study run study.toml
+
+name = "my-study"
+# out = "studies/my-study"          # study folder: run store (study.db), runs, data, report
+
+[data]
+# path = "data/mt10"                # an existing LeRobot v3 dataset, or generate one:
+generate = { env = "metaworld", tasks = "reach-v3,push-v3", episodes = 300, quality = "noise:0.1", seed = 0 }  # (example)
+
+[sweep]
+tasks = ["bc"]                      # bc: predict actions; wm: predict the next observation
+tokenizers = ["uniform:256"]        # uniform:BINS, quantile:BINS, continuous; @K = K tokens per observation
+action_tokenizer = ""               # empty: the state tokenizer's kind and bins (e.g. "uniform:256")
+widths = [16, 24, 32, 48, 64, 96, 128]   # the model ladder (d_model); depth = d_model / 32
+budget_range = [1e11, 1e12]         # compute budgets in FLOPs ...
+budget_count = 3                    # ... log-spaced; or list them: budgets = [1e11, 3e11, 1e12]
+sizes_per_budget = 5                # ladder sizes per budget, nearest the expected optimum
+tokens_per_param = 20.0             # prior for the expected optimum: N* = sqrt(C / (6 * 20))
+seeds = [0]
+min_steps = 50                      # runs with fewer optimiser steps are left out
+max_epochs = 1.0                    # runs needing more passes over the data are left out (raise to allow repeats)
+holdout_budget = false              # also train one budget 10x the largest, only to check the forecast
+
+[train]
+context_steps = 8                   # timesteps per sequence
+batch_size = 64                     # sequences per step
+eval_points = 16                    # log-spaced validation points per run (the frontier's learning curves)
+eval_windows = 1024
+flops_convention = "exact"          # exact, total (6N) or non_embedding (6N, Kaplan)
+lr_scale = 1.0                      # multiplies the default learning-rate rule
+
+[executor]
+kind = "local"                      # local worker processes, or "ray"
+workers = 0                         # 0: one per CPU
+threads = 1                         # threads per run
+# address = "auto"                  # Ray cluster address; empty starts a local Ray instance
+retry_failed = false
+"""

@@ -1,0 +1,234 @@
+"""The run store: one SQLite database per study (WAL mode), safe for several writers.
+
+Tables:
+
+- ``study``: key/value, the study's configuration and the roboscale version;
+- ``runs``: one row per run, keyed by a hash of its full training configuration,
+  with its status (planned, running, finished, failed), headline numbers (N, D, C,
+  losses), the error of a failed run and the whole run record as JSON;
+- ``curves``: each run's learning curve, one row per evaluation point.
+
+Every write is one short transaction (``BEGIN IMMEDIATE`` with a busy timeout), so
+two processes writing at once wait for each other instead of losing rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS study (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    task TEXT NOT NULL,
+    tokenizer TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    d_model INTEGER NOT NULL,
+    n_layer INTEGER NOT NULL,
+    budget REAL NOT NULL,
+    holdout INTEGER NOT NULL DEFAULT 0,
+    planned_flops REAL,
+    N INTEGER,
+    D REAL,
+    C REAL,
+    loss REAL,
+    train_loss REAL,
+    epochs REAL,
+    wall_seconds REAL,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    config TEXT NOT NULL,
+    record TEXT,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS curves (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    tokens REAL NOT NULL,
+    flops REAL NOT NULL,
+    train_loss REAL,
+    val_loss REAL,
+    lr REAL,
+    seconds REAL,
+    PRIMARY KEY (run_id, step)
+);
+"""
+
+RUN_COLUMNS = (
+    "run_id",
+    "status",
+    "task",
+    "tokenizer",
+    "seed",
+    "d_model",
+    "n_layer",
+    "budget",
+    "holdout",
+    "planned_flops",
+    "N",
+    "D",
+    "C",
+    "loss",
+    "train_loss",
+    "epochs",
+    "wall_seconds",
+    "error",
+    "attempts",
+)
+
+
+class RunStore:
+    """The study's SQLite database at ``path`` (created on first use)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as connection:
+            connection.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self):
+        connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA busy_timeout=60000")
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _transaction(self):
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+
+    # -- writing ------------------------------------------------------------------
+    def set_study(self, values: dict) -> None:
+        with self._transaction() as connection:
+            for key, value in values.items():
+                connection.execute("INSERT OR REPLACE INTO study (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def add_planned(self, runs: list[dict]) -> None:
+        """Insert planned runs; runs already in the store keep their state."""
+        with self._transaction() as connection:
+            for run in runs:
+                connection.execute(
+                    "INSERT OR IGNORE INTO runs (run_id, status, task, tokenizer, seed, d_model, n_layer, budget, "
+                    "holdout, planned_flops, config, updated) VALUES (?, 'planned', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run["run_id"],
+                        run["task"],
+                        run["tokenizer"],
+                        run["seed"],
+                        run["d_model"],
+                        run["n_layer"],
+                        run["budget"],
+                        int(run.get("holdout", False)),
+                        run.get("planned_flops"),
+                        json.dumps(run["config"], sort_keys=True),
+                        time.time(),
+                    ),
+                )
+
+    def mark_running(self, run_id: str) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "UPDATE runs SET status = 'running', attempts = attempts + 1, updated = ? WHERE run_id = ?",
+                (time.time(), run_id),
+            )
+
+    def record_finished(self, run_id: str, record: dict) -> None:
+        """Store a finished run's record and learning curve (replacing any earlier curve)."""
+        final = record.get("final", {})
+        with self._transaction() as connection:
+            connection.execute(
+                "UPDATE runs SET status = 'finished', N = ?, D = ?, C = ?, loss = ?, train_loss = ?, epochs = ?, "
+                "wall_seconds = ?, error = NULL, record = ?, updated = ? WHERE run_id = ?",
+                (
+                    record["N"],
+                    record["D"],
+                    record["C"],
+                    final.get("val_loss"),
+                    final.get("train_loss"),
+                    record.get("epochs"),
+                    record.get("wall_seconds"),
+                    json.dumps(record),
+                    time.time(),
+                    run_id,
+                ),
+            )
+            connection.execute("DELETE FROM curves WHERE run_id = ?", (run_id,))
+            connection.executemany(
+                "INSERT INTO curves (run_id, step, tokens, flops, train_loss, val_loss, lr, seconds) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        p["step"],
+                        p["tokens"],
+                        p["flops"],
+                        p.get("train_loss"),
+                        p.get("val_loss"),
+                        p.get("lr"),
+                        p.get("seconds"),
+                    )
+                    for p in record.get("learning_curve", [])
+                ],
+            )
+
+    def record_failed(self, run_id: str, error: str) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "UPDATE runs SET status = 'failed', error = ?, updated = ? WHERE run_id = ?",
+                (error, time.time(), run_id),
+            )
+
+    # -- reading ------------------------------------------------------------------
+    def study(self) -> dict:
+        with self._connect() as connection:
+            rows = connection.execute("SELECT key, value FROM study").fetchall()
+        return {key: json.loads(value) for key, value in rows}
+
+    def runs(self, status: str | None = None) -> pd.DataFrame:
+        """The runs table (without the JSON columns), optionally of one status."""
+        query = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+        params: tuple = ()
+        if status is not None:
+            query += " WHERE status = ?"
+            params = (status,)
+        with self._connect() as connection:
+            return pd.read_sql_query(
+                query + " ORDER BY budget, task, tokenizer, d_model, seed", connection, params=params
+            )
+
+    def configs(self) -> dict[str, dict]:
+        with self._connect() as connection:
+            rows = connection.execute("SELECT run_id, config FROM runs").fetchall()
+        return {run_id: json.loads(config) for run_id, config in rows}
+
+    def records(self) -> dict[str, dict]:
+        with self._connect() as connection:
+            rows = connection.execute("SELECT run_id, record FROM runs WHERE record IS NOT NULL").fetchall()
+        return {run_id: json.loads(record) for run_id, record in rows}
+
+    def curves(self) -> pd.DataFrame:
+        with self._connect() as connection:
+            return pd.read_sql_query("SELECT * FROM curves ORDER BY run_id, step", connection)
+
+    def status_counts(self) -> dict[str, int]:
+        with self._connect() as connection:
+            rows = connection.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
+        return dict(rows)

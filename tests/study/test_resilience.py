@@ -1,0 +1,79 @@
+"""Killing a study at random moments loses nothing and changes nothing."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from roboscale.study import RunStore, load_study
+
+
+def study_run(path, *args, **popen):
+    command = [sys.executable, "-m", "roboscale", "study", "run", str(path), "--bootstrap", "0", *args]
+    return subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen
+    )
+
+
+def finished_losses(path):
+    store = RunStore(load_study(path).folder() / "study.db")
+    runs = store.runs()
+    return runs, dict(zip(runs["run_id"], runs["loss"]))
+
+
+def test_sigkill_at_random_moments_then_restart_gives_the_uninterrupted_result(tiny_study_toml):
+    reference = tiny_study_toml("reference")
+    assert study_run(reference).wait(timeout=600) == 0
+
+    victim = tiny_study_toml("victim")
+    moments = random.Random(7)
+    for _ in range(3):
+        process = study_run(victim)
+        time.sleep(moments.uniform(3.0, 12.0))
+        os.killpg(process.pid, signal.SIGKILL)  # the study and its workers, mid-flight
+        process.wait()
+    finish = study_run(victim)
+    assert finish.wait(timeout=600) == 0, finish.stderr.read()
+
+    expected_runs, expected = finished_losses(reference)
+    runs, losses = finished_losses(victim)
+    assert len(runs) == len(expected_runs) == runs["run_id"].nunique()  # every run recorded exactly once
+    assert set(runs["status"]) == {"finished"}
+    assert losses == expected  # bit for bit: resumed runs end where uninterrupted ones do
+    assert runs["attempts"].max() >= 1
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('name = "x"\n[data]\npath = "d"\n[sweep]\nwidths = []\n', "widths (the model ladder) is empty"),
+        ('name = "x"\n[data]\npath = "d"\n[sweep]\nbatch = 4\n', "unknown key 'batch' in [sweep]"),
+        ('name = "x"\n[data]\npath = "d"\n[train]\nbatch_size = "big"\n', "[train] batch_size must be a int"),
+    ],
+)
+def test_malformed_study_file_exits_2_before_anything_runs(tmp_path, content, message):
+    path = tmp_path / "study.toml"
+    path.write_text(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "roboscale", "study", "run", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "studies").exists()
+
+
+def test_budget_too_small_for_one_step_is_refused(tiny_study_toml, tmp_path):
+    path = tiny_study_toml("small", budgets=[1e5, 2e5, 4e5], min_steps=1)
+    result = subprocess.run(
+        [sys.executable, "-m", "roboscale", "study", "run", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2
+    assert "no run is left in the plan" in result.stderr and "too few steps (0" in result.stderr

@@ -1,0 +1,46 @@
+import pytest
+
+from roboscale.errors import BadInputError
+from roboscale.study import EXAMPLE, load_study, study_from_dict
+
+
+def test_the_example_file_is_a_valid_study_with_the_defaults(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(EXAMPLE)
+    spec = load_study(path)
+    assert spec.name == "my-study" and spec.folder() == tmp_path / "studies" / "my-study"
+    assert spec.sweep.tokenizers == ["uniform:256"] and spec.executor.kind == "local"
+    assert spec.budgets() == pytest.approx([1e11, 10**11.5, 1e12])
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"nmae": "x"}, "unknown key 'nmae'"),
+        ({"sweep": {"widhts": [8]}}, "unknown key 'widhts' in \\[sweep\\]; known keys: tasks"),
+        ({"sweep": {"widths": []}}, "widths \\(the model ladder\\) is empty"),
+        ({"sweep": {"widths": "16,32"}}, "\\[sweep\\] widths must be a list of int"),
+        ({"sweep": {"budgets": [1e11, -5]}}, "budgets must be positive"),
+        ({"sweep": {"tasks": ["rl"]}}, "use bc and/or wm"),
+        ({"sweep": {"tokenizers": ["bins:8"]}}, "unknown kind"),
+        ({"sweep": {"min_steps": "many"}}, "min_steps must be a int"),
+        ({"train": {"batch_size": 0}}, "batch_size must be >= 1"),
+        ({"executor": {"kind": "slurm"}}, "use local or ray"),
+        ({"data": {}}, "needs a path or a generate table"),
+    ],
+)
+def test_malformed_studies_name_the_key(raw, message):
+    base = {"data": {"path": "somewhere"}}
+    for section, value in raw.items():
+        base[section] = value if not isinstance(value, dict) else value
+    with pytest.raises(BadInputError, match=message):
+        study_from_dict(base)
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("name = \n")
+    with pytest.raises(BadInputError, match="not valid TOML"):
+        load_study(path)
+    with pytest.raises(BadInputError, match="roboscale study init"):
+        load_study(tmp_path / "missing.toml")
