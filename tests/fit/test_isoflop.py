@@ -96,3 +96,37 @@ def test_too_few_usable_budgets_is_a_clear_error():
     frame = pd.DataFrame({"N": [1e6, 2e6, 4e6] * 2, "C": [1e15] * 3 + [1e16] * 3, "loss": [2, 2.1, 2.2, 1.9, 2, 2.1]})
     with pytest.raises(BadInputError, match="usable IsoFLOP profile"):
         fit_isoflop(frame)
+
+
+def seeded_runs(noise: float, seeds: int, seed: int = 0) -> pd.DataFrame:
+    """Runs from a known law, ``seeds`` runs per (budget, size) with independent noise."""
+    law = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+    sizes = np.geomspace(3e7, 3e9, 9)
+    parts = [
+        simulate_isoflop_runs(**law, budgets=[1e19, 1e20, 1e21], model_sizes=sizes, noise=noise, seed=seed + i)
+        for i in range(seeds)
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_seed_means_and_their_errors_enter_the_fit():
+    runs = seeded_runs(noise=0.003, seeds=4)
+    fit = fit_isoflop(runs, bootstrap=300, seed=0, window=None)
+    truth = fit_isoflop(seeded_runs(noise=0.0, seeds=1), bootstrap=0, window=None)
+    for profile in fit.profiles:
+        assert profile.usable and profile.seeds == 4 and len(profile.points) == 9
+        for N, mean, se, count in profile.points:
+            members = runs[(np.isclose(runs.C, profile.C)) & (np.isclose(runs.N, N))].loss
+            assert count == 4 and mean == pytest.approx(members.mean(), rel=1e-12)
+            assert 0 < se < 0.02  # pooled seed spread / sqrt(4)
+        assert profile.separation > 1.0 and not profile.flat
+    assert fit.a == pytest.approx(truth.a, abs=0.03)  # the noiseless exponent, within the seed noise
+    assert fit.ci["a"][0] < truth.a < fit.ci["a"][1]
+
+
+def test_a_minimum_within_the_seed_noise_is_flagged_flat():
+    quiet = [p for p in isoflop_profiles(seeded_runs(noise=0.003, seeds=3), bootstrap=200) if p.usable]
+    assert quiet and not any(p.flat for p in quiet)
+    noisy = [p for p in isoflop_profiles(seeded_runs(noise=0.1, seeds=3), bootstrap=200) if p.usable]
+    assert noisy and all(p.flat for p in noisy)  # 10% seed noise hides the bottom of the valley
+    assert any(p.separation <= 1.0 for p in noisy)

@@ -120,3 +120,28 @@ def test_ladder_rule_spans_ten_thousand_to_ten_million():
         sizes.append(SequenceModel(config).num_params()["non_embedding"])
     assert sizes == sorted(sizes)
     assert sizes[0] < 2e4 and sizes[8] > 6e6
+
+
+def test_a_stack_of_models_counts_each_model_and_never_mixes_them():
+    single = SequenceModel(DISCRETE, seeds=[5])
+    stack = SequenceModel(DISCRETE, seeds=[1, 5, 9])
+    assert stack.num_params() == single.num_params()  # per model, not for the stack
+    assert stack.flops_per_token("bc") == single.flops_per_token("bc")
+    batches = [batch_for(DISCRETE, seed=seed) for seed in (0, 1, 2)]
+    joined = {key: torch.cat([b[key] for b in batches]) for key in ("states", "actions", "tasks", "valid")}
+    joined.update(state_mask=batches[0]["state_mask"], action_mask=batches[0]["action_mask"])
+    with FlopCounterMode(display=False) as counter:
+        losses, _ = stack.loss(joined, "bc")
+        losses.sum().backward()
+    tokens = 3 * 3 * DISCRETE.sequence_length  # 3 models x 3 windows
+    assert counter.get_total_flops() == pytest.approx(stack.flops_per_token("bc", attention=False) * tokens)
+    # model 1 of the stack is the single model with seed 5, on its own rows
+    alone, _ = single.loss(batches[1], "bc")
+    torch.testing.assert_close(losses[1], alone[0], rtol=1e-6, atol=0)
+    # another model's rows or weights never reach it
+    changed = {key: value.clone() for key, value in joined.items()}
+    changed["actions"][:3] = (changed["actions"][:3] + 1) % 16
+    with torch.no_grad():
+        stack.blocks[0].mlp_in.weight[2].mul_(3.0)
+        after, _ = stack.loss(changed, "bc")
+    assert after[1] == losses[1].detach() and after[0] != losses[0] and after[2] != losses[2]

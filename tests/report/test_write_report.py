@@ -207,6 +207,18 @@ def test_parametric_allocation_line_passes_through_its_forecasts(analysis):
             np.testing.assert_allclose(prefactor * C**exponent, expected, rtol=1e-9)
 
 
+def test_a_non_physical_parametric_law_draws_no_allocation_line(analysis):
+    data = copy.deepcopy(group_data(analysis)[0])
+    data.group["compute_optimal"].pop("parametric")
+    data.group["parametric"]["alpha"] = -0.2  # loss rising with model size: no optimum exists
+    for quantity in (MODEL_SIZE, DATA_SIZE):
+        assert power_law(data, "parametric", quantity) is None
+    broken = copy.deepcopy(analysis)
+    broken["groups"][0]["parametric"]["alpha"] = -0.2
+    broken["groups"][0]["compute_optimal"].pop("parametric")
+    assert "<svg" in render_html(broken)  # and the page still renders
+
+
 def test_a_sparse_analysis_still_renders():
     page = render_html(sparse_analysis())
     figures = figure_blocks(page)

@@ -26,10 +26,11 @@ def finished_losses(path):
 
 
 def test_sigkill_at_random_moments_then_restart_gives_the_uninterrupted_result(tiny_study_toml):
-    reference = tiny_study_toml("reference")
+    # Two seeds per run: the runs train as stacked jobs, which must resume in lockstep.
+    reference = tiny_study_toml("reference", seeds=[0, 1])
     assert study_run(reference).wait(timeout=600) == 0
 
-    victim = tiny_study_toml("victim")
+    victim = tiny_study_toml("victim", seeds=[0, 1])
     moments = random.Random(7)
     for _ in range(3):
         process = study_run(victim)

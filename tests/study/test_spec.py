@@ -44,3 +44,12 @@ def test_bad_toml_and_missing_file(tmp_path):
         load_study(path)
     with pytest.raises(BadInputError, match="roboscale study init"):
         load_study(tmp_path / "missing.toml")
+
+
+def test_seeds_are_stacked_only_where_stacking_pays():
+    from roboscale.study.plan import stack_size
+
+    assert stack_size(32 * 16, 16) == 16  # continuous tokens: 16 positions per sequence
+    assert stack_size(32 * 40, 16) == 12  # uniform:256@1
+    assert stack_size(32 * 344, 16) == 1  # the demo's one token per dimension: alone
+    assert stack_size(32 * 16, 1) == 1  # stack = 1 turns stacking off

@@ -86,12 +86,18 @@ def plan(
         "steps",
         "tokens",
         "passes",
-        "est. time",
+        "est. time (job)",
         "note",
     ):
         table.add_column(name, justify="left" if name in ("task", "tokenizer", "note") else "right")
+    from roboscale.study.plan import stack_runs
+
+    stacked = {run.run_id: len(job) for job in stack_runs(study_plan.active, spec.executor.stack) for run in job}
     for run in study_plan.runs:
         estimate = study_plan.estimated_seconds(run)
+        note = run.skip or ("held-out budget" if run.holdout else f"seed {run.seed}")
+        if stacked.get(run.run_id, 1) > 1:
+            note += f" (one job of {stacked[run.run_id]} seeds)"
         table.add_row(
             run.task,
             run.tokenizer,
@@ -103,7 +109,7 @@ def plan(
             number(float(run.tokens), 3),
             f"{run.epochs:.2f}",
             "-" if estimate is None else f"{estimate:.0f} s",
-            run.skip or ("held-out budget" if run.holdout else f"seed {run.seed}"),
+            note,
             style="dim" if run.skip else None,
         )
     console.print(table)
@@ -145,11 +151,14 @@ def _data_progress_note(spec):
 def _run_and_summarise(spec, bootstrap: int) -> None:
     from roboscale.study import prepare_study
     from roboscale.study.execute import execute, local_workers, pending_runs
+    from roboscale.study.plan import stack_runs
     from roboscale.study.run import analyze_study, write_study_report
 
     study_plan, store = prepare_study(spec, data_progress=_data_progress_note(spec))
     todo = pending_runs(study_plan.active, store, spec.executor.retry_failed)
     done_before = len(study_plan.active) - len(todo)
+    workers = local_workers(spec.executor)
+    jobs = stack_runs(todo, spec.executor.stack)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(bar_width=24),
@@ -160,30 +169,30 @@ def _run_and_summarise(spec, bootstrap: int) -> None:
     )
     total_flops = sum(run.budget for run in todo)
     budgets = {run.run_id: run.budget for run in todo}
+    recorded: set[str] = set()
+
+    def runs_field(counts: dict) -> str:
+        # Jobs go out in order, one per worker: the first unfinished ones are the running ones.
+        unfinished = [job for job in jobs if any(run.run_id not in recorded for run in job)]
+        running = sum(len(job) for job in unfinished[:workers]) if spec.executor.kind == "local" else 0
+        left = len(todo) - len(recorded) - running
+        failed = f", {counts['failed']} failed" if counts.get("failed") else ""
+        busy = f"{running} running, " if running else ""
+        return f"runs {done_before + counts.get('finished', 0)} done{failed}, {busy}{max(left, 0)} left"
+
     with Progress(*columns, console=Console(stderr=True)) as bar:
-        job = bar.add_task(
-            f"study {spec.name}",
-            total=max(total_flops, 1.0),
-            runs=f"runs {done_before}/{len(study_plan.active)} done",
-            flops="",
-        )
+        task = bar.add_task(f"study {spec.name}", total=max(total_flops, 1.0), runs=runs_field({}), flops="")
 
         def update(outcome, counts) -> None:
-            finished = done_before + counts["finished"]
-            bar.advance(job, budgets.get(outcome.run_id, 0.0))
+            recorded.add(outcome.run_id)
+            bar.advance(task, budgets.get(outcome.run_id, 0.0))
             flops_done = bar.tasks[0].completed
-            failed = f", {counts['failed']} failed" if counts["failed"] else ""
-            bar.update(
-                job,
-                runs=f"runs {finished}/{len(study_plan.active)} done{failed}",
-                flops=f"{flops_done:.2g}/{total_flops:.2g} FLOPs",
-            )
+            bar.update(task, runs=runs_field(counts), flops=f"{flops_done:.2g}/{total_flops:.2g} FLOPs")
 
         if todo:
-            note(
-                f"{len(todo)} run(s) to train on {local_workers(spec.executor) if spec.executor.kind == 'local' else 'Ray'} "
-                f"worker(s); {done_before} already finished"
-            )
+            where = f"{workers} worker(s)" if spec.executor.kind == "local" else "Ray"
+            stacked = f" as {len(jobs)} job(s)" if len(jobs) < len(todo) else ""
+            note(f"{len(todo)} run(s) to train{stacked} on {where}; {done_before} already finished")
         counts = execute(study_plan.active, store, spec.folder() / "runs", spec.executor, progress=update)
     analysis = analyze_study(spec, study_plan, store, bootstrap=bootstrap)
     report = write_study_report(spec, analysis)

@@ -6,6 +6,14 @@ model size. Then ``N_opt = k_N C^a`` and ``D_opt = k_D C^b`` are fitted by
 (weighted) least squares in log-log space. Uncertainty comes from a bootstrap of
 the runs inside each budget: it gives every vertex a spread (its weight in the
 exponent fit, as in Porian et al. 2024) and the exponents their intervals.
+
+When a budget holds several runs (seeds) of the same model size, the seed spread
+is the noise model instead: each size enters as its mean loss with its standard
+error (the seed variance pooled over the budget's sizes, divided by the seed
+count), the parabola is fitted with weights 1/SE^2, the vertex spread comes from
+redrawing the means within their standard errors, and a budget whose lowest mean
+is not separated from either neighbour by more than their combined standard error
+is flagged flat.
 """
 
 from __future__ import annotations
@@ -52,6 +60,14 @@ class IsoFlopProfile:
     """Second derivative of the parabola, d^2 loss / d(ln N)^2."""
     window: tuple[float, float] = (float("nan"), float("nan"))
     """Smallest and largest N (parameters) in the parabola fit."""
+    seeds: int = 1
+    """Most runs of one model size in this budget (>1: the seed spread is the noise model)."""
+    points: tuple[tuple[float, float, float, int], ...] = ()
+    """With seeds: (N, mean loss, standard error, runs) of every model size."""
+    separation: float = float("nan")
+    """With seeds: how far the lowest mean lies below the higher of its two neighbours,
+    in their combined standard errors (at most 1: neither neighbour is separated from
+    the minimum by more than the noise, and the profile is flagged flat)."""
 
     def predict(self, N):
         """The fitted parabola's loss at model sizes N (parameters)."""
@@ -279,6 +295,8 @@ def _fit_profile(part: RunsTable, C: float, window: int | None, bootstrap: int, 
     log_n, log_d, loss = np.log(part.N[order]), np.log(part.D[order]), part.loss[order]
     missing = np.full(bootstrap, np.nan)
     sizes = np.unique(log_n)
+    if sizes.size < len(log_n) and sizes.size >= 3:
+        return _replicated_profile(C, log_n, log_d, loss, window, bootstrap, seed)
     if sizes.size < 3:
         return IsoFlopProfile(C, len(loss), False, f"{sizes.size} model size(s): a parabola needs 3"), missing, missing
     lowest = int(np.argmin(loss))
@@ -338,6 +356,86 @@ def _fit_profile(part: RunsTable, C: float, window: int | None, bootstrap: int, 
         n_opt_ci=ci,
         flat=flat,
         **base,
+    )
+    return profile, log_n_samples, log_d_samples
+
+
+def _seed_means(log_n: np.ndarray, log_d: np.ndarray, loss: np.ndarray):
+    """Per distinct model size: ln N, mean ln D, mean loss, its standard error and the
+    run count. The seed variance is pooled over the sizes (a few seeds per size give
+    a poor variance each)."""
+    sizes, inverse, counts = np.unique(log_n, return_inverse=True, return_counts=True)
+    means = np.bincount(inverse, weights=loss) / counts
+    mean_log_d = np.bincount(inverse, weights=log_d) / counts
+    deviations = loss - means[inverse]
+    dof = len(loss) - len(sizes)
+    pooled = float(deviations @ deviations) / dof
+    floor = 1e-9 * float(np.abs(means).max())  # identical seeds: still a finite weight
+    se = np.maximum(np.sqrt(pooled / counts), floor)
+    return sizes, mean_log_d, means, se, counts
+
+
+def _replicated_profile(C: float, log_n, log_d, loss, window: int | None, bootstrap: int, seed: int):
+    """One budget with several seeds per model size (see the module docstring)."""
+    sizes, size_log_d, means, se, counts = _seed_means(log_n, log_d, loss)
+    missing = np.full(bootstrap, np.nan)
+    points = tuple(
+        (float(np.exp(n)), float(m), float(e), int(c)) for n, m, e, c in zip(sizes, means, se, counts, strict=True)
+    )
+    common = dict(C=C, n_runs=len(loss), seeds=int(counts.max()), points=points)
+    lowest = int(np.argmin(means))
+    if lowest in (0, len(sizes) - 1):
+        side = "smallest" if lowest == 0 else "largest"
+        reason = f"lowest mean loss at the {side} model size: the minimum is not bracketed"
+        return IsoFlopProfile(usable=False, reason=reason, **common), missing, missing
+    gaps = [(means[j] - means[lowest]) / np.hypot(se[j], se[lowest]) for j in (lowest - 1, lowest + 1)]
+    keep = slice(None) if window is None else slice(max(lowest - window, 0), lowest + window + 1)
+    x, y, sigma, xd = sizes[keep], means[keep], se[keep], size_log_d[keep]
+    shift = float(np.mean(x))
+    weights = 1.0 / sigma**2
+    design = np.stack([np.ones_like(x), x - shift, (x - shift) ** 2], axis=1)
+    covariance = np.linalg.pinv(design.T @ (weights[:, None] * design))  # known noise: no rescaling
+    c0, c1, c2 = covariance @ design.T @ (weights * y)
+    common.update(curvature=float(2 * c2), window=(float(np.exp(x.min())), float(np.exp(x.max()))))
+    common["separation"] = float(max(gaps))
+    if not c2 > 0:
+        return (
+            IsoFlopProfile(usable=False, reason="the parabola opens downward: no minimum", **common),
+            missing,
+            missing,
+        )
+    vertex = -c1 / (2 * c2)
+    if not x.min() - shift <= vertex <= x.max() - shift:
+        reason = "the parabola's minimum lies outside the fitted model sizes"
+        return IsoFlopProfile(usable=False, reason=reason, **common), missing, missing
+    d_slope, d_icpt = _weighted_line(x - shift, xd, np.ones(len(x)))
+    log_n_samples, log_d_samples = missing, missing
+    std, ci, flat = float("nan"), (float("nan"), float("nan")), False
+    if bootstrap:
+        # Redraw every mean within its standard error and refit the parabola.
+        redrawn = y[None, :] + sigma[None, :] * np.random.default_rng(seed).standard_normal((bootstrap, len(y)))
+        coefs = (covariance @ design.T @ (weights[None, :] * redrawn).T).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vertices = -coefs[:, 1] / (2 * coefs[:, 2])
+        valid = (coefs[:, 2] > 0) & (vertices >= x.min() - shift) & (vertices <= x.max() - shift)
+        log_n_samples = np.where(valid, vertices, np.nan) + shift
+        log_d_samples = d_icpt + d_slope * (log_n_samples - shift)
+        finite = log_n_samples[np.isfinite(log_n_samples)]
+        std = float(np.std(finite)) if finite.size > 1 else float("inf")
+        low, high = percentile_interval(log_n_samples, 0.95)
+        ci = (float(np.exp(low)), float(np.exp(high)))
+        flat = bool(valid.mean() < 0.5 or (high - low) > 0.75 * (x.max() - x.min()))
+    curvature_t = float(c2 / np.sqrt(covariance[2, 2])) if covariance[2, 2] > 0 else float("inf")
+    flat = flat or curvature_t < FLAT_T_STATISTIC or max(gaps) <= 1.0
+    profile = IsoFlopProfile(
+        usable=True,
+        N_opt=float(np.exp(vertex + shift)),
+        D_opt=float(np.exp(d_icpt + d_slope * vertex)),
+        loss_opt=float(c0 - c1 * c1 / (4 * c2)),
+        log_n_opt_std=std,
+        n_opt_ci=ci,
+        flat=flat,
+        **common,
     )
     return profile, log_n_samples, log_d_samples
 

@@ -16,7 +16,17 @@ categorical per dimension, told apart by a per-position query added to the hidde
 state); continuous slots are regressed. The loss is the mean cross-entropy (nats)
 or mean squared error per predicted dimension.
 
-The model reports its own cost: :meth:`SequenceModel.num_params` splits the
+One module holds ``n_models`` (K) same-shape models, one per seed, trained as a
+single computation: every parameter carries a leading model axis, inputs are the K
+models' batches concatenated model-major (rows ``k*B .. (k+1)*B-1`` belong to model
+k), matrix multiplies are batched over models (``bmm``) and everything without
+parameters (attention, losses) runs over the concatenated batch. The models never
+mix: model k's loss, gradients and predictions depend only on its own parameters
+and rows. With K = 1 this is the ordinary single model; at the small widths a CPU
+study needs, K models cost little more time than one (Python and framework
+overhead, not arithmetic, sets the time there).
+
+The model reports its own cost (per model, never for the stack): :meth:`SequenceModel.num_params` splits the
 parameters into embedding, transformer and head groups that add up to the total,
 and :meth:`SequenceModel.flops_per_token` counts training FLOPs per sequence
 position under an explicit convention.
@@ -25,6 +35,7 @@ position under an explicit convention.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -85,44 +96,105 @@ LADDER_WIDTHS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 """Widths of the size ladder: steps of about sqrt(2)."""
 
 
-class SlotEmbedding(nn.Module):
-    """Embeds one stream's slots, (batch, steps, tokens, group) -> (batch, steps, tokens, d_model)."""
+def _per_model(parameter: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A (K, ..., d) parameter viewed to broadcast against ``like`` (K, *, d)."""
+    return parameter.view(parameter.shape[0], *([1] * (like.dim() - parameter.dim())), *parameter.shape[1:])
 
-    def __init__(self, group: int, bins: int, d_model: int) -> None:
+
+class StackedLinear(nn.Module):
+    """K independent linear maps, (K, *, in_features) -> (K, *, out_features)."""
+
+    def __init__(self, n_models: int, in_features: int, out_features: int, bias: bool = True) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(torch.zeros(n_models, out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(n_models, out_features)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(x.shape[0], -1, self.in_features)
+        weight = self.weight.transpose(1, 2)
+        if self.bias is None:
+            out = torch.bmm(rows, weight)
+        else:
+            out = torch.baddbmm(self.bias[:, None, :], rows, weight)
+        return out.view(*x.shape[:-1], self.out_features)
+
+
+class StackedLayerNorm(nn.Module):
+    """K LayerNorms over the last dimension, (K, *, d) -> (K, *, d)."""
+
+    def __init__(self, n_models: int, d_model: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n_models, d_model))
+        self.bias = nn.Parameter(torch.zeros(n_models, d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        normalised = F.layer_norm(x, x.shape[-1:])
+        return normalised * _per_model(self.weight, x) + _per_model(self.bias, x)
+
+
+class StackedEmbedding(nn.Module):
+    """K lookup tables of ``rows`` vectors: ids (K, *) -> (K, *, d)."""
+
+    def __init__(self, n_models: int, rows: int, d_model: int) -> None:
+        super().__init__()
+        self.rows = rows
+        self.weight = nn.Parameter(torch.zeros(n_models, rows, d_model))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        n_models = self.weight.shape[0]
+        offsets = torch.arange(n_models, device=ids.device).view(n_models, *([1] * (ids.dim() - 1))) * self.rows
+        return F.embedding(ids + offsets, self.weight.view(n_models * self.rows, -1))
+
+
+class SlotEmbedding(nn.Module):
+    """Embeds one stream's slots, (K, B, steps, tokens, group) -> (K, B, steps, tokens, d_model)."""
+
+    def __init__(self, n_models: int, group: int, bins: int, d_model: int) -> None:
         super().__init__()
         self.discrete = bins > 0
         if self.discrete:
-            self.table = nn.Embedding(bins + 1, d_model, padding_idx=bins)  # shared over dimensions
-            self.position = nn.Parameter(torch.zeros(group, d_model))  # which dimension of the slot
+            self.padding_id = bins
+            self.table = StackedEmbedding(n_models, bins + 1, d_model)  # shared over dimensions; last row: padding
+            self.position = nn.Parameter(torch.zeros(n_models, group, d_model))  # which dimension of the slot
         else:
-            self.project = nn.Linear(group, d_model)  # padded dimensions are zeros
+            self.project = StackedLinear(n_models, group, d_model)  # padded dimensions are zeros
 
     def forward(self, slots: torch.Tensor) -> torch.Tensor:
         if self.discrete:
-            return (self.table(slots) + self.position * (slots != self.table.padding_idx)[..., None]).sum(dim=-2)
+            real = (slots != self.padding_id)[..., None]
+            return ((self.table(slots) + _per_model(self.position, real)) * real).sum(dim=-2)
         return self.project(slots)
 
 
 class SlotHead(nn.Module):
     """Predicts one stream's slots from hidden states: logits (…, group, bins) or values (…, group)."""
 
-    def __init__(self, group: int, bins: int, d_model: int) -> None:
+    def __init__(self, n_models: int, group: int, bins: int, d_model: int) -> None:
         super().__init__()
+        self.n_models = n_models
         self.discrete = bins > 0
         if self.discrete:
-            self.query = nn.Parameter(torch.zeros(group, d_model))  # which dimension is asked for
-            self.out = nn.Linear(d_model, bins, bias=False)
+            self.query = nn.Parameter(torch.zeros(n_models, group, d_model))  # which dimension is asked for
+            self.out = StackedLinear(n_models, d_model, bins, bias=False)
         else:
-            self.out = nn.Linear(d_model, group)
+            self.out = StackedLinear(n_models, d_model, group)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Predictions from hidden states (K*B, *, d_model), the models' rows model-major."""
+        stacked = hidden.reshape(self.n_models, -1, *hidden.shape[1:])
+        return self.predict(stacked).flatten(0, 1)
+
+    def predict(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Predictions from stacked hidden states (K, *, d_model)."""
         if self.discrete:
-            return self.out(hidden[..., None, :] + self.query)
+            return self.out(hidden[..., None, :] + _per_model(self.query, hidden[..., None, :]))
         return self.out(hidden)
 
     def loss(self, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sum of per-dimension losses over ``mask`` and the number of dimensions counted."""
-        prediction = self(hidden)
+        """Per model (K,): the sum of per-dimension losses over ``mask`` and the number of
+        dimensions counted; ``hidden`` (K, *, d_model), ``target`` and ``mask`` (K, *, group)."""
+        prediction = self.predict(hidden)
         if self.discrete:
             classes = prediction.shape[-1]
             labels = target.clamp_max(classes - 1)  # pad ids sit beyond the classes; masked below
@@ -130,115 +202,145 @@ class SlotHead(nn.Module):
             per_dim = per_dim.view(target.shape)
         else:
             per_dim = (prediction - target) ** 2
-        return (per_dim * mask).sum(), mask.sum()
+        return (per_dim * mask).flatten(1).sum(dim=1), mask.flatten(1).sum(dim=1)
 
 
 class Block(nn.Module):
-    """Pre-LN transformer block: causal self-attention and an MLP, each residual."""
+    """Pre-LN transformer block: causal self-attention and an MLP, each residual; (K, B, T, d)."""
 
-    def __init__(self, d_model: int, n_head: int, mlp_ratio: int) -> None:
+    def __init__(self, n_models: int, d_model: int, n_head: int, mlp_ratio: int) -> None:
         super().__init__()
         self.n_head = n_head
-        self.ln_attention = nn.LayerNorm(d_model)
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
-        self.attention_out = nn.Linear(d_model, d_model, bias=False)
-        self.ln_mlp = nn.LayerNorm(d_model)
-        self.mlp_in = nn.Linear(d_model, mlp_ratio * d_model, bias=False)
-        self.mlp_out = nn.Linear(mlp_ratio * d_model, d_model, bias=False)
+        self.ln_attention = StackedLayerNorm(n_models, d_model)
+        self.qkv = StackedLinear(n_models, d_model, 3 * d_model, bias=False)
+        self.attention_out = StackedLinear(n_models, d_model, d_model, bias=False)
+        self.ln_mlp = StackedLayerNorm(n_models, d_model)
+        self.mlp_in = StackedLinear(n_models, d_model, mlp_ratio * d_model, bias=False)
+        self.mlp_out = StackedLinear(n_models, mlp_ratio * d_model, d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, length, width = x.shape
-        q, k, v = self.qkv(self.ln_attention(x)).split(width, dim=2)
-        heads = [t.view(batch, length, self.n_head, width // self.n_head).transpose(1, 2) for t in (q, k, v)]
+        n_models, batch, length, width = x.shape
+        q, k, v = self.qkv(self.ln_attention(x)).split(width, dim=-1)
+        # Attention has no parameters: the K models' sequences are one batch of K*B.
+        heads = [t.reshape(n_models * batch, length, self.n_head, -1).transpose(1, 2) for t in (q, k, v)]
         attended = F.scaled_dot_product_attention(*heads, is_causal=True)
-        x = x + self.attention_out(attended.transpose(1, 2).reshape(batch, length, width))
+        x = x + self.attention_out(attended.transpose(1, 2).reshape(n_models, batch, length, width))
         return x + self.mlp_out(F.gelu(self.mlp_in(self.ln_mlp(x))))
 
 
 class SequenceModel(nn.Module):
-    """The world-model / behaviour-cloning transformer (see the module docstring)."""
+    """The world-model / behaviour-cloning transformer (see the module docstring):
+    one model per entry of ``seeds``, each initialised from its own seed."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, seeds: Sequence[int] = (0,)) -> None:
         super().__init__()
+        if len(seeds) < 1:
+            raise ValueError("seeds: give at least one (one model per seed)")
         self.config = config
+        self.n_models = k = len(seeds)
         c = config
-        self.state_embedding = SlotEmbedding(c.state_group, c.state_bins, c.d_model)
-        self.action_embedding = SlotEmbedding(c.action_group, c.action_bins, c.d_model)
-        self.slot_embedding = nn.Parameter(torch.zeros(c.slots_per_step, c.d_model))
-        self.time_embedding = nn.Parameter(torch.zeros(c.context_steps, c.d_model))
-        self.task_embedding = nn.Embedding(c.n_tasks, c.d_model)
-        self.blocks = nn.ModuleList(Block(c.d_model, c.n_head, c.mlp_ratio) for _ in range(c.n_layer))
-        self.ln_final = nn.LayerNorm(c.d_model)
-        self.state_head = SlotHead(c.state_group, c.state_bins, c.d_model)
-        self.action_head = SlotHead(c.action_group, c.action_bins, c.d_model)
-        self._init_weights()
+        self.state_embedding = SlotEmbedding(k, c.state_group, c.state_bins, c.d_model)
+        self.action_embedding = SlotEmbedding(k, c.action_group, c.action_bins, c.d_model)
+        self.slot_embedding = nn.Parameter(torch.zeros(k, c.slots_per_step, c.d_model))
+        self.time_embedding = nn.Parameter(torch.zeros(k, c.context_steps, c.d_model))
+        self.task_embedding = StackedEmbedding(k, c.n_tasks, c.d_model)
+        self.blocks = nn.ModuleList(Block(k, c.d_model, c.n_head, c.mlp_ratio) for _ in range(c.n_layer))
+        self.ln_final = StackedLayerNorm(k, c.d_model)
+        self.state_head = SlotHead(k, c.state_group, c.state_bins, c.d_model)
+        self.action_head = SlotHead(k, c.action_group, c.action_bins, c.d_model)
+        self._init_weights(list(seeds))
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, seeds: list[int]) -> None:
         # GPT-2 style: weights and embeddings N(0, 0.02), the projections back into the
         # residual stream scaled down with depth; biases zero, LayerNorms at identity.
+        # Model k draws from its own generator, parameter by parameter in name order,
+        # so it is the same model whichever stack it is trained in.
+        device = next(self.parameters()).device
+        if device.type == "meta":  # shapes only (cost accounting): nothing to initialise
+            return
         residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
-        for name, parameter in self.named_parameters():
-            if name.endswith("bias"):
-                nn.init.zeros_(parameter)
-            elif "ln_" not in name:
-                residual = name.endswith(("attention_out.weight", "mlp_out.weight"))
-                nn.init.normal_(parameter, mean=0.0, std=residual_std if residual else 0.02)
-        for embedding in (self.state_embedding, self.action_embedding):
-            if embedding.discrete:
-                with torch.no_grad():
-                    embedding.table.weight[embedding.table.padding_idx].zero_()
+        named = sorted(self.named_parameters())
+        with torch.no_grad():
+            for k, seed in enumerate(seeds):
+                generator = torch.Generator(device=device).manual_seed(seed)
+                for name, parameter in named:
+                    if name.endswith("bias"):
+                        parameter[k].zero_()
+                    elif "ln_" in name:
+                        parameter[k].fill_(1.0)
+                    else:
+                        residual = name.endswith(("attention_out.weight", "mlp_out.weight"))
+                        std = residual_std if residual else 0.02
+                        parameter[k].normal_(mean=0.0, std=std, generator=generator)
+            for embedding in (self.state_embedding, self.action_embedding):
+                if embedding.discrete:
+                    embedding.table.weight[:, embedding.padding_id].zero_()
 
     # -- forward ------------------------------------------------------------------
-    def forward(self, states: torch.Tensor, actions: torch.Tensor, tasks: torch.Tensor) -> torch.Tensor:
-        """Hidden states (batch, sequence_length, d_model) for slots
-        ``states`` (batch, steps, state_tokens, state_group), ``actions`` likewise,
-        and task ids (batch,)."""
-        slots = torch.cat([self.state_embedding(states), self.action_embedding(actions)], dim=2)
-        steps = slots.shape[1]
+    def _stacked(self, tensor: torch.Tensor) -> torch.Tensor:
+        """(K*B, ...) model-major rows -> (K, B, ...)."""
+        return tensor.view(self.n_models, -1, *tensor.shape[1:])
+
+    def hidden(self, states: torch.Tensor, actions: torch.Tensor, tasks: torch.Tensor) -> torch.Tensor:
+        """Stacked hidden states (K, B, sequence_length, d_model) for slots ``states``
+        (K*B, steps, state_tokens, state_group), ``actions`` likewise and task ids (K*B,)."""
+        slots = torch.cat(
+            [self.state_embedding(self._stacked(states)), self.action_embedding(self._stacked(actions))], dim=3
+        )
+        steps = slots.shape[2]
         x = (
             slots
-            + self.slot_embedding
-            + self.time_embedding[:steps, None, :]
-            + self.task_embedding(tasks)[:, None, None, :]
+            + self.slot_embedding[:, None, None]
+            + self.time_embedding[:, None, :steps, None]
+            + self.task_embedding(self._stacked(tasks))[:, :, None, None]
         )
-        x = x.flatten(1, 2)
+        x = x.flatten(2, 3)
         for block in self.blocks:
             x = block(x)
         return self.ln_final(x)
 
+    def forward(self, states: torch.Tensor, actions: torch.Tensor, tasks: torch.Tensor) -> torch.Tensor:
+        """Hidden states (K*B, sequence_length, d_model), rows model-major, for slots
+        ``states`` (K*B, steps, state_tokens, state_group), ``actions`` likewise,
+        and task ids (K*B,)."""
+        return self.hidden(states, actions, tasks).flatten(0, 1)
+
     def loss(self, batch: dict[str, torch.Tensor], task: str) -> tuple[torch.Tensor, dict[str, float]]:
-        """Mean loss per predicted dimension for ``task`` (bc or wm), and plain metrics."""
+        """Mean loss per predicted dimension for ``task`` (bc or wm), one per model (K,),
+        and plain metrics (averaged over the models)."""
         total, count = self.loss_terms(batch, task)
         loss = total / count.clamp_min(1.0)
-        return loss, {"loss": float(loss.detach()), "predicted_dims": float(count)}
+        return loss, {"loss": float(loss.detach().mean()), "predicted_dims": float(count.mean())}
 
     def loss_terms(self, batch: dict[str, torch.Tensor], task: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sum of per-dimension losses over the batch, and how many dimensions were predicted.
+        """Per model (K,): the sum of per-dimension losses over its rows of the batch, and
+        how many dimensions were predicted.
 
-        ``batch``: ``states``/``actions`` slots (batch, steps, tokens, group), ``tasks``
-        (batch,), ``valid`` (batch, steps) frames inside the episode, and
+        ``batch``: ``states``/``actions`` slots (K*B, steps, tokens, group), ``tasks``
+        (K*B,), ``valid`` (K*B, steps) frames inside the episode, and
         ``state_mask``/``action_mask`` (tokens, group) real (unpadded) dimensions.
         """
-        hidden = self(batch["states"], batch["actions"], batch["tasks"])
+        hidden = self.hidden(batch["states"], batch["actions"], batch["tasks"])
         c = self.config
-        grid = hidden.view(hidden.shape[0], -1, c.slots_per_step, c.d_model)  # (batch, steps, slots, d)
-        valid = batch["valid"]
+        grid = hidden.view(*hidden.shape[:2], -1, c.slots_per_step, c.d_model)  # (K, B, steps, slots, d)
+        valid = self._stacked(batch["valid"])
         if task == "bc":
             # Action slot j of step t is predicted at the slot just before it.
-            before = grid[:, :, c.state_tokens - 1 : c.slots_per_step - 1]
-            target, head, pad, frames = batch["actions"], self.action_head, batch["action_mask"], valid
+            before = grid[:, :, :, c.state_tokens - 1 : c.slots_per_step - 1]
+            target, head, pad, frames = self._stacked(batch["actions"]), self.action_head, batch["action_mask"], valid
         elif task == "wm":
             # State slot 0 of step t+1 is predicted at the last slot of step t, slot j at slot j-1.
-            before = torch.cat([grid[:, :-1, -1:], grid[:, 1:, : c.state_tokens - 1]], dim=2)
-            target, head, pad, frames = batch["states"][:, 1:], self.state_head, batch["state_mask"], valid[:, 1:]
+            before = torch.cat([grid[:, :, :-1, -1:], grid[:, :, 1:, : c.state_tokens - 1]], dim=3)
+            target, head = self._stacked(batch["states"])[:, :, 1:], self.state_head
+            pad, frames = batch["state_mask"], valid[:, :, 1:]
         else:
             raise ValueError(f"task {task!r}: choose one of {TASKS}")
-        mask = frames[:, :, None, None] & pad
+        mask = frames[..., None, None] & pad
         return head.loss(before, target, mask.to(before.dtype))
 
     # -- cost ---------------------------------------------------------------------
     def num_params(self) -> dict[str, int]:
-        """Parameters by group: ``embedding`` (slot, time, task and input
+        """Parameters of one model by group: ``embedding`` (slot, time, task and input
         embeddings), ``transformer`` (blocks and final norm), ``head`` (output
         layers), and ``total``, which they add up to."""
         groups = {
@@ -246,9 +348,12 @@ class SequenceModel(nn.Module):
             "transformer": [self.blocks, self.ln_final],
             "head": [self.state_head, self.action_head],
         }
-        counts = {name: sum(p.numel() for m in modules for p in m.parameters()) for name, modules in groups.items()}
-        counts["embedding"] += self.slot_embedding.numel() + self.time_embedding.numel()
-        counts["total"] = sum(p.numel() for p in self.parameters())
+        k = self.n_models
+        counts = {
+            name: sum(p.numel() for m in modules for p in m.parameters()) // k for name, modules in groups.items()
+        }
+        counts["embedding"] += (self.slot_embedding.numel() + self.time_embedding.numel()) // k
+        counts["total"] = sum(p.numel() for p in self.parameters()) // k
         assert counts["embedding"] + counts["transformer"] + counts["head"] == counts["total"], counts
         counts["non_embedding"] = counts["total"] - counts["embedding"]
         return counts
@@ -261,7 +366,7 @@ class SequenceModel(nn.Module):
         return (c.context_steps - 1) * c.state_tokens * c.state_group
 
     def flops_per_token(self, task: str, params: str = "exact", attention: bool = True) -> float:
-        """Training FLOPs (forward + backward = 3 x forward) per sequence position.
+        """Training FLOPs (forward + backward = 3 x forward) per sequence position of one model.
 
         ``params`` chooses which parameter count N the "6N" rule uses, the choice
         Porian et al. (2024) showed moves fitted exponents:

@@ -72,6 +72,7 @@ def analyze(
         group_curves = curves[curves["run_id"].isin(finished["run_id"])]
         sizes = ladder.get((task, tokenizer), {})
         groups.append(_group(task, tokenizer, part, finished, group_curves, sizes, bootstrap, seed))
+    warnings = list(warnings or []) + _flat_warnings(groups)
     return to_jsonable(
         {
             "title": f"Scaling study: {study.get('name', 'study')}",
@@ -80,9 +81,31 @@ def analyze(
             "curves": curves[["run_id", "step", "tokens", "flops", "val_loss", "train_loss"]].to_dict(orient="records"),
             "groups": groups,
             "published": PUBLISHED,
-            "warnings": list(warnings or []),
+            "warnings": warnings,
         }
     )
+
+
+def _flat_warnings(groups: list[dict]) -> list[str]:
+    """One warning per IsoFLOP curve too flat to locate its minimum."""
+    out = []
+    for group in groups:
+        for profile in (group.get("isoflop") or {}).get("profiles") or []:
+            if not (profile.get("usable") and profile.get("flat")):
+                continue
+            separation = profile.get("separation")
+            if profile.get("seeds", 1) > 1 and separation is not None and math.isfinite(separation):
+                why = (
+                    f"its lowest mean is {separation:.1f} standard errors below the higher neighbour "
+                    f"({profile['seeds']} seeds per size)"
+                )
+            else:
+                why = "its curvature or bootstrap minima do not resolve the minimum"
+            out.append(
+                f"{group['label']}: the IsoFLOP curve at {profile['C']:.3g} FLOPs is too flat to locate its "
+                f"minimum ({why}); more seeds or sizes further from the minimum would pin it down"
+            )
+    return out
 
 
 def _run_row(row: dict) -> dict:
@@ -173,6 +196,8 @@ def _recommend(fitted: dict, largest: float, sizes: dict[int, int]) -> dict | No
             continue
         budget = 10.0 * largest
         N, D, _ = (float(np.asarray(v).reshape(-1)[0]) for v in fit.allocate(np.array([budget])))
+        if not (math.isfinite(N) and math.isfinite(D) and N > 0 and D > 0):
+            continue  # a non-physical law (e.g. loss rising with size) has no optimum
         width = min(sizes, key=lambda w: abs(math.log(sizes[w] / N)))
         n_layer, _ = ladder_shape(width)
         beyond = " (beyond the ladder: add wider models)" if N > 2 * max(sizes.values()) else ""

@@ -1,11 +1,14 @@
 """Running a study's training runs: local worker processes or a Ray cluster.
 
-Runs go out largest budget first (the long ones start early, the short ones fill
-the gaps). Each worker marks its run ``running`` in the run store, trains it with
-:func:`roboscale.train.train` in the run's own folder (so an interrupted run
-resumes from its checkpoint), and the study process stores each result as it
-arrives: the record and learning curve of a finished run, or the error of a failed
-one. A failed run never stops the others.
+Runs that differ only in their seed form one job (up to ``[executor] stack``
+models), trained as one batched computation by :func:`roboscale.train.train_batch`;
+every other run is a job of its own. Jobs go out largest budget first (the long
+ones start early, the short ones fill the gaps). Each worker marks its runs
+``running`` in the run store and trains them in their own folders (so an
+interrupted run resumes from its checkpoint), and the study process stores each
+result as it arrives: the record and learning curve of a finished run, or the
+error of a failed one. A failed run never stops the others, not even those in its
+own job.
 """
 
 from __future__ import annotations
@@ -18,18 +21,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roboscale.errors import BadInputError
-from roboscale.study.plan import PlannedRun
+from roboscale.study.plan import PlannedRun, stack_runs
 from roboscale.study.spec import ExecutorSection
 from roboscale.study.store import RunStore
+
+
+@dataclass(frozen=True)
+class JobRun:
+    run_id: str
+    config: dict
+    run_dir: str
 
 
 @dataclass(frozen=True)
 class Job:
     """What a worker needs: plain values only (it crosses process and machine boundaries)."""
 
-    run_id: str
-    config: dict
-    run_dir: str
+    runs: tuple[JobRun, ...]
+    """Runs that differ only in their seed, trained together."""
     store: str
     parent_pid: int | None
     """The study process; a local worker stops if it disappears (no orphaned training)."""
@@ -42,25 +51,33 @@ class Outcome:
     error: str | None
 
 
-def run_job(job: Job) -> Outcome:
-    """Train one run in this process (what every worker executes)."""
+def run_job(job: Job) -> list[Outcome]:
+    """Train one job's runs in this process (what every worker executes)."""
     import torch
 
-    from roboscale.train import TrainConfig, train
+    from roboscale.train import TrainConfig, train_batch
 
-    config = TrainConfig.from_dict(job.config)
-    torch.set_num_threads(config.thread_count())
-    RunStore(job.store).mark_running(job.run_id)
+    configs = [TrainConfig.from_dict(run.config) for run in job.runs]
+    torch.set_num_threads(configs[0].thread_count())
+    store = RunStore(job.store)
+    for run in job.runs:
+        store.mark_running(run.run_id)
 
     def stop_if_orphaned(step: int, total: int, metrics: dict) -> None:
         if job.parent_pid is not None and os.getppid() != job.parent_pid:
             raise SystemExit(f"the study process {job.parent_pid} is gone")
 
     try:
-        return Outcome(job.run_id, train(config, job.run_dir, progress=stop_if_orphaned), None)
+        records = train_batch(configs, [run.run_dir for run in job.runs], progress=stop_if_orphaned)
     except Exception as error:  # any failure is recorded; the study goes on
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
-        return Outcome(job.run_id, None, detail)
+        return [Outcome(run.run_id, None, detail) for run in job.runs]
+    return [
+        Outcome(run.run_id, record, None)
+        if record["status"] == "finished"
+        else Outcome(run.run_id, None, f"RunDivergedError: {record.get('error')}")
+        for run, record in zip(job.runs, records, strict=True)
+    ]
 
 
 def pending_runs(runs: list[PlannedRun], store: RunStore, retry_failed: bool) -> list[PlannedRun]:
@@ -86,10 +103,17 @@ def execute(
     """Train every pending run; returns counts of finished and failed runs in this call."""
     todo = pending_runs(runs, store, executor.retry_failed)
     parent = os.getpid() if executor.kind == "local" else None
-    jobs = [Job(run.run_id, run.config.to_dict(), str(runs_dir / run.run_id), str(store.path), parent) for run in todo]
+    jobs = [
+        Job(
+            tuple(JobRun(run.run_id, run.config.to_dict(), str(runs_dir / run.run_id)) for run in group),
+            str(store.path),
+            parent,
+        )
+        for group in stack_runs(todo, executor.stack)
+    ]
     counts = {"finished": 0, "failed": 0}
-    outcomes = _local(jobs, executor) if executor.kind == "local" else _ray(jobs, executor)
-    for outcome in outcomes:
+    results = _local(jobs, executor) if executor.kind == "local" else _ray(jobs, executor)
+    for outcome in (outcome for result in results for outcome in result):
         if outcome.record is not None:
             store.record_finished(outcome.run_id, outcome.record)
             counts["finished"] += 1
@@ -111,7 +135,7 @@ def local_workers(executor: ExecutorSection) -> int:
     return max(1, cpus // executor.threads)
 
 
-def _local(jobs: list[Job], executor: ExecutorSection) -> Iterator[Outcome]:
+def _local(jobs: list[Job], executor: ExecutorSection) -> Iterator[list[Outcome]]:
     if not jobs:
         return
     workers = min(local_workers(executor), len(jobs))
@@ -121,7 +145,7 @@ def _local(jobs: list[Job], executor: ExecutorSection) -> Iterator[Outcome]:
         yield from pool.imap_unordered(run_job, jobs, chunksize=1)
 
 
-def _ray(jobs: list[Job], executor: ExecutorSection) -> Iterator[Outcome]:
+def _ray(jobs: list[Job], executor: ExecutorSection) -> Iterator[list[Outcome]]:
     try:
         import ray
     except ModuleNotFoundError:

@@ -17,6 +17,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from roboscale.models import SequenceModel
@@ -69,7 +70,10 @@ class StudyPlan:
     runs: list[PlannedRun]
     warnings: list[str] = field(default_factory=list)
     seconds_per_step: dict[tuple, float] = field(default_factory=dict)
-    """Measured seconds per optimiser step by (task, tokenizer, d_model), when calibrated."""
+    """Measured seconds per optimiser step of one job (the stack of seeds that
+    :func:`stack_runs` puts together) by (task, tokenizer, d_model), when calibrated."""
+    max_stack: int = 1
+    """``[executor] stack``: the most models one job may train together."""
     ladder: dict[tuple, dict[int, int]] = field(default_factory=dict)
     """Parameters of every ladder width, by (task, tokenizer)."""
 
@@ -82,18 +86,49 @@ class StudyPlan:
         return sum(run.budget for run in self.active)
 
     def estimated_seconds(self, run: PlannedRun) -> float | None:
+        """Estimated time of the job that trains ``run`` (with the other seeds of its stack)."""
         rate = self.seconds_per_step.get((run.task, run.tokenizer, run.d_model))
         return None if rate is None else rate * run.steps * 1.05  # evaluations add a few percent
 
     def estimated_wall_seconds(self, workers: int) -> float | None:
-        """Longest-first scheduling of the runs' estimated times on ``workers`` workers."""
-        times = [self.estimated_seconds(run) for run in self.active]
+        """Longest-first scheduling of the jobs' estimated times on ``workers`` workers."""
+        jobs = stack_runs(self.active, self.max_stack)
+        times = [self.estimated_seconds(job[0]) for job in jobs]
         if not times or any(t is None for t in times):
             return None
         loads = [0.0] * max(workers, 1)
         for seconds in sorted(times, reverse=True):
             loads[loads.index(min(loads))] += seconds
         return max(loads)
+
+
+STACK_TOKENS = 16384
+"""Sequence positions per optimiser step (all models of a job together) up to which
+stacking pays on a CPU. Measured (bench/batched_speed.py, 8 models, d_model 16):
+3.9x the single-model throughput at 16 tokens per sequence (continuous), 1.6x at
+40 (uniform:256@1), none at 344 (uniform:256, the demo): there the per-sample work
+(attention over long sequences, 256-way softmaxes) already keeps one model busy."""
+
+
+def stack_size(tokens_per_step: int, max_models: int) -> int:
+    """How many same-shape models to train as one job: as many as fit in
+    :data:`STACK_TOKENS` positions per step, at most ``max_models``, at least one."""
+    return max(1, min(max_models, STACK_TOKENS // max(tokens_per_step, 1)))
+
+
+def stack_runs(runs: list[PlannedRun], max_models: int) -> list[list[PlannedRun]]:
+    """Runs grouped into jobs: runs whose configurations differ only in the seed train
+    together (same shape, budget and schedule), :func:`stack_size` per job. The order
+    of first appearance is kept."""
+    groups: dict[str, list[PlannedRun]] = {}
+    for run in runs:
+        key = json.dumps({**run.config.to_dict(), "seed": None}, sort_keys=True)
+        groups.setdefault(key, []).append(run)
+    jobs = []
+    for group in groups.values():
+        size = stack_size(group[0].tokens // max(group[0].steps, 1), max_models)
+        jobs += [group[i : i + size] for i in range(0, len(group), size)]
+    return jobs
 
 
 def run_id_for(config: TrainConfig, dataset_fingerprint: str) -> str:
@@ -123,7 +158,10 @@ def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> Stu
                 model_config, params, per_token = size_model(_with(base, d_model=width), data)
                 sizes[width] = (model_config, params["total"], per_token[spec.train.flops_convention])
                 if calibrate:
-                    rates[(task, tokenizer, width)] = _seconds_per_step(_with(base, d_model=width), data, model_config)
+                    config = _with(base, d_model=width)
+                    per_step = spec.train.batch_size * model_config.sequence_length
+                    stack = min(len(spec.sweep.seeds), stack_size(per_step, spec.executor.stack))
+                    rates[(task, tokenizer, width)] = _seconds_per_step(config, data, model_config, stack)
             ladder[(task, tokenizer)] = {width: size[1] for width, size in sizes.items()}
             levels = [(b, False) for b in budgets] + ([(holdout, True)] if spec.sweep.holdout_budget else [])
             for budget, is_holdout in levels:
@@ -167,7 +205,7 @@ def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> Stu
             f"{len(data_limited)} run(s) left out because they would repeat the training data more than "
             f"max_epochs = {spec.sweep.max_epochs:g} times: generate more data or raise max_epochs to allow repeats"
         )
-    return StudyPlan(spec, dataset, runs, warnings, rates, ladder)
+    return StudyPlan(spec, dataset, runs, warnings, rates, spec.executor.stack, ladder)
 
 
 def _config(
@@ -211,19 +249,21 @@ def _skip_reason(steps: int, epochs: float, spec: StudySpec) -> str:
     return ""
 
 
-def _seconds_per_step(config: TrainConfig, data, model_config) -> float:
-    """Time a few optimiser steps of this model on this machine (one worker's threads)."""
+def _seconds_per_step(config: TrainConfig, data, model_config, n_models: int) -> float:
+    """Time a few optimiser steps of a stack of ``n_models`` of this model on this
+    machine (one worker's threads)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads or 1)
     try:
-        model = SequenceModel(model_config)
+        model = SequenceModel(model_config, seeds=range(n_models))
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-        batch = data.batch(data.windows("train")[: config.batch_size], config.context_steps, torch.device("cpu"))
+        windows = np.tile(data.windows("train")[: config.batch_size], n_models)
+        batch = data.batch(windows, config.context_steps, torch.device("cpu"))
         timings = []
         for _ in range(4):
             started = time.perf_counter()
-            loss, _ = model.loss(batch, config.task)
-            loss.backward()
+            losses, _ = model.loss(batch, config.task)
+            losses.sum().backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             timings.append(time.perf_counter() - started)

@@ -5,6 +5,11 @@ A checkpoint folder holds ``model.safetensors`` (weights), ``optimizer.safetenso
 running loss sums, the learning curve so far). Nothing is pickled. Every file is
 written to a temporary name and renamed, and the folder itself is swapped in by
 rename, so a crash leaves the previous checkpoint intact.
+
+A model trained in a stack of K (see :class:`roboscale.models.SequenceModel`) is
+saved as its own slice ``index`` of every stacked tensor, in exactly the form of a
+single model's checkpoint: a run's checkpoint does not depend on how many other
+models it was trained with, and can be resumed alone or in another stack.
 """
 
 from __future__ import annotations
@@ -25,14 +30,17 @@ def write_json_atomic(path: Path, payload: dict) -> None:
     os.replace(temporary, path)
 
 
-def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """Write a complete checkpoint to ``folder`` (replacing the previous one atomically)."""
+def save_checkpoint(
+    folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict, index: int = 0
+) -> None:
+    """Write a complete checkpoint of stacked model ``index`` to ``folder`` (replacing
+    the previous one atomically)."""
     staging = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    weights = {name: _slice(tensor, index) for name, tensor in model.state_dict().items()}
     save_file(weights, staging / "model.safetensors")
-    save_file(_optimizer_tensors(model, optimizer), staging / "optimizer.safetensors")
+    save_file(_optimizer_tensors(model, optimizer, index), staging / "optimizer.safetensors")
     (staging / "state.json").write_text(json.dumps(state, indent=2) + "\n")
     retired = folder.with_name(f".{folder.name}.old")
     shutil.rmtree(retired, ignore_errors=True)
@@ -42,12 +50,21 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> dict:
-    """Restore weights (and optimizer state) from ``folder``; returns its state dict."""
+def load_checkpoint(
+    folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, index: int = 0
+) -> dict:
+    """Restore weights (and optimizer state) of stacked model ``index`` from ``folder``;
+    returns the checkpoint's state dict."""
     device = next(model.parameters()).device
-    model.load_state_dict(load_file(folder / "model.safetensors", device=str(device)))
+    weights = load_file(folder / "model.safetensors", device=str(device))
+    current = model.state_dict()
+    if set(weights) != set(current):
+        raise ValueError(f"{folder} holds another model (parameters {sorted(set(weights) ^ set(current))[:3]})")
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            current[name][index : index + 1].copy_(tensor)
     if optimizer is not None:
-        _restore_optimizer(model, optimizer, load_file(folder / "optimizer.safetensors"), device)
+        _restore_optimizer(model, optimizer, load_file(folder / "optimizer.safetensors"), device, index)
     return json.loads((folder / "state.json").read_text())
 
 
@@ -55,21 +72,37 @@ def has_checkpoint(folder: Path) -> bool:
     return all((folder / name).exists() for name in ("model.safetensors", "optimizer.safetensors", "state.json"))
 
 
-def _optimizer_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+def _slice(tensor: torch.Tensor, index: int) -> torch.Tensor:
+    """Model ``index``'s part of a stacked tensor (leading model axis kept, length 1)."""
+    return tensor[index : index + 1].detach().cpu().contiguous()
+
+
+def _optimizer_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer, index: int) -> dict[str, torch.Tensor]:
     names = {id(parameter): name for name, parameter in model.named_parameters()}
     tensors = {}
     for group in optimizer.param_groups:
         for parameter in group["params"]:
             for key, value in optimizer.state.get(parameter, {}).items():
                 tensor = value if torch.is_tensor(value) else torch.tensor(value)
-                tensors[f"{names[id(parameter)]}::{key}"] = tensor.detach().cpu().contiguous()
+                per_model = tensor.dim() > 0  # moments are stacked like the parameter; the step count is shared
+                tensor = _slice(tensor, index) if per_model else tensor.detach().cpu().contiguous()
+                tensors[f"{names[id(parameter)]}::{key}"] = tensor
     return tensors
 
 
-def _restore_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tensors: dict, device) -> None:
+def _restore_optimizer(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, tensors: dict, device, index: int
+) -> None:
     by_name = dict(model.named_parameters())
     for key, tensor in tensors.items():
         name, field = key.split("::")
-        # Unfused, non-capturable AdamW keeps its step counter on the CPU.
-        on_cpu = field == "step" and not (optimizer.defaults.get("fused") or optimizer.defaults.get("capturable"))
-        optimizer.state[by_name[name]][field] = tensor.clone() if on_cpu else tensor.to(device)
+        parameter = by_name[name]
+        state = optimizer.state[parameter]
+        if tensor.dim() == 0:
+            # Unfused, non-capturable AdamW keeps its step counter on the CPU.
+            on_cpu = not (optimizer.defaults.get("fused") or optimizer.defaults.get("capturable"))
+            state[field] = tensor.clone() if on_cpu else tensor.to(device)
+            continue
+        if field not in state:
+            state[field] = torch.zeros_like(parameter, memory_format=torch.preserve_format)
+        state[field][index : index + 1].copy_(tensor.to(device))

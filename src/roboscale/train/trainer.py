@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -149,11 +149,12 @@ def eval_schedule(total_steps: int, points: int) -> list[int]:
     return sorted({int(round(s)) for s in raw} | {total_steps})
 
 
-def _check_memory(model_config: ModelConfig, config: TrainConfig, n_params: int) -> None:
-    """Refuse, before training, a run whose rough peak memory exceeds what is available."""
+def _memory_bytes(model_config: ModelConfig, config: TrainConfig, n_params: int) -> float:
+    """Rough peak memory of training one model: activations kept for backward, attention
+    scores, logits and AdamW state, in bytes (fp32)."""
     c = model_config
     tokens = config.batch_size * c.sequence_length
-    activations = 4 * tokens * c.d_model * c.n_layer * (16 + 2 * c.mlp_ratio)  # bytes, fp32, kept for backward
+    activations = 4 * tokens * c.d_model * c.n_layer * (16 + 2 * c.mlp_ratio)
     attention = 4 * config.batch_size * c.n_head * c.sequence_length**2 * c.n_layer * 2
     bins = max(c.state_bins, c.action_bins, 1)
     logits = (
@@ -165,13 +166,26 @@ def _check_memory(model_config: ModelConfig, config: TrainConfig, n_params: int)
         * 3
     )
     weights = 16 * n_params  # weights, gradients, two AdamW moments
-    needed = activations + attention + logits + weights
+    return activations + attention + logits + weights
+
+
+def _check_memory(model_config: ModelConfig, config: TrainConfig, n_params: int, n_models: int = 1) -> None:
+    """Refuse, before training, a run (or a stack of ``n_models``) whose rough peak
+    memory exceeds what is available."""
+    per_model = _memory_bytes(model_config, config, n_params)
     available = _available_memory()
-    if available is not None and needed > 0.8 * available:
+    if available is None or n_models * per_model <= 0.8 * available:
+        return
+    if n_models == 1:
         raise BadInputError(
-            f"this run needs about {needed / 2**30:.1f} GiB but {available / 2**30:.1f} GiB is available: "
+            f"this run needs about {per_model / 2**30:.1f} GiB but {available / 2**30:.1f} GiB is available: "
             "lower --batch-size, --context-steps or --d-model"
         )
+    largest = int(0.8 * available // per_model)
+    raise BadInputError(
+        f"{n_models} models trained together need about {n_models * per_model / 2**30:.1f} GiB but "
+        f"{available / 2**30:.1f} GiB is available: train at most {largest} at once"
+    )
 
 
 def _available_memory() -> int | None:
@@ -194,32 +208,99 @@ def train(config: TrainConfig, out: str | Path, *, progress: Progress | None = N
     ``out`` holds ``config.json`` (frozen), ``tokenizers.json``, ``record.json`` and
     ``checkpoint/``. Re-running with the same config resumes from the last
     checkpoint, and returns at once if the run finished; another config is refused.
+    A run whose loss becomes NaN or infinite is recorded as failed and raises
+    :class:`RunDivergedError`.
     """
-    out = Path(out)
-    config.validate()
-    existing = _existing_run(out, config)
-    if existing is not None and existing.get("status") == "finished":
-        return existing
-    resume = has_checkpoint(out / "checkpoint")
-    tokenizers = _saved_tokenizers(out) if resume else None
-    plan = plan_run(config, tokenizers=tokenizers)
-    device = _device(config.device)
-    torch.set_num_threads(config.thread_count())
-    torch.manual_seed(config.seed)
-    model = SequenceModel(plan.model_config).to(device)
-    optimizer = _optimizer(model, config)
-    sampler = np.random.default_rng([config.seed, 1])
-    state = {"step": 0, "seconds": 0.0, "curve": [], "loss_sum": 0.0, "loss_steps": 0}
+    record = train_batch([config], [out], progress=progress)[0]
+    if record.get("status") == "failed":
+        raise RunDivergedError(f"{out}: {record.get('error')}")
+    return record
+
+
+def train_batch(
+    configs: Sequence[TrainConfig], outs: Sequence[str | Path], *, progress: Progress | None = None
+) -> list[dict]:
+    """Train K runs that differ only in their seed as one computation; one record each.
+
+    Every model has its own initialisation, data order and AdamW state (its seed),
+    and the same budget and schedule; its folder, record and checkpoint are exactly
+    those of :func:`train` with its config, so a run can be resumed alone or in
+    another stack. FLOPs, tokens and throughput are counted per model. A model whose
+    loss becomes NaN is recorded as failed and the others go on. Finished runs are
+    returned as they are.
+    """
+    outs = [Path(out) for out in outs]
+    _check_stackable(configs, outs)
+    existing = [_existing_run(out, config) for config, out in zip(configs, outs, strict=True)]
+    records = [record if record and record.get("status") == "finished" else None for record in existing]
+    todo = [i for i, record in enumerate(records) if record is None]
+    if todo:
+        trained = _train_stack([configs[i] for i in todo], [outs[i] for i in todo], progress)
+        for i, record in zip(todo, trained, strict=True):
+            records[i] = record
+    return records
+
+
+def _check_stackable(configs: Sequence[TrainConfig], outs: Sequence[Path]) -> None:
+    if not configs or len(configs) != len(outs):
+        raise BadInputError("train_batch needs one output folder per config (and at least one config)")
+    for config in configs:
+        config.validate()
+    first = {**configs[0].to_dict(), "seed": None}
+    for config in configs[1:]:
+        differences = config_diff(first, {**config.to_dict(), "seed": None})
+        if differences:
+            raise BadInputError(f"runs trained together may differ only in their seed, not in {'; '.join(differences)}")
+    if len({str(out.resolve()) for out in outs}) != len(outs):
+        raise BadInputError("runs trained together need distinct output folders")
+
+
+def _train_stack(configs: list[TrainConfig], outs: list[Path], progress: Progress | None) -> list[dict]:
+    """Build (or restore) the stack of models and train it to the end."""
+    resume = _common_checkpoint_step(outs) is not None
+    tokenizers = _saved_tokenizers(outs[0]) if resume else None
+    first = plan_run(configs[0], tokenizers=tokenizers)
+    _check_memory(first.model_config, first.config, first.params["total"], n_models=len(configs))
+    shared = (first.data, first.dataset_fingerprint)
+    plans = [first] + [plan_run(config, prepared=shared) for config in configs[1:]]
+    device = _device(first.config.device)
+    torch.set_num_threads(first.config.thread_count())
+    model = SequenceModel(first.model_config, seeds=[config.seed for config in configs]).to(device)
+    optimizer = _optimizer(model, first.config)
+    samplers = [np.random.default_rng([config.seed, 1]) for config in configs]
     if resume:
-        state = load_checkpoint(out / "checkpoint", model, optimizer)
-        if state["dataset_fingerprint"] != plan.dataset_fingerprint:
-            raise BadInputError(f"the dataset {config.data} changed since {out} was started: start a new run")
-        sampler.bit_generator.state = state["sampler"]
+        states = []
+        for index, (out, sampler) in enumerate(zip(outs, samplers, strict=True)):
+            state = load_checkpoint(out / "checkpoint", model, optimizer, index)
+            if state["dataset_fingerprint"] != first.dataset_fingerprint:
+                raise BadInputError(f"the dataset {first.config.data} changed since {out} was started: start a new run")
+            sampler.bit_generator.state = state["sampler"]
+            states.append(state)
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / "config.json", config.to_dict())
-        write_json_atomic(out / "tokenizers.json", _tokenizer_payload(plan.data))
-    return _run_loop(plan, model, optimizer, sampler, state, device, out, progress)
+        states = [_fresh_state() for _ in plans]
+        for plan, out in zip(plans, outs, strict=True):
+            out.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(out / "config.json", plan.config.to_dict())
+            write_json_atomic(out / "tokenizers.json", _tokenizer_payload(plan.data))
+    stack = _Stack(plans, outs, model, optimizer, samplers, states, device)
+    return _run_loop(stack, progress)
+
+
+def _common_checkpoint_step(outs: list[Path]) -> int | None:
+    """The step every run's checkpoint is at, if all have one at the same step
+    (otherwise the stack starts afresh: its models must stay in lockstep)."""
+    import json
+
+    steps = set()
+    for out in outs:
+        if not has_checkpoint(out / "checkpoint"):
+            return None
+        steps.add(json.loads((out / "checkpoint" / "state.json").read_text())["step"])
+    return steps.pop() if len(steps) == 1 else None
+
+
+def _fresh_state() -> dict:
+    return {"step": 0, "seconds": 0.0, "train_seconds": 0.0, "curve": [], "loss_sum": 0.0, "loss_steps": 0}
 
 
 def _existing_run(out: Path, config: TrainConfig) -> dict | None:
@@ -288,80 +369,151 @@ def _fixed_windows(starts: np.ndarray, count: int) -> np.ndarray:
 @torch.no_grad()
 def evaluate(
     model: SequenceModel, data: TokenizedData, starts: np.ndarray, task: str, batch_size: int, device
-) -> float:
-    """Mean loss per predicted dimension over the windows beginning at ``starts``."""
+) -> np.ndarray:
+    """Mean loss per predicted dimension of each stacked model, shape (K,), over the
+    windows beginning at ``starts`` (the same windows for every model)."""
     model.eval()
-    total = count = 0.0
+    n_models = model.n_models
+    total = torch.zeros(n_models, dtype=torch.float64)
+    count = torch.zeros(n_models, dtype=torch.float64)
     for i in range(0, len(starts), batch_size):
-        batch = data.batch(starts[i : i + batch_size], model.config.context_steps, device)
-        loss_sum, dims = model.loss_terms(batch, task)
-        total += float(loss_sum)
-        count += float(dims)
+        windows = np.tile(starts[i : i + batch_size], n_models)
+        loss_sum, dims = model.loss_terms(data.batch(windows, model.config.context_steps, device), task)
+        total += loss_sum.double().cpu()
+        count += dims.double().cpu()
     model.train()
-    return total / max(count, 1.0)
+    return (total / count.clamp_min(1.0)).numpy()
 
 
-def _run_loop(plan: RunPlan, model, optimizer, sampler, state, device, out: Path, progress) -> dict:
+@dataclass
+class _Stack:
+    """K models in training together: their plans, folders, data samplers and state."""
+
+    plans: list[RunPlan]
+    outs: list[Path]
+    model: SequenceModel
+    optimizer: torch.optim.Optimizer
+    samplers: list[np.random.Generator]
+    states: list[dict]
+    """Per model: step, seconds, train_seconds, curve, loss_sum, loss_steps (what a checkpoint stores)."""
+    device: torch.device
+
+    def record(self, index: int, status: str) -> dict:
+        record = _record(self.plans[index], self.states[index], self.device, status)
+        record["stack"] = {"models": len(self.plans), "index": index}
+        return record
+
+
+def _run_loop(stack: _Stack, progress: Progress | None) -> list[dict]:
+    plan = stack.plans[0]  # every model has the same data, length and schedule
     config, data = plan.config, plan.data
     train_starts = data.windows("train")
     validation = _fixed_windows(data.windows("validation"), config.eval_windows)
     train_probe = _fixed_windows(train_starts, config.eval_windows)
-    eval_batch = 4 * config.batch_size
+    alive = torch.ones(len(stack.plans), dtype=torch.bool)
+    records: list[dict | None] = [None] * len(stack.plans)
+    first = stack.states[0]
+    start_step = first["step"]
     last_save = time.perf_counter()
-    started = time.perf_counter() - state["seconds"]
-    loss_sum = torch.tensor(state["loss_sum"], dtype=torch.float64)
-    state.setdefault("train_seconds", 0.0)
-    model.train()
-    for step in range(state["step"], plan.total_steps):
+    started = time.perf_counter() - first["seconds"]
+    train_seconds = first.get("train_seconds", 0.0)
+    loss_sums = torch.tensor([state["loss_sum"] for state in stack.states], dtype=torch.float64)
+    loss_steps = first["loss_steps"]
+    stack.model.train()
+    for step in range(start_step, plan.total_steps):
         step_started = time.perf_counter()
-        for group in optimizer.param_groups:
+        for group in stack.optimizer.param_groups:
             group["lr"] = learning_rate(step, plan.total_steps, config)
-        batch = data.batch(sampler.choice(train_starts, size=config.batch_size), config.context_steps, device)
-        loss, _ = model.loss(batch, config.task)
-        if not torch.isfinite(loss):
-            _record_failure(
-                plan, state, device, out, f"diverged: the training loss became {float(loss)} at step {step + 1}"
-            )
-            raise RunDivergedError(f"{out}: the training loss became {float(loss)} at step {step + 1}")
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss_sum += loss.detach().double().cpu()
-        state["loss_steps"] += 1
-        state["train_seconds"] += time.perf_counter() - step_started
+        starts = np.concatenate([sampler.choice(train_starts, size=config.batch_size) for sampler in stack.samplers])
+        losses, _ = stack.model.loss(data.batch(starts, config.context_steps, stack.device), config.task)
+        finite = torch.isfinite(losses.detach()).cpu()
+        for index in torch.nonzero(alive & ~finite).flatten().tolist():
+            error = f"diverged: the training loss became {float(losses.detach()[index])} at step {step + 1}"
+            records[index] = _record_failure(stack, index, error)
+        alive &= finite
+        if not alive.any():
+            break
+        on_device = alive.to(stack.device)
+        torch.where(on_device, losses, torch.zeros_like(losses)).sum().backward()
+        _clip_grad_norms(stack.model, config.grad_clip, on_device)
+        stack.optimizer.step()
+        stack.optimizer.zero_grad(set_to_none=True)
+        loss_sums += torch.where(alive, losses.detach().double().cpu(), 0.0)
+        loss_steps += 1
+        train_seconds += time.perf_counter() - step_started
         done = step + 1
         if done in plan.eval_steps:
-            state["seconds"] = time.perf_counter() - started
-            point = _curve_point(plan, done, float(loss_sum) / state["loss_steps"], optimizer, state["seconds"])
-            point["val_loss"] = evaluate(model, data, validation, config.task, eval_batch, device)
-            state["curve"].append(point)
-            loss_sum.zero_()
-            state["loss_steps"] = 0
-            state.update(step=done, loss_sum=0.0, sampler=sampler.bit_generator.state)
-            state["dataset_fingerprint"] = plan.dataset_fingerprint
-            finished = done == plan.total_steps
-            if finished or time.perf_counter() - last_save >= config.checkpoint_seconds:
-                save_checkpoint(out / "checkpoint", model, optimizer, state)
-                last_save = time.perf_counter()
-            record = _record(plan, state, device, status="finished" if finished else "running")
-            if finished:
-                record["final"]["train_loss"] = evaluate(model, data, train_probe, config.task, eval_batch, device)
-            write_json_atomic(out / "record.json", record)
+            seconds = time.perf_counter() - started
+            point = {"seconds": seconds, "train_seconds": train_seconds, "loss_sums": loss_sums / loss_steps}
+            saved = _evaluation_point(stack, done, point, alive, records, last_save, validation, train_probe)
+            last_save = time.perf_counter() if saved else last_save
+            loss_sums.zero_()
+            loss_steps = 0
         if progress is not None:
             elapsed = time.perf_counter() - started
-            progress(
-                done,
-                plan.total_steps,
-                {"loss": float(loss.detach()), "seconds": elapsed, "tokens": done * plan.tokens_per_step},
-            )
-    return record
+            metrics = {"loss": float(losses.detach()[alive].mean()), "seconds": elapsed}
+            progress(done, plan.total_steps, {**metrics, "tokens": done * plan.tokens_per_step})
+    if start_step == plan.total_steps:  # the last checkpoint was saved, its record was not
+        point = {"seconds": first["seconds"], "train_seconds": train_seconds, "loss_sums": loss_sums}
+        for state in stack.states:
+            state["curve"].pop()  # measured again below
+        _evaluation_point(stack, plan.total_steps, point, alive, records, last_save, validation, train_probe)
+    return records
 
 
-def _record_failure(plan: RunPlan, state: dict, device, out: Path, error: str) -> None:
-    record = _record(plan, state, device, status="failed")
+def _evaluation_point(
+    stack: _Stack, done: int, point: dict, alive, records: list, last_save: float, validation, train_probe
+) -> bool:
+    """Validation loss of every live model at step ``done``: a learning-curve point,
+    the record, and (when due) the checkpoint. Returns whether checkpoints were saved."""
+    plan = stack.plans[0]
+    config, data = plan.config, plan.data
+    eval_batch = 4 * config.batch_size
+    finished = done == plan.total_steps
+    save = finished or time.perf_counter() - last_save >= config.checkpoint_seconds
+    validation_loss = evaluate(stack.model, data, validation, config.task, eval_batch, stack.device)
+    probe = evaluate(stack.model, data, train_probe, config.task, eval_batch, stack.device) if finished else None
+    for index in torch.nonzero(alive).flatten().tolist():
+        state = stack.states[index]
+        curve_point = _curve_point(
+            stack.plans[index], done, float(point["loss_sums"][index]), stack.optimizer, point["seconds"]
+        )
+        curve_point["val_loss"] = float(validation_loss[index])
+        state["curve"].append(curve_point)
+        state.update(step=done, seconds=point["seconds"], train_seconds=point["train_seconds"])
+        state.update(loss_sum=0.0, loss_steps=0, sampler=stack.samplers[index].bit_generator.state)
+        state["dataset_fingerprint"] = plan.dataset_fingerprint
+        if save:
+            save_checkpoint(stack.outs[index] / "checkpoint", stack.model, stack.optimizer, state, index)
+        record = stack.record(index, "finished" if finished else "running")
+        if finished:
+            record["final"]["train_loss"] = float(probe[index])
+        write_json_atomic(stack.outs[index] / "record.json", record)
+        records[index] = record
+    return save
+
+
+def _clip_grad_norms(model: SequenceModel, max_norm: float, alive: torch.Tensor) -> None:
+    """``clip_grad_norm_`` for each stacked model on its own: scale model k's gradients
+    so that their global L2 norm is at most ``max_norm``. Models that are no longer
+    ``alive`` (diverged) get zero gradients."""
+    grads = [parameter.grad for parameter in model.parameters() if parameter.grad is not None]
+    n_models = model.n_models
+    norms = torch.stack([torch.linalg.vector_norm(g.reshape(n_models, -1), dim=1) for g in grads])
+    total = torch.linalg.vector_norm(norms, dim=0)
+    scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    everyone = bool(alive.all())
+    for g in grads:
+        g.mul_(scale.view(n_models, *([1] * (g.dim() - 1))))
+        if not everyone:
+            g.masked_fill_(~alive.view(n_models, *([1] * (g.dim() - 1))), 0.0)
+
+
+def _record_failure(stack: _Stack, index: int, error: str) -> dict:
+    record = stack.record(index, "failed")
     record["error"] = error
-    write_json_atomic(out / "record.json", record)
+    write_json_atomic(stack.outs[index] / "record.json", record)
+    return record
 
 
 def _curve_point(plan: RunPlan, step: int, train_loss: float, optimizer, seconds: float) -> dict:

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from roboscale.fit.laws import optimal_allocation
 from roboscale.report.analysis import FIT_METHODS, GroupData
 from roboscale.report.figures.panel import Panel, unavailable
 from roboscale.report.formatting import as_float, is_number, number, percent, shorten
@@ -165,11 +166,11 @@ def _parametric_prefactor(fit: dict, table: dict | None, quantity: Quantity, exp
         C, value = as_float(row.get("C")), as_float(row.get(quantity.optimum))
         if C > 0 and value > 0:
             return value / C**exponent
-    # N_opt = G (C/k)^a and D_opt = (C/k)^b / G, G = (alpha A / (beta B))^(1/(alpha+beta)).
+    # The closed form at C = 1 FLOP is the prefactor (NaN for a non-physical law).
     alpha, beta, A, B = (as_float(fit.get(key)) for key in ("alpha", "beta", "A", "B"))
     k = as_float(fit.get("flops_per_param_token", 6.0))
-    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-    return (G if quantity.name == "N" else 1.0 / G) * k**-exponent
+    N_opt, D_opt = optimal_allocation(1.0, A, B, alpha, beta, k)
+    return float(N_opt if quantity.name == "N" else D_opt)
 
 
 def _draw_law(axes, data: GroupData, method: str, quantity: Quantity, low: float, high: float) -> None:

@@ -55,7 +55,24 @@ def _draw_profile(axes, profile: dict, color, runs: list[dict]) -> None:
     label = f"C = {flops(profile.get('C'))}" + ("" if usable else " (not used)")
     N = [run["N"] for run in runs]
     loss = [run["loss"] for run in runs]
-    axes.plot(N, loss, "o", color=color, alpha=0.9 if usable else 0.45, markersize=4.5, label=label)
+    points = profile.get("points") or []
+    if points:  # several seeds per size: every run faint, each size's mean with its standard error
+        axes.plot(N, loss, ".", color=color, alpha=0.35, markersize=3)
+        means = [point[1] for point in points]
+        errors = [point[2] for point in points]
+        axes.errorbar(
+            [point[0] for point in points],
+            means,
+            yerr=errors,
+            fmt="o",
+            color=color,
+            alpha=0.9 if usable else 0.45,
+            markersize=4.5,
+            capsize=2.5,
+            label=label,
+        )
+    else:
+        axes.plot(N, loss, "o", color=color, alpha=0.9 if usable else 0.45, markersize=4.5, label=label)
     if not usable or not all(is_number(profile.get(key)) for key in ("N_opt", "loss_opt", "curvature")):
         return
     window = profile.get("window") or [None, None]
@@ -129,6 +146,12 @@ def _caption(profiles: list[dict]) -> str:
         "budget. Lines: the parabola in ln N fitted to each usable profile over its window of model "
         f"sizes; diamonds: its vertex N_opt with the {100 * PROFILE_CI_LEVEL:.0f}% bootstrap interval."
     )
+    seeds = max((int(p["seeds"]) for p in profiles if is_number(p.get("seeds"))), default=1)
+    if seeds > 1:
+        text += (
+            f" With up to {seeds} seeds per size: small dots are single runs, circles the mean of each size with "
+            "its standard error (seed variance pooled over the budget); the parabola is weighted by 1/SE^2."
+        )
     flat = [flops(p.get("C")) for p in profiles if p.get("usable") and p.get("flat")]
     if flat:
         text += f" Flat profiles (hollow vertex, minimum not resolved by the data): {', '.join(flat)}."
