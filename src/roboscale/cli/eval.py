@@ -1,0 +1,190 @@
+"""`roboscale eval`: closed-loop success of a policy, open-loop error of a world model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from roboscale.cli.output import make_console, note
+from roboscale.errors import BadInputError
+
+MODES = ("auto", "closed-loop", "open-loop")
+
+
+def eval_command(
+    run: Annotated[Path, typer.Argument(help="Run folder (the --out of `roboscale train`).")],
+    mode: Annotated[
+        str, typer.Option(help="auto (closed-loop for bc runs, open-loop for wm runs), closed-loop or open-loop.")
+    ] = "auto",
+    env: Annotated[
+        str | None, typer.Option(help="Simulator (default: the one the run's dataset was generated in).")
+    ] = None,
+    tasks: Annotated[
+        str | None, typer.Option(help="Tasks to roll out, names or a set (default: the tasks the run trained on).")
+    ] = None,
+    heldout_tasks: Annotated[bool, typer.Option(help="Roll out the dataset's held-out tasks instead.")] = False,
+    episodes: Annotated[
+        int, typer.Option(help="Closed loop: episodes per task. Open loop: validation episodes (at most).")
+    ] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out configurations (and of sampling).")] = 0,
+    workers: Annotated[int, typer.Option(help="Worker processes (results do not depend on it).")] = 1,
+    envs: Annotated[int, typer.Option(help="Environments per worker, batched into one policy call.")] = 25,
+    sample: Annotated[bool, typer.Option(help="Sample discrete actions instead of taking the argmax.")] = False,
+    max_steps: Annotated[int | None, typer.Option(help="Episode horizon (default: the dataset's).")] = None,
+    horizons: Annotated[str, typer.Option(help="Open loop: prediction horizons in steps.")] = "1,5,20",
+    starts: Annotated[int, typer.Option(help="Open loop: start frames per validation episode.")] = 4,
+    data: Annotated[
+        Path | None, typer.Option(help="The run's dataset, if it moved (must be the same dataset).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+) -> None:
+    """Evaluate a run: roll a behaviour-cloning policy out on held-out configurations (success with
+    Wilson 95% intervals, return, length), or measure a world model's open-loop prediction error.
+
+    Results are also written to RUN/eval/*.json.
+    """
+    from roboscale.evaluate.runs import read_run_folder  # no torch: bad folders are refused at once
+
+    if mode not in MODES:
+        raise BadInputError(f"--mode {mode}: choose {', '.join(MODES)}")
+    task = read_run_folder(run).task
+    if mode == "open-loop" or (mode == "auto" and task == "wm"):
+        _open_loop(run, horizons, episodes, starts, data, device, as_json)
+    else:
+        settings = {
+            "tasks": tasks,
+            "heldout_tasks": heldout_tasks,
+            "episodes": episodes,
+            "seed": seed,
+            "sample": sample,
+        }
+        _closed_loop(run, settings, max_steps, env, data, workers, envs, device, as_json)
+
+
+def _closed_loop(run, settings, max_steps, env, data, workers, envs, device, as_json) -> None:
+    from roboscale.evaluate.plan import plan_policy_evaluation
+
+    plan = plan_policy_evaluation(run, max_steps=max_steps, env=env, data=data, **settings)
+    for remark in plan.notes:
+        note(remark)
+    from roboscale.evaluate.closed_loop import run_policy_evaluation  # torch loads here
+
+    columns = (
+        TextColumn("[bold]rolling out[/bold]"),
+        BarColumn(bar_width=24),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} episodes"),
+        TextColumn("success {task.fields[success]:.0%}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    counts = {"done": 0, "successes": 0}
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        job = bar.add_task("eval", total=len(plan.episodes), success=0.0)
+
+        def update(result, total: int) -> None:
+            counts["done"] += 1
+            counts["successes"] += int(result.success)
+            bar.update(job, completed=counts["done"], success=counts["successes"] / counts["done"])
+
+        evaluation = run_policy_evaluation(plan, workers=workers, envs=envs, device=device, progress=update)
+    if as_json:
+        sys.stdout.write(json.dumps(evaluation.to_dict(), indent=2) + "\n")
+        return
+    _print_closed_loop(evaluation)
+
+
+def _print_closed_loop(evaluation) -> None:
+    console = make_console()
+    console.print(
+        f"[bold]{evaluation.run}[/bold]: checkpoint step {evaluation.checkpoint_step} ({evaluation.run_status}), "
+        f"{evaluation.env}, {len(evaluation.tasks)} task(s) ({evaluation.task_selection}) x "
+        f"{evaluation.episodes_per_task} episodes on held-out configurations (seed {evaluation.seed}), "
+        f"{evaluation.decoding} actions, horizon {evaluation.max_steps} steps",
+        highlight=False,
+        soft_wrap=True,
+    )
+    table = Table(show_edge=False, header_style="bold")
+    for name in ("task", "episodes", "success", "95% CI", "mean return", "mean length", "failed"):
+        table.add_column(name, justify="left" if name == "task" else "right")
+    for summary in [*evaluation.per_task, evaluation.mean]:
+        table.add_row(
+            summary.task,
+            str(summary.episodes),
+            f"{summary.success_rate:.1%}",
+            f"{summary.ci_low:.1%} - {summary.ci_high:.1%}",
+            f"{summary.mean_return:.2f}",
+            f"{summary.mean_length:.1f}",
+            str(summary.failures),
+            end_section=summary is evaluation.per_task[-1],
+        )
+    console.print(table)
+    timing = evaluation.timing
+    console.print(
+        f"{timing.env_steps:,} environment steps at {timing.steps_per_second:,.0f} steps/s per process "
+        f"({timing.steps_per_policy_call:.1f} environments per policy call, "
+        f"{timing.policy_seconds / max(timing.loop_seconds, 1e-12):.0%} of the time in the policy); "
+        f"{evaluation.wall_seconds:.1f} s with {evaluation.workers} worker(s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(f"wrote {evaluation.path}", highlight=False, soft_wrap=True)
+
+
+def _open_loop(run, horizons: str, episodes: int, starts: int, data, device, as_json: bool) -> None:
+    from roboscale.evaluate.world_model import evaluate_world_model  # torch loads here
+
+    try:
+        steps = tuple(int(part) for part in horizons.split(",") if part.strip())
+    except ValueError:
+        raise BadInputError(f"--horizons {horizons!r}: give comma-separated step counts, e.g. 1,5,20") from None
+    columns = (TextColumn("[bold]predicting[/bold]"), BarColumn(bar_width=24), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        job = bar.add_task("open loop", total=None)
+        evaluation = evaluate_world_model(
+            run,
+            horizons=steps,
+            episodes=episodes,
+            starts_per_episode=starts,
+            data=data,
+            device=device,
+            progress=lambda done, total: bar.update(job, completed=done, total=total),
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(evaluation.to_dict(), indent=2) + "\n")
+        return
+    for remark in evaluation.notes:
+        note(remark)
+    console = make_console()
+    console.print(
+        f"[bold]{evaluation.run}[/bold]: checkpoint step {evaluation.checkpoint_step} ({evaluation.run_status}), "
+        f"open-loop prediction on {len(evaluation.starts)} starts in {evaluation.episodes} validation episodes",
+        highlight=False,
+        soft_wrap=True,
+    )
+    table = Table(show_edge=False, header_style="bold")
+    for name in ("horizon", "predictions", "MSE (normalised)", "MSE (data units)", "persistence MSE (normalised)"):
+        table.add_column(name, justify="right")
+    for error in evaluation.horizons:
+        table.add_row(
+            str(error.horizon),
+            str(error.predictions),
+            f"{error.mse_normalised:.4g}",
+            f"{error.mse:.4g}",
+            f"{error.persistence_mse_normalised:.4g}",
+        )
+    console.print(table)
+    console.print(
+        "normalised: squared error in units of each state dimension's standard deviation (meta/stats.json); "
+        "persistence: predicting that the state does not change",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(f"wrote {evaluation.path}", highlight=False, soft_wrap=True)

@@ -1,0 +1,242 @@
+"""Policies for closed-loop rollouts: a trained behaviour-cloning run, and the scripted expert.
+
+A policy drives a batch of episodes that step in lockstep (see
+:mod:`roboscale.evaluate.rollout`): :meth:`Policy.reset` starts the batch,
+:meth:`Policy.act` returns one action per still-running episode, with a row of
+NaN where the policy's output was not finite (the rollout records that episode
+as failed).
+
+:class:`TransformerPolicy` keeps each episode's history as model slots and builds
+exactly the windows training saw (:mod:`roboscale.train.data`): at frame t < K
+(K = ``context_steps``) frames 0..t at positions 0..t, later the last K frames,
+the current one last. Action slot j of the current frame is read at the slot
+just before it (the last state slot for j = 0), so an action of several slots is
+decoded slot by slot, one batched forward pass per slot; the model is causal,
+so the undecoded slots after it can hold any placeholder (the pad id, or 0).
+Discrete slots are decoded greedily (argmax) or sampled (Gumbel-max, with noise
+from each episode's own seeded generator, so a sample does not depend on which
+other episodes share the batch); continuous slots are the regression output.
+The action written into the history is the executed one, encoded again, as in
+the training data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+
+from roboscale.data.envs import TaskEnv, get_family
+from roboscale.errors import BadInputError
+from roboscale.evaluate.episodes import EvalEpisode
+from roboscale.evaluate.runs import RunFolder, read_run_folder
+from roboscale.models import ModelConfig, SequenceModel
+from roboscale.tokenize import Tokenizer
+from roboscale.train.checkpoint import load_checkpoint
+
+
+class Policy(Protocol):
+    """Acts for a batch of episodes stepping in lockstep."""
+
+    def reset(self, episodes: list[EvalEpisode]) -> None:
+        """Start a new batch of episodes (one row each, in this order)."""
+
+    def act(self, observations: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Actions (len(rows), action dims) for the running episodes ``rows`` (indices into the
+        batch) given their observations (len(rows), state dims); a NaN row where the output
+        was not finite."""
+
+
+class PolicySource(Protocol):
+    """Builds a policy; what a worker process receives (so it must pickle)."""
+
+    def build(self) -> Policy: ...
+
+
+def resolve_device(choice: str) -> torch.device:
+    """``auto`` is CUDA when available, else the CPU."""
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise BadInputError("--device cuda but no CUDA device is available: use --device cpu or auto")
+    if choice not in ("cpu", "cuda"):
+        raise BadInputError(f"device {choice!r}: choose auto, cpu or cuda")
+    return torch.device(choice)
+
+
+@dataclass
+class LoadedModel:
+    """A run's model with its weights, and its tokenizers."""
+
+    model: SequenceModel
+    state_tokenizer: Tokenizer
+    action_tokenizer: Tokenizer
+    device: torch.device
+
+
+def load_model(run: RunFolder, device: str = "auto") -> LoadedModel:
+    """Build the run's model from record.json and load its checkpoint, in eval mode."""
+    state_tokenizer = Tokenizer.from_dict(run.tokenizers["state"])
+    action_tokenizer = Tokenizer.from_dict(run.tokenizers["action"])
+    try:
+        model_config = ModelConfig(**run.record["model"])
+    except (TypeError, ValueError) as error:
+        raise BadInputError(f"{run.path}/record.json: the model shape is unusable ({error})") from None
+    _check_model_matches_tokenizers(run, model_config, state_tokenizer, action_tokenizer)
+    target = resolve_device(device)
+    model = SequenceModel(model_config).to(target)
+    try:
+        load_checkpoint(run.checkpoint, model, None)
+    except (RuntimeError, ValueError) as error:  # other parameter shapes, or other parameters
+        first_line = str(error).strip().splitlines()[-1].strip()
+        raise BadInputError(
+            f"{run.checkpoint}/model.safetensors does not fit the model of record.json ({first_line}): "
+            "the checkpoint comes from another run; train the run again"
+        ) from None
+    except (SafetensorError, OSError) as error:
+        raise BadInputError(f"{run.checkpoint}/model.safetensors cannot be read ({error}): train again") from None
+    model.eval()
+    return LoadedModel(model, state_tokenizer, action_tokenizer, target)
+
+
+def _check_model_matches_tokenizers(run: RunFolder, config: ModelConfig, state: Tokenizer, action: Tokenizer) -> None:
+    expected = {
+        "state_tokens": state.tokens,
+        "state_group": state.group,
+        "state_bins": state.bins,
+        "action_tokens": action.tokens,
+        "action_group": action.group,
+        "action_bins": action.bins,
+        "d_model": run.config["d_model"],
+        "context_steps": run.config["context_steps"],
+    }
+    wrong = [
+        f"{key} {getattr(config, key)} vs {value}" for key, value in expected.items() if getattr(config, key) != value
+    ]
+    if wrong:
+        raise BadInputError(
+            f"{run.path}: the model in record.json does not match tokenizers.json and config.json "
+            f"({'; '.join(wrong)}): the folder mixes files of two runs; train the run again"
+        )
+
+
+def empty_slots(tokenizer: Tokenizer, shape: tuple[int, ...]) -> np.ndarray:
+    """Placeholder slots of ``shape`` + (tokens, group): the pad id (discrete) or 0 (continuous)."""
+    full = (*shape, tokenizer.tokens, tokenizer.group)
+    if tokenizer.discrete:
+        return np.full(full, tokenizer.pad_id, dtype=np.int64)
+    return np.zeros(full, dtype=np.float32)
+
+
+def choose_slot(
+    output: torch.Tensor, tokenizer: Tokenizer, slot: int, noise: np.ndarray | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slot values from a head's output (batch, group, bins) or (batch, group), and which
+    rows were finite. ``noise`` (batch, group, bins): Gumbel noise to sample instead of argmax."""
+    finite = torch.isfinite(output).flatten(1).all(dim=1)
+    if tokenizer.discrete:
+        logits = output if noise is None else output + torch.from_numpy(noise).to(output)
+        values = logits.argmax(dim=-1)
+    else:
+        values = output.to(torch.float32)
+    real = torch.from_numpy(tokenizer.padding_mask()[slot]).to(values.device)
+    pad = torch.full_like(values, tokenizer.pad_id if tokenizer.discrete else 0)
+    return torch.where(real, values, pad), finite
+
+
+class TransformerPolicy:
+    """A behaviour-cloning run as a :class:`Policy` (see the module docstring)."""
+
+    def __init__(self, loaded: LoadedModel, sample: bool = False) -> None:
+        self.loaded = loaded
+        self.sample = sample
+        self.context_steps = loaded.model.config.context_steps
+        self.reset([])
+
+    def reset(self, episodes: list[EvalEpisode]) -> None:
+        n, window = len(episodes), self.context_steps
+        self.states = empty_slots(self.loaded.state_tokenizer, (n, window))
+        self.actions = empty_slots(self.loaded.action_tokenizer, (n, window))
+        self.tasks = np.array([episode.task_index for episode in episodes], dtype=np.int64)
+        self.generators = [np.random.default_rng(episode.sample_seed) for episode in episodes]
+        self.frames = 0
+
+    @torch.inference_mode()
+    def act(self, observations: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        position = self._append(observations, rows)
+        device = self.loaded.device
+        states = torch.from_numpy(self.states[rows, : position + 1]).to(device)
+        actions = torch.from_numpy(self.actions[rows, : position + 1]).to(device)
+        tasks = torch.from_numpy(self.tasks[rows]).to(device)
+        finite = torch.ones(len(rows), dtype=torch.bool, device=device)
+        model, tokenizer = self.loaded.model, self.loaded.action_tokenizer
+        state_tokens = model.config.state_tokens
+        for slot in range(tokenizer.tokens):
+            hidden = model(states, actions, tasks).view(len(rows), position + 1, model.config.slots_per_step, -1)
+            output = model.action_head(hidden[:, position, state_tokens - 1 + slot])
+            values, slot_finite = choose_slot(output, tokenizer, slot, self._noise(rows, output))
+            actions[:, position, slot] = values
+            finite &= slot_finite
+        executed = tokenizer.decode(actions[:, position].cpu().numpy())
+        self.actions[rows, position] = tokenizer.encode(executed)
+        executed[~finite.cpu().numpy()] = np.nan
+        self.frames += 1
+        return executed
+
+    def _append(self, observations: np.ndarray, rows: np.ndarray) -> int:
+        """Put the current observation into the window; returns its position."""
+        if self.frames >= self.context_steps:  # slide: drop the oldest frame
+            self.states[:, :-1] = self.states[:, 1:]
+            self.actions[:, :-1] = self.actions[:, 1:]
+            self.actions[:, -1] = empty_slots(self.loaded.action_tokenizer, ())
+        position = min(self.frames, self.context_steps - 1)
+        self.states[rows, position] = self.loaded.state_tokenizer.encode(observations)
+        return position
+
+    def _noise(self, rows: np.ndarray, output: torch.Tensor) -> np.ndarray | None:
+        if not (self.sample and self.loaded.action_tokenizer.discrete):
+            return None
+        shape = tuple(output.shape[1:])
+        return np.stack([self.generators[row].gumbel(size=shape) for row in rows]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class RunPolicySource:
+    """Loads a behaviour-cloning run as a :class:`TransformerPolicy` (in any process)."""
+
+    run_dir: str
+    device: str = "auto"
+    sample: bool = False
+
+    def build(self) -> TransformerPolicy:
+        return TransformerPolicy(load_model(read_run_folder(self.run_dir), self.device), self.sample)
+
+
+class ExpertPolicy:
+    """The simulator's scripted expert as a :class:`Policy` (a reference, and for benchmarks)."""
+
+    def __init__(self, env: str) -> None:
+        self.family = get_family(env)
+        self.experts: dict[str, TaskEnv] = {}
+        self.tasks: list[str] = []
+
+    def reset(self, episodes: list[EvalEpisode]) -> None:
+        self.tasks = [episode.task for episode in episodes]
+        for task in set(self.tasks) - set(self.experts):
+            self.experts[task] = self.family.make(task)
+
+    def act(self, observations: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.stack(
+            [self.experts[self.tasks[row]].expert_action(obs) for obs, row in zip(observations, rows)]
+        ).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class ExpertPolicySource:
+    env: str
+
+    def build(self) -> ExpertPolicy:
+        return ExpertPolicy(self.env)

@@ -1,0 +1,93 @@
+"""Real datasets and tiny real runs for the evaluation tests (pointmass, plus one Meta-World run)."""
+
+from pathlib import Path
+
+import pytest
+
+from roboscale.data import GenerationSpec, Quality, generate
+from roboscale.train import TrainConfig, train
+
+
+def train_run(dataset: Path, out: Path, **changes) -> Path:
+    """Train a tiny run (one thread, so it is the same run on any machine)."""
+    settings = {
+        "data": str(dataset),
+        "task": "bc",
+        "tokenizer": "continuous",
+        "d_model": 32,
+        "steps": 100,
+        "batch_size": 32,
+        "threads": 1,
+        "checkpoint_seconds": 0.0,
+        "eval_windows": 64,
+        "eval_points": 2,
+    }
+    settings.update(changes)
+    train(TrainConfig(**settings), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def reach_dataset(tmp_path_factory) -> Path:
+    """Pointmass reach, expert demonstrations: easy to learn in 100 steps."""
+    spec = GenerationSpec(env="pointmass", tasks="reach", episodes=150, validation_fraction=0.2)
+    return generate(spec, tmp_path_factory.mktemp("datasets") / "reach").out
+
+
+@pytest.fixture(scope="session")
+def long_dataset(tmp_path_factory) -> Path:
+    """Both pointmass tasks, 40-step episodes that go on after success (for horizons up to 20)."""
+    spec = GenerationSpec(
+        env="pointmass",
+        episodes=60,
+        quality=Quality(action_noise=0.1),
+        validation_fraction=0.25,
+        max_steps=40,
+        stop_on_success=False,
+    )
+    return generate(spec, tmp_path_factory.mktemp("datasets") / "long").out
+
+
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="session")
+def trained_policy(reach_dataset, runs_dir) -> Path:
+    """Continuous BC on reach, 100 steps: solves nearly every configuration."""
+    return train_run(reach_dataset, runs_dir / "bc-trained")
+
+
+@pytest.fixture(scope="session")
+def untrained_policy(reach_dataset, runs_dir) -> Path:
+    """The same model after one step: next to random."""
+    return train_run(reach_dataset, runs_dir / "bc-untrained", steps=1)
+
+
+@pytest.fixture(scope="session")
+def binned_policy(reach_dataset, runs_dir) -> Path:
+    """Binned states and actions (2 action slots decoded one after the other)."""
+    return train_run(reach_dataset, runs_dir / "bc-binned", tokenizer="uniform:32", steps=30)
+
+
+@pytest.fixture(scope="session")
+def world_model(long_dataset, runs_dir) -> Path:
+    """A continuous world model: one state slot, so open-loop error at horizon 1 is its loss."""
+    return train_run(long_dataset, runs_dir / "wm", task="wm", steps=200)
+
+
+@pytest.fixture(scope="session")
+def metaworld_run(tmp_path_factory) -> Path:
+    """A few reach-v3 demonstrations and a BC run of a few steps (a smoke-test policy)."""
+    spec = GenerationSpec(env="metaworld", tasks="reach-v3", episodes=3, validation_fraction=0.34, seed=1)
+    dataset = generate(spec, tmp_path_factory.mktemp("datasets") / "mw").out
+    return train_run(dataset, tmp_path_factory.mktemp("runs") / "mw-bc", steps=3, d_model=16)
+
+
+@pytest.fixture(scope="session")
+def heldout_run(tmp_path_factory) -> Path:
+    """Trained on reach only; push is the dataset's held-out task (a few steps: a smoke-test policy)."""
+    spec = GenerationSpec(env="pointmass", episodes=20, heldout_tasks=("push",), validation_fraction=0.2)
+    dataset = generate(spec, tmp_path_factory.mktemp("datasets") / "heldout").out
+    return train_run(dataset, tmp_path_factory.mktemp("runs") / "bc-heldout", steps=2)

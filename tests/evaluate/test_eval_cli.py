@@ -1,0 +1,85 @@
+"""`roboscale eval` end to end in a subprocess: tables, JSON, and one-line errors with exit code 2."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+def roboscale(*args, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "roboscale", *args], capture_output=True, text=True, timeout=300, check=False, env=env
+    )
+
+
+def test_closed_loop_table_and_json(trained_policy):
+    result = roboscale("eval", str(trained_policy), "--episodes", "6", "--envs", "3", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert "reach" in result.stdout and "95% CI" in result.stdout and "mean return" in result.stdout
+    assert "steps/s" in result.stdout and "closed_loop-train-tasks-greedy-seed3-ep6.json" in result.stdout
+    as_json = roboscale("eval", str(trained_policy), "--episodes", "6", "--envs", "3", "--seed", "3", "--json")
+    payload = json.loads(as_json.stdout)
+    assert payload["mean"]["episodes"] == 6 and payload["seed"] == 3 and payload["decoding"] == "greedy"
+    saved = json.loads((trained_policy / "eval" / "closed_loop-train-tasks-greedy-seed3-ep6.json").read_text())
+    assert saved["episodes"] == payload["episodes"]  # the same seed, the same episodes
+
+
+def test_open_loop_for_a_world_model(world_model):
+    result = roboscale("eval", str(world_model), "--horizons", "1,5", "--episodes", "4")
+    assert result.returncode == 0, result.stderr
+    assert "open-loop prediction on 16 starts in 4 validation episodes" in result.stdout
+    assert "persistence" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def no_checkpoint(trained_policy, tmp_path_factory):
+    run = tmp_path_factory.mktemp("broken") / "run"
+    shutil.copytree(trained_policy, run, ignore=shutil.ignore_patterns("checkpoint", "eval"))
+    return run
+
+
+@pytest.fixture(scope="module")
+def mixed_tokenizers(trained_policy, binned_policy, tmp_path_factory):
+    run = tmp_path_factory.mktemp("broken") / "run"
+    shutil.copytree(trained_policy, run, ignore=shutil.ignore_patterns("eval"))
+    shutil.copy(binned_policy / "tokenizers.json", run / "tokenizers.json")
+    return run
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("no_checkpoint", "has no checkpoint"),
+        ("mixed_tokenizers", "the folder mixes files of two runs"),
+        ("other_env", "generated in pointmass"),
+        ("world_model_closed_loop", "is a world-model run (task wm): closed-loop evaluation needs"),
+    ],
+)
+def test_unusable_runs_exit_2_with_one_line(case, message, request, trained_policy, world_model):
+    arguments = {
+        "no_checkpoint": [str(request.getfixturevalue("no_checkpoint"))],
+        "mixed_tokenizers": [str(request.getfixturevalue("mixed_tokenizers"))],
+        "other_env": [str(trained_policy), "--env", "metaworld"],
+        "world_model_closed_loop": [str(world_model), "--mode", "closed-loop"],
+    }[case]
+    result = roboscale("eval", *arguments)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_a_simulator_that_is_not_installed_exits_2(metaworld_run, tmp_path):
+    # A stand-in metaworld package that fails the way a missing MuJoCo does.
+    stub = tmp_path / "stub" / "metaworld"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'mujoco'\", name='mujoco')\n")
+    paths = [str(stub.parent), os.environ.get("PYTHONPATH", "")]
+    result = roboscale(
+        "eval", str(metaworld_run), env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+    )
+    assert result.returncode == 2, result.stderr
+    assert "the metaworld simulator is not installed (mujoco is missing)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

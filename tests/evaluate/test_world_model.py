@@ -1,0 +1,71 @@
+"""Open-loop world-model error: the identity at horizon 1, growth with the horizon."""
+
+import numpy as np
+import pytest
+import torch
+
+from roboscale.data import open_dataset
+from roboscale.evaluate import evaluate_world_model
+from roboscale.evaluate.policy import load_model
+from roboscale.evaluate.runs import read_run_folder
+from roboscale.tokenize import TokenizerSpec
+from roboscale.train.data import tokenize_dataset
+
+PROGRESS: list[tuple[int, int]] = []
+
+
+@pytest.fixture(scope="module")
+def evaluation(world_model):
+    return evaluate_world_model(
+        world_model,
+        horizons=(20, 1, 5),
+        episodes=12,
+        starts_per_episode=3,
+        batch_size=16,
+        progress=lambda done, total: PROGRESS.append((done, total)),
+    )
+
+
+def test_errors_grow_with_the_horizon_on_the_same_starts(evaluation, world_model):
+    assert [error.horizon for error in evaluation.horizons] == [1, 5, 20]
+    assert evaluation.episodes == 12 and len(evaluation.starts) == 36
+    assert {error.predictions for error in evaluation.horizons} == {36}
+    errors = [error.mse_normalised for error in evaluation.horizons]
+    assert 0 < errors[0] < errors[1] < errors[2]
+    # Five steps ahead the model knows far more than "nothing moves" (the agent is under way).
+    assert errors[1] < evaluation.error_at(5).persistence_mse_normalised / 2
+    assert (world_model / "eval" / "open_loop.json").exists()
+    assert PROGRESS[-1] == (36 * 20, 36 * 20) and len(PROGRESS) == 3 * 20  # per step of 3 chunks of <= 16 starts
+    done = [steps for steps, _ in PROGRESS]
+    assert done == sorted(set(done))  # strictly increasing
+    again = evaluate_world_model(world_model, horizons=(1, 5, 20), episodes=12, starts_per_episode=3, write=False)
+    assert again.horizons == evaluation.horizons  # deterministic
+
+
+def test_the_one_step_error_is_the_teacher_forced_loss(evaluation, world_model, long_dataset):
+    """With one continuous state slot, normalised MSE at horizon 1 is the training loss on the
+    windows that score frame s+1 with the most context (frames max(start, s+2-K)..s+1)."""
+    loaded = load_model(read_run_folder(world_model), "cpu")
+    dataset = open_dataset(long_dataset)
+    spec = TokenizerSpec("continuous")
+    data = tokenize_dataset(
+        dataset, spec, spec, "wm", state_tokenizer=loaded.state_tokenizer, action_tokenizer=loaded.action_tokenizer
+    )
+    episode_from = dict(zip(dataset.episodes["episode_index"], dataset.episodes["dataset_from_index"]))
+    window = loaded.model.config.context_steps
+    target = np.array([episode_from[e] + s + 1 for e, s in evaluation.starts])
+    first = np.maximum([episode_from[e] for e, _ in evaluation.starts], target - window + 1)
+    batch = data.batch(first, window, torch.device("cpu"))
+    batch["valid"] = torch.from_numpy(np.arange(window)[None, :] == (target - first)[:, None])  # score s+1 only
+    with torch.no_grad():
+        total, count = loaded.model.loss_terms(batch, "wm")
+    teacher_forced = float(total.sum() / count.sum())
+    assert float(count.sum()) == len(evaluation.starts) * 8  # one frame, 8 state dimensions each
+    assert evaluation.error_at(1).mse_normalised == pytest.approx(teacher_forced, rel=1e-5)
+
+
+def test_starts_leave_room_for_the_largest_horizon(evaluation, long_dataset):
+    episodes = open_dataset(long_dataset).episodes
+    lengths = dict(zip(episodes["episode_index"], episodes["length"]))
+    assert all(0 <= start <= lengths[episode] - 1 - 20 for episode, start in evaluation.starts)
+    assert {start for _, start in evaluation.starts} == {0, 10, 19}  # evenly spaced in 40-frame episodes
