@@ -27,6 +27,10 @@ def test_the_example_file_is_a_valid_study_with_the_defaults(tmp_path):
         ({"train": {"batch_size": 0}}, "batch_size must be >= 1"),
         ({"executor": {"kind": "slurm"}}, "use local or ray"),
         ({"data": {}}, "needs a path or a generate table"),
+        ({"evaluate": {"policies": "best"}}, "use none, all or optimal"),
+        ({"evaluate": {"policies": "all"}, "sweep": {"tasks": ["wm"]}}, "add bc to \\[sweep\\] tasks"),
+        ({"evaluate": {"episodes": 0}}, "episodes and envs must be >= 1"),
+        ({"executor": {"stack": 0}}, "stack must be >= 1"),
     ],
 )
 def test_malformed_studies_name_the_key(raw, message):

@@ -98,3 +98,33 @@ def test_seeds_train_as_one_stacked_job_and_enter_the_fit_as_means(make_study, t
         for N, mean, _, count in profile.points:
             members = runs[np.isclose(runs.budget, profile.C) & np.isclose(runs.N, N)].loss
             assert count == 3 and abs(mean - members.mean()) < 1e-12
+
+
+def test_a_study_evaluates_its_policies_in_closed_loop_and_reports_success(make_study):
+    from roboscale.report import write_report
+    from roboscale.study import RunStore
+
+    spec = make_study(name="evaluated")
+    spec = dataclasses.replace(
+        spec, evaluate=dataclasses.replace(spec.evaluate, policies="optimal", episodes=8, envs=16, workers=1)
+    )
+    result = run_study(spec, bootstrap=50, write=False)
+    store = RunStore(spec.folder() / "study.db")
+    evaluations = store.evaluations()
+    runs = store.runs().set_index("run_id")
+    assert len(evaluations) == 3 and set(evaluations["episodes"]) == {16}  # 8 per task, reach and push
+    for row in evaluations.itertuples():  # the lowest-loss run of each budget was evaluated
+        budget = runs.loc[row.run_id, "budget"]
+        assert runs.loc[row.run_id, "loss"] == runs[runs["budget"] == budget]["loss"].min()
+        assert row.ci_low <= row.success <= row.ci_high and row.ci_high > 0
+    (group,) = result.analysis["groups"]
+    success = group["success"]
+    assert len(success["runs"]) == 3 and len(success["best_per_budget"]) == 3
+    for part in ("correlation", "failure_law", "intrinsic"):  # numbers, or why not
+        assert success[part].get("error") or len(success[part]) > 1
+    page = write_report(result.analysis, spec.folder() / "report").read_text()
+    for kind in ("success-compute", "success-loss", "intrinsic"):
+        assert f'id="fig-{kind}-bc-uniform32"' in page
+    again = run_study(spec, bootstrap=0, write=False)  # evaluated runs are not rolled out again
+    assert len(RunStore(spec.folder() / "study.db").evaluations()) == 3
+    assert again.counts == {"finished": 0, "failed": 0}

@@ -194,9 +194,32 @@ def _run_and_summarise(spec, bootstrap: int) -> None:
             stacked = f" as {len(jobs)} job(s)" if len(jobs) < len(todo) else ""
             note(f"{len(todo)} run(s) to train{stacked} on {where}; {done_before} already finished")
         counts = execute(study_plan.active, store, spec.folder() / "runs", spec.executor, progress=update)
-    analysis = analyze_study(spec, study_plan, store, bootstrap=bootstrap)
+    errors = _evaluate_with_progress(spec, study_plan, store)
+    analysis = analyze_study(spec, study_plan, store, bootstrap=bootstrap, warnings=errors)
     report = write_study_report(spec, analysis)
     _headline(analysis, report, counts)
+
+
+def _evaluate_with_progress(spec, study_plan, store) -> list[str]:
+    """Closed-loop evaluation of the bc runs ``[evaluate]`` asks for, with a progress bar."""
+    from roboscale.study.run import evaluate_study, runs_to_evaluate
+
+    todo = runs_to_evaluate(spec, study_plan, store)
+    if not todo:
+        return []
+    note(f"closed-loop evaluation of {len(todo)} bc run(s), {spec.evaluate.episodes} episodes per task")
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=24),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} runs"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task("evaluate", total=len(todo))
+        return evaluate_study(
+            spec, study_plan, store, progress=lambda done, total, run_id: bar.update(task, completed=done)
+        )
 
 
 def _headline(analysis: dict, report: Path, counts: dict) -> None:
@@ -224,6 +247,14 @@ def _headline(analysis: dict, report: Path, counts: dict) -> None:
                 f"  next run: {rec['budget']:.2g} FLOPs, d_model {rec['d_model']} ({rec['method']} law: "
                 f"N_opt {rec['N']:.3g}, D_opt {rec['D']:.3g} tokens)"
             )
+        success = group.get("success") or {}
+        correlation = success.get("correlation") or {}
+        if success.get("best_per_budget"):
+            best = ", ".join(f"{b['success']:.0%} at {b['C']:.2g}" for b in success["best_per_budget"])
+            line = f"  closed-loop success (best run per budget): {best}"
+            if "pearson" in correlation:
+                line += f"; loss vs success: Pearson r = {correlation['pearson']:.2f} over {correlation['n']} runs"
+            console.print(line)
     if failed:
         console.print(f"[yellow]{len(failed)} run(s) failed[/yellow] (listed in the report)")
 
@@ -318,7 +349,7 @@ def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Study folder.")] = Path("studies/demo"),
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per CPU).")] = None,
 ) -> None:
-    """The built-in study: Meta-World demonstrations, BC and WM IsoFLOP sweeps, fits and a report (<10 min on 2 CPUs)."""
+    """The built-in study: Meta-World demonstrations, BC and WM IsoFLOP sweeps, fits, report (<10 min, 2 CPUs)."""
     from dataclasses import replace
 
     from roboscale.study.demo import demo_spec

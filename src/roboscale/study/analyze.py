@@ -20,6 +20,7 @@ from roboscale.errors import RoboscaleError
 from roboscale.fit import audit_extrapolation, compute_optimal, fit_frontier, fit_isoflop, fit_parametric, load_runs
 from roboscale.fit.bootstrap import to_jsonable
 from roboscale.models import ladder_shape
+from roboscale.study.success import success_analysis
 
 PUBLISHED = [
     {
@@ -64,14 +65,19 @@ def analyze(
     bootstrap: int = 1000,
     seed: int = 0,
     warnings: list[str] | None = None,
+    evaluations: pd.DataFrame | None = None,
 ) -> dict:
-    """The report's analysis dict (see roboscale.report) from the store's runs and curves."""
+    """The report's analysis dict (see roboscale.report) from the store's runs and curves
+    (and closed-loop ``evaluations`` of bc runs, when the study made them)."""
     groups = []
     for (task, tokenizer), part in runs.groupby(["task", "tokenizer"], sort=True):
         finished = part[(part["status"] == "finished") & ~part["holdout"].astype(bool)]
         group_curves = curves[curves["run_id"].isin(finished["run_id"])]
         sizes = ladder.get((task, tokenizer), {})
-        groups.append(_group(task, tokenizer, part, finished, group_curves, sizes, bootstrap, seed))
+        group = _group(task, tokenizer, part, finished, group_curves, sizes, bootstrap, seed)
+        if evaluations is not None and len(evaluations) and task == "bc":
+            group["success"] = success_analysis(finished, evaluations, bootstrap=bootstrap, seed=seed)
+        groups.append(group)
     warnings = list(warnings or []) + _flat_warnings(groups)
     return to_jsonable(
         {

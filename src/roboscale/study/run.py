@@ -10,7 +10,7 @@ from pathlib import Path
 
 from roboscale import __version__
 from roboscale.data import GenerationSpec, Quality, generate, open_dataset
-from roboscale.errors import BadInputError
+from roboscale.errors import BadInputError, RoboscaleError
 from roboscale.study.analyze import analyze
 from roboscale.study.execute import Progress, execute
 from roboscale.study.plan import StudyPlan, plan_study
@@ -130,12 +130,65 @@ def run_study(
     """Plan, execute (skipping finished runs), fit and report a study."""
     plan, store = prepare_study(spec, data_progress=data_progress)
     counts = execute(plan.active, store, spec.folder() / "runs", spec.executor, progress=progress)
-    analysis = analyze_study(spec, plan, store, bootstrap=bootstrap)
+    errors = evaluate_study(spec, plan, store)
+    analysis = analyze_study(spec, plan, store, bootstrap=bootstrap, warnings=errors)
     report = write_study_report(spec, analysis) if write else None
     return StudyResult(spec.folder(), plan, counts, analysis, report)
 
 
-def analyze_study(spec: StudySpec, plan: StudyPlan, store: RunStore, *, bootstrap: int = 1000) -> dict:
+def evaluation_settings(spec: StudySpec) -> str:
+    """The closed-loop settings a stored evaluation was made with (results depend on all three)."""
+    e = spec.evaluate
+    return f"closed-loop episodes={e.episodes} seed={e.seed} envs={e.envs}"
+
+
+def runs_to_evaluate(spec: StudySpec, plan: StudyPlan, store: RunStore) -> list[str]:
+    """Finished bc runs that ``[evaluate] policies`` asks for and that have no evaluation
+    with the current settings yet (largest budget first)."""
+    if spec.evaluate.policies == "none":
+        return []
+    runs = store.runs("finished")
+    runs = runs[(runs["task"] == "bc") & runs["run_id"].isin({run.run_id for run in plan.active})]
+    if spec.evaluate.policies == "optimal" and len(runs):
+        runs = runs.loc[runs.groupby(["tokenizer", "budget"])["loss"].idxmin()]
+    done = set(store.evaluations(evaluation_settings(spec))["run_id"])
+    runs = runs.sort_values(["budget", "d_model"], ascending=False)
+    return [run_id for run_id in runs["run_id"] if run_id not in done]
+
+
+def evaluate_study(spec: StudySpec, plan: StudyPlan, store: RunStore, *, progress=None) -> list[str]:
+    """Closed-loop evaluation of the study's bc runs (see ``[evaluate]``), each stored in
+    the run store as it finishes; a study that is interrupted resumes where it stopped.
+    Returns the errors of runs that could not be evaluated (the study goes on)."""
+    from roboscale.evaluate import evaluate_policy
+    from roboscale.study.execute import local_workers
+
+    todo = runs_to_evaluate(spec, plan, store)
+    workers = spec.evaluate.workers or local_workers(spec.executor)
+    settings = evaluation_settings(spec)
+    errors = []
+    for done, run_id in enumerate(todo, start=1):
+        try:
+            result = evaluate_policy(
+                spec.folder() / "runs" / run_id,
+                episodes=spec.evaluate.episodes,
+                seed=spec.evaluate.seed,
+                envs=spec.evaluate.envs,
+                workers=workers,
+            )
+        except RoboscaleError as error:
+            errors.append(f"{run_id}: {error}")
+        else:
+            store.record_evaluation(run_id, settings, result.to_dict())
+        if progress is not None:
+            progress(done, len(todo), run_id)
+    return errors
+
+
+def analyze_study(
+    spec: StudySpec, plan: StudyPlan, store: RunStore, *, bootstrap: int = 1000, warnings: list[str] | None = None
+) -> dict:
+    """Every fit and number of the report, from the run store (``warnings``: to show too)."""
     planned = {run.run_id for run in plan.active}
     runs = store.runs()
     runs = runs[runs["run_id"].isin(planned)]
@@ -148,7 +201,16 @@ def analyze_study(spec: StudySpec, plan: StudyPlan, store: RunStore, *, bootstra
         "command": study.get("command", ""),
         "settings": spec.to_dict(),
     }
-    return analyze(runs, curves, study=info, ladder=plan.ladder, bootstrap=bootstrap, warnings=plan.warnings)
+    evaluations = store.evaluations(evaluation_settings(spec))
+    return analyze(
+        runs,
+        curves,
+        study=info,
+        ladder=plan.ladder,
+        bootstrap=bootstrap,
+        warnings=[*plan.warnings, *(f"closed-loop evaluation failed for {e}" for e in warnings or [])],
+        evaluations=evaluations[evaluations["run_id"].isin(planned)],
+    )
 
 
 def write_study_report(spec: StudySpec, analysis: dict) -> Path:

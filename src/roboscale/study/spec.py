@@ -90,6 +90,20 @@ class ExecutorSection:
 
 
 @dataclass(frozen=True)
+class EvaluateSection:
+    policies: str = "none"
+    """Closed-loop evaluation of the bc runs after training: none, all, or optimal (the
+    lowest-loss run of every budget)."""
+    episodes: int = 20
+    """Episodes per task, on initial configurations the dataset does not contain."""
+    seed: int = 0
+    envs: int = 25
+    """Environments per batched policy call."""
+    workers: int = 0
+    """Rollout worker processes per evaluation; 0: one per CPU (results do not depend on it)."""
+
+
+@dataclass(frozen=True)
 class StudySpec:
     name: str = "study"
     out: str = ""
@@ -98,6 +112,7 @@ class StudySpec:
     sweep: SweepSection = field(default_factory=SweepSection)
     train: TrainSection = field(default_factory=TrainSection)
     executor: ExecutorSection = field(default_factory=ExecutorSection)
+    evaluate: EvaluateSection = field(default_factory=EvaluateSection)
     source: str = ""
     """The file it was read from (not a setting)."""
 
@@ -120,7 +135,13 @@ class StudySpec:
         return out
 
 
-_SECTIONS = {"data": DataSection, "sweep": SweepSection, "train": TrainSection, "executor": ExecutorSection}
+_SECTIONS = {
+    "data": DataSection,
+    "sweep": SweepSection,
+    "train": TrainSection,
+    "executor": ExecutorSection,
+    "evaluate": EvaluateSection,
+}
 
 
 def load_study(path: str | Path) -> StudySpec:
@@ -219,6 +240,15 @@ def _check(spec: StudySpec, where: str) -> None:
         raise BadInputError(f"{where}: [train] context_steps and batch_size must be >= 1, lr_scale > 0")
     if executor.kind not in ("local", "ray"):
         raise BadInputError(f"{where}: [executor] kind {executor.kind!r}: use local or ray")
+    evaluate = spec.evaluate
+    if evaluate.policies not in ("none", "all", "optimal"):
+        raise BadInputError(f"{where}: [evaluate] policies {evaluate.policies!r}: use none, all or optimal")
+    if evaluate.episodes < 1 or evaluate.envs < 1 or evaluate.workers < 0:
+        raise BadInputError(f"{where}: [evaluate] episodes and envs must be >= 1, workers >= 0 (0: one per CPU)")
+    if evaluate.policies != "none" and "bc" not in sweep.tasks:
+        raise BadInputError(
+            f"{where}: [evaluate] rolls out bc policies: add bc to [sweep] tasks or set policies = none"
+        )
     if executor.stack < 1:
         raise BadInputError(f"{where}: [executor] stack must be >= 1 (1: every run on its own)")
     if executor.workers < 0 or executor.threads < 1:
@@ -264,4 +294,11 @@ threads = 1                         # threads per run
 stack = 16                          # seeds of a run train together, up to this many (1: alone)
 # address = "auto"                  # Ray cluster address; empty starts a local Ray instance
 retry_failed = false
+
+[evaluate]
+policies = "none"                   # closed-loop success of the bc runs: none, all, or optimal (best per budget)
+episodes = 20                       # per task, on initial configurations the dataset does not contain
+seed = 0
+envs = 25                           # environments per batched policy call
+workers = 0                         # rollout processes; 0: one per CPU
 """

@@ -6,7 +6,9 @@ Tables:
 - ``runs``: one row per run, keyed by a hash of its full training configuration,
   with its status (planned, running, finished, failed), headline numbers (N, D, C,
   losses), the error of a failed run and the whole run record as JSON;
-- ``curves``: each run's learning curve, one row per evaluation point.
+- ``curves``: each run's learning curve, one row per evaluation point;
+- ``evaluations``: closed-loop results of bc runs (success rate with its Wilson
+  interval, return, length), keyed by run and evaluation settings.
 
 Every write is one short transaction (``BEGIN IMMEDIATE`` with a busy timeout), so
 two processes writing at once wait for each other instead of losing rows.
@@ -58,6 +60,20 @@ CREATE TABLE IF NOT EXISTS curves (
     lr REAL,
     seconds REAL,
     PRIMARY KEY (run_id, step)
+);
+CREATE TABLE IF NOT EXISTS evaluations (
+    run_id TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    success REAL NOT NULL,
+    ci_low REAL NOT NULL,
+    ci_high REAL NOT NULL,
+    episodes INTEGER NOT NULL,
+    mean_return REAL,
+    mean_length REAL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    result TEXT NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (run_id, settings)
 );
 """
 
@@ -196,6 +212,28 @@ class RunStore:
                 (error, time.time(), run_id),
             )
 
+    def record_evaluation(self, run_id: str, settings: str, result: dict) -> None:
+        """Store a closed-loop evaluation (``PolicyEvaluation.to_dict()``) of a run."""
+        mean = result["mean"]
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO evaluations (run_id, settings, success, ci_low, ci_high, episodes, "
+                "mean_return, mean_length, failures, result, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    settings,
+                    mean["success_rate"],
+                    mean["ci_low"],
+                    mean["ci_high"],
+                    mean["episodes"],
+                    mean["mean_return"],
+                    mean["mean_length"],
+                    mean["failures"],
+                    json.dumps({key: value for key, value in result.items() if key != "episodes"}),
+                    time.time(),
+                ),
+            )
+
     # -- reading ------------------------------------------------------------------
     def study(self) -> dict:
         with self._connect() as connection:
@@ -227,6 +265,19 @@ class RunStore:
     def curves(self) -> pd.DataFrame:
         with self._connect() as connection:
             return pd.read_sql_query("SELECT * FROM curves ORDER BY run_id, step", connection)
+
+    def evaluations(self, settings: str | None = None) -> pd.DataFrame:
+        """Closed-loop results (one row per run and settings), optionally of one setting."""
+        query = (
+            "SELECT run_id, settings, success, ci_low, ci_high, episodes, mean_return, mean_length, failures "
+            "FROM evaluations"
+        )
+        params: tuple = ()
+        if settings is not None:
+            query += " WHERE settings = ?"
+            params = (settings,)
+        with self._connect() as connection:
+            return pd.read_sql_query(query + " ORDER BY run_id", connection, params=params)
 
     def status_counts(self) -> dict[str, int]:
         with self._connect() as connection:
