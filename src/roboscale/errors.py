@@ -23,3 +23,13 @@ class RunDivergedError(RoboscaleError):
     """A training run's loss became NaN or infinite; the run is recorded as failed."""
 
     exit_code = 1
+
+
+def result_or_reason(make):
+    """``make()``, or ``{"error": why}`` when the data cannot support it: a fit that is
+    reported with its reason instead of stopping a whole analysis. (numpy's
+    LinAlgError is a ValueError, so singular systems are caught too.)"""
+    try:
+        return make()
+    except (RoboscaleError, ValueError) as error:
+        return {"error": str(error)}

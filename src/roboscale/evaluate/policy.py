@@ -36,6 +36,7 @@ from roboscale.evaluate.runs import RunFolder, read_run_folder
 from roboscale.models import ModelConfig, SequenceModel
 from roboscale.tokenize import Tokenizer
 from roboscale.train.checkpoint import load_checkpoint
+from roboscale.train.resources import resolve_device
 
 
 class Policy(Protocol):
@@ -54,17 +55,6 @@ class PolicySource(Protocol):
     """Builds a policy; what a worker process receives (so it must pickle)."""
 
     def build(self) -> Policy: ...
-
-
-def resolve_device(choice: str) -> torch.device:
-    """``auto`` is CUDA when available, else the CPU."""
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise BadInputError("--device cuda but no CUDA device is available: use --device cpu or auto")
-    if choice not in ("cpu", "cuda"):
-        raise BadInputError(f"device {choice!r}: choose auto, cpu or cuda")
-    return torch.device(choice)
 
 
 @dataclass

@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from roboscale import __version__
-from roboscale.errors import RoboscaleError
+from roboscale.errors import result_or_reason
 from roboscale.fit import audit_extrapolation, compute_optimal, fit_frontier, fit_isoflop, fit_parametric, load_runs
 from roboscale.fit.bootstrap import to_jsonable
 from roboscale.models import ladder_shape
+from roboscale.study.store import RUN_COLUMNS
 from roboscale.study.success import success_analysis
 
 PUBLISHED = [
@@ -115,25 +116,8 @@ def _flat_warnings(groups: list[dict]) -> list[str]:
 
 
 def _run_row(row: dict) -> dict:
-    keys = (
-        "run_id",
-        "status",
-        "task",
-        "tokenizer",
-        "seed",
-        "d_model",
-        "n_layer",
-        "budget",
-        "N",
-        "D",
-        "C",
-        "loss",
-        "train_loss",
-        "epochs",
-        "error",
-        "wall_seconds",
-    )
-    out = {key: row.get(key) for key in keys}
+    """A run as the report lists it: the run store's columns without its bookkeeping."""
+    out = {key: row.get(key) for key in RUN_COLUMNS if key not in ("holdout", "planned_flops", "attempts")}
     out["holdout"] = bool(row.get("holdout"))
     return out
 
@@ -157,15 +141,15 @@ def _group(task, tokenizer, part, finished, curves, sizes, bootstrap, seed) -> d
     }
     fitted = {}
     for name, make in fits.items():
-        fitted[name] = _attempt(make)
+        fitted[name] = result_or_reason(make)
         group[name] = fitted[name] if isinstance(fitted[name], dict) else fitted[name].to_dict()
     largest = float(table["budget"].max()) if len(table) else float("nan")
     for name, fit in fitted.items():
         if not isinstance(fit, dict):
-            plan = _attempt(lambda fit=fit: compute_optimal(fit, [largest * f for f in FORECAST_FACTORS]))
+            plan = result_or_reason(lambda fit=fit: compute_optimal(fit, [largest * f for f in FORECAST_FACTORS]))
             group["compute_optimal"][name] = plan if isinstance(plan, dict) else plan.to_dict()
     for method in ("isoflop", "parametric"):
-        audit = _attempt(
+        audit = result_or_reason(
             lambda m=method: audit_extrapolation(
                 load_runs(table), m, bootstrap=min(bootstrap, 200), seed=seed, budget_tolerance=0.01
             )
@@ -173,14 +157,6 @@ def _group(task, tokenizer, part, finished, curves, sizes, bootstrap, seed) -> d
         group["audit"][method] = audit if isinstance(audit, dict) else audit.to_dict()
     group["recommendation"] = _recommend(fitted, largest, sizes)
     return group
-
-
-def _attempt(make):
-    """A fit, or {"error": why} when the data cannot support it."""
-    try:
-        return make()
-    except (RoboscaleError, ValueError, np.linalg.LinAlgError) as error:
-        return {"error": str(error)}
 
 
 def _curve_table(curves: pd.DataFrame, finished: pd.DataFrame) -> pd.DataFrame:

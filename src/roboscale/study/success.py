@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from roboscale.errors import RoboscaleError
+from roboscale.errors import result_or_reason
 from roboscale.fit import fit_power_law
 
 MIN_RUNS = 3
@@ -41,20 +41,13 @@ def success_analysis(finished: pd.DataFrame, evaluations: pd.DataFrame, *, boots
     out = {
         "runs": rows[columns + ["mean_return", "mean_length"]].to_dict(orient="records"),
         "episodes": int(rows["episodes"].min()),
-        "correlation": _attempt(lambda: _correlation(rows, bootstrap, seed)),
+        "correlation": result_or_reason(lambda: _correlation(rows, bootstrap, seed)),
     }
     best = rows.loc[rows.groupby("budget")["success"].idxmax()].sort_values("budget")
     out["best_per_budget"] = best[columns].to_dict(orient="records")
-    out["failure_law"] = _attempt(lambda: _failure_law(best, bootstrap, seed))
-    out["intrinsic"] = _attempt(lambda: _intrinsic(rows, bootstrap, seed))
+    out["failure_law"] = result_or_reason(lambda: _failure_law(best, bootstrap, seed))
+    out["intrinsic"] = result_or_reason(lambda: _intrinsic(rows, bootstrap, seed))
     return out
-
-
-def _attempt(make):
-    try:
-        return make()
-    except (RoboscaleError, ValueError, np.linalg.LinAlgError) as error:
-        return {"error": str(error)}
 
 
 def _correlation(rows: pd.DataFrame, bootstrap: int, seed: int) -> dict:

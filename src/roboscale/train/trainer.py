@@ -29,6 +29,7 @@ from roboscale.tokenize import Tokenizer
 from roboscale.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, write_json_atomic
 from roboscale.train.config import TrainConfig, config_diff
 from roboscale.train.data import TokenizedData, action_spec_for, tokenize_dataset
+from roboscale.train.resources import check_memory, resolve_device
 
 Progress = Callable[[int, int, dict], None]
 """progress(step done, total steps, metrics)."""
@@ -110,7 +111,7 @@ def plan_run(
     model_config, params, flops_per_token = size_model(config, data)
     tokens_per_step = config.batch_size * model_config.sequence_length
     total_steps = _total_steps(config, params["total"], tokens_per_step, flops_per_token[config.flops_convention])
-    _check_memory(model_config, config, params["total"])
+    check_memory(model_config, config, params["total"])
     return RunPlan(
         config=config,
         model_config=model_config,
@@ -147,56 +148,6 @@ def eval_schedule(total_steps: int, points: int) -> list[int]:
     """Steps after which to evaluate: log-spaced from 1 to the last step."""
     raw = np.geomspace(1, total_steps, num=max(points, 1))
     return sorted({int(round(s)) for s in raw} | {total_steps})
-
-
-def _memory_bytes(model_config: ModelConfig, config: TrainConfig, n_params: int) -> float:
-    """Rough peak memory of training one model: activations kept for backward, attention
-    scores, logits and AdamW state, in bytes (fp32)."""
-    c = model_config
-    tokens = config.batch_size * c.sequence_length
-    activations = 4 * tokens * c.d_model * c.n_layer * (16 + 2 * c.mlp_ratio)
-    attention = 4 * config.batch_size * c.n_head * c.sequence_length**2 * c.n_layer * 2
-    bins = max(c.state_bins, c.action_bins, 1)
-    logits = (
-        4
-        * config.batch_size
-        * c.context_steps
-        * (c.state_tokens * c.state_group + c.action_tokens * c.action_group)
-        * bins
-        * 3
-    )
-    weights = 16 * n_params  # weights, gradients, two AdamW moments
-    return activations + attention + logits + weights
-
-
-def _check_memory(model_config: ModelConfig, config: TrainConfig, n_params: int, n_models: int = 1) -> None:
-    """Refuse, before training, a run (or a stack of ``n_models``) whose rough peak
-    memory exceeds what is available."""
-    per_model = _memory_bytes(model_config, config, n_params)
-    available = _available_memory()
-    if available is None or n_models * per_model <= 0.8 * available:
-        return
-    if n_models == 1:
-        raise BadInputError(
-            f"this run needs about {per_model / 2**30:.1f} GiB but {available / 2**30:.1f} GiB is available: "
-            "lower --batch-size, --context-steps or --d-model"
-        )
-    largest = int(0.8 * available // per_model)
-    raise BadInputError(
-        f"{n_models} models trained together need about {n_models * per_model / 2**30:.1f} GiB but "
-        f"{available / 2**30:.1f} GiB is available: train at most {largest} at once"
-    )
-
-
-def _available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 # -- training ---------------------------------------------------------------------------
@@ -260,10 +211,10 @@ def _train_stack(configs: list[TrainConfig], outs: list[Path], progress: Progres
     resume = _common_checkpoint_step(outs) is not None
     tokenizers = _saved_tokenizers(outs[0]) if resume else None
     first = plan_run(configs[0], tokenizers=tokenizers)
-    _check_memory(first.model_config, first.config, first.params["total"], n_models=len(configs))
+    check_memory(first.model_config, first.config, first.params["total"], n_models=len(configs))
     shared = (first.data, first.dataset_fingerprint)
     plans = [first] + [plan_run(config, prepared=shared) for config in configs[1:]]
-    device = _device(first.config.device)
+    device = resolve_device(first.config.device)
     torch.set_num_threads(first.config.thread_count())
     model = SequenceModel(first.model_config, seeds=[config.seed for config in configs]).to(device)
     optimizer = _optimizer(model, first.config)
@@ -326,14 +277,6 @@ def _saved_tokenizers(out: Path) -> tuple[Tokenizer, Tokenizer]:
 
     payload = json.loads((out / "tokenizers.json").read_text())
     return Tokenizer.from_dict(payload["state"]), Tokenizer.from_dict(payload["action"])
-
-
-def _device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise BadInputError("--device cuda but no CUDA device is available: use --device cpu or auto")
-    return torch.device(choice)
 
 
 def _optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Optimizer:

@@ -1,0 +1,75 @@
+"""What a run asks of the machine: the device it trains on and the memory it needs.
+
+Both are settled before any work starts, so a run that cannot fit or a device that
+is missing is refused with one line (BadInputError) instead of failing mid-way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from roboscale.errors import BadInputError
+from roboscale.models import ModelConfig
+from roboscale.train.config import TrainConfig
+
+
+def resolve_device(choice: str) -> torch.device:
+    """``auto`` is CUDA when available, else the CPU; ``cuda`` must be present."""
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise BadInputError("--device cuda but no CUDA device is available: use --device cpu or auto")
+    if choice not in ("cpu", "cuda"):
+        raise BadInputError(f"device {choice!r}: choose auto, cpu or cuda")
+    return torch.device(choice)
+
+
+def _memory_bytes(model_config: ModelConfig, config: TrainConfig, n_params: int) -> float:
+    """Rough peak memory of training one model: activations kept for backward, attention
+    scores, logits and AdamW state, in bytes (fp32)."""
+    c = model_config
+    tokens = config.batch_size * c.sequence_length
+    activations = 4 * tokens * c.d_model * c.n_layer * (16 + 2 * c.mlp_ratio)
+    attention = 4 * config.batch_size * c.n_head * c.sequence_length**2 * c.n_layer * 2
+    bins = max(c.state_bins, c.action_bins, 1)
+    logits = (
+        4
+        * config.batch_size
+        * c.context_steps
+        * (c.state_tokens * c.state_group + c.action_tokens * c.action_group)
+        * bins
+        * 3
+    )
+    weights = 16 * n_params  # weights, gradients, two AdamW moments
+    return activations + attention + logits + weights
+
+
+def check_memory(model_config: ModelConfig, config: TrainConfig, n_params: int, n_models: int = 1) -> None:
+    """Refuse, before training, a run (or a stack of ``n_models``) whose rough peak
+    memory exceeds what is available."""
+    per_model = _memory_bytes(model_config, config, n_params)
+    available = available_memory()
+    if available is None or n_models * per_model <= 0.8 * available:
+        return
+    if n_models == 1:
+        raise BadInputError(
+            f"this run needs about {per_model / 2**30:.1f} GiB but {available / 2**30:.1f} GiB is available: "
+            "lower --batch-size, --context-steps or --d-model"
+        )
+    largest = int(0.8 * available // per_model)
+    raise BadInputError(
+        f"{n_models} models trained together need about {n_models * per_model / 2**30:.1f} GiB but "
+        f"{available / 2**30:.1f} GiB is available: train at most {largest} at once"
+    )
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel reports available (MemAvailable), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
