@@ -319,9 +319,12 @@ def export_runs(
         sizes = store.runs().set_index("run_id")["N"]
         table = table.assign(N=table["run_id"].map(sizes))
     out = out or folder / f"{'curves' if curves else 'runs'}.{format}"
-    temporary = out.with_name(f".{out.name}.tmp")
-    table.to_csv(temporary, index=False) if format == "csv" else table.to_parquet(temporary, index=False)
-    temporary.replace(out)
+    from roboscale.files import write_atomically
+
+    if format == "csv":
+        write_atomically(out, lambda path: table.to_csv(path, index=False))
+    else:
+        write_atomically(out, lambda path: table.to_parquet(path, index=False))
     make_console().print(f"wrote {out}: {len(table)} rows")
 
 

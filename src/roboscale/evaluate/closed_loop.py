@@ -22,7 +22,7 @@ from roboscale.evaluate.plan import PolicyEvaluationPlan, plan_policy_evaluation
 from roboscale.evaluate.policy import RunPolicySource, TransformerPolicy, load_model
 from roboscale.evaluate.rollout import EpisodeResult, RolloutTiming, run_episodes
 from roboscale.evaluate.stats import wilson_interval
-from roboscale.train.checkpoint import write_json_atomic
+from roboscale.files import write_json_atomic
 
 
 @dataclass(frozen=True)

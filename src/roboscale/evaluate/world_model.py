@@ -40,7 +40,7 @@ from roboscale.data.dataset import Dataset
 from roboscale.errors import BadInputError
 from roboscale.evaluate.policy import LoadedModel, choose_slot, empty_slots, load_model
 from roboscale.evaluate.runs import open_run_dataset, read_run_folder, require_task
-from roboscale.train.checkpoint import write_json_atomic
+from roboscale.files import write_json_atomic
 
 Progress = Callable[[int, int], None]
 """progress(predicted steps done, predicted steps planned)."""

@@ -16,13 +16,14 @@ positive definite without a Wolfe search.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
+
+from roboscale.files import available_cpus
 
 ValueAndGrad = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """``value_and_grad(x, rows) -> (f, g)``: ``x`` is (b, P) parameters for problem rows
@@ -183,14 +184,6 @@ class _BlockEvaluator:
         else:
             parts = list(self.pool.map(lambda b: self.value_and_grad(x[b], rows[b]), blocks))
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (respects affinity masks and containers)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _minimize(value_and_grad, x0, history, max_iter, gtol, ftol, max_line_search) -> BatchedMinimum:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
+from roboscale.files import write_atomically
 from roboscale.report.page import render_html
 
 HTML_NAME = "report.html"
@@ -66,16 +65,3 @@ def find_unjsonable(value, where: str) -> str | None:
     if isinstance(value, float):
         return None if math.isfinite(value) else where
     return where
-
-
-def write_atomically(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to a temporary file beside ``path``, then rename it to ``path``."""
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path

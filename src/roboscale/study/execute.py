@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roboscale.errors import BadInputError
+from roboscale.files import available_cpus
 from roboscale.study.plan import PlannedRun, stack_runs
 from roboscale.study.spec import ExecutorSection
 from roboscale.study.store import RunStore
@@ -128,11 +129,7 @@ def execute(
 def local_workers(executor: ExecutorSection) -> int:
     if executor.workers:
         return executor.workers
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // executor.threads)
+    return max(1, available_cpus() // executor.threads)
 
 
 def _local(jobs: list[Job], executor: ExecutorSection) -> Iterator[list[Outcome]]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, fields
 
 from roboscale.errors import BadInputError
+from roboscale.files import available_cpus
 from roboscale.models import TASKS, ladder_shape
 from roboscale.tokenize import TokenizerSpec
 
@@ -109,12 +109,7 @@ class TrainConfig:
         return self.lr if self.lr is not None else default_lr(self.d_model)
 
     def thread_count(self) -> int:
-        if self.threads is not None:
-            return self.threads
-        try:
-            return len(os.sched_getaffinity(0))
-        except AttributeError:
-            return os.cpu_count() or 1
+        return self.threads if self.threads is not None else available_cpus()
 
     def to_dict(self) -> dict:
         return asdict(self)

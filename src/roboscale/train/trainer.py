@@ -24,9 +24,10 @@ import torch
 import roboscale
 from roboscale.data import open_dataset
 from roboscale.errors import BadInputError, RunDivergedError
+from roboscale.files import write_json_atomic
 from roboscale.models import ModelConfig, SequenceModel
 from roboscale.tokenize import Tokenizer
-from roboscale.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, write_json_atomic
+from roboscale.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from roboscale.train.config import TrainConfig, config_diff
 from roboscale.train.data import TokenizedData, action_spec_for, tokenize_dataset
 from roboscale.train.resources import check_memory, resolve_device

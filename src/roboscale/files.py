@@ -1,0 +1,58 @@
+"""Files written whole or not at all, and what this machine offers a process.
+
+Every file roboscale writes that a user or a later run reads (records, checkpoints'
+state, reports, exports, study files) goes through :func:`write_atomically`: it is
+written to a temporary name in the same folder and renamed over the target, so a
+crash or Ctrl-C leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+FILE_MODE = 0o644
+"""Mode of written files (readable by others, as an ordinary ``open(..., "w")`` would leave
+them under the usual umask; ``mkstemp`` alone would give 0600)."""
+
+
+def write_atomically(path: str | Path, content: str | bytes | Callable[[Path], None]) -> Path:
+    """Write ``content`` to ``path`` through a temporary file beside it, then rename.
+
+    ``content``: text (UTF-8), bytes, or a function that writes the temporary path it is
+    given (for pandas or pyarrow writers). The temporary file is removed on any error.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = Path(name)
+    try:
+        if callable(content):
+            os.close(descriptor)
+            content(temporary)
+        else:
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+        os.chmod(temporary, FILE_MODE)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | Path, payload) -> Path:
+    """``payload`` as indented JSON (with a final newline), written atomically."""
+    return write_atomically(path, json.dumps(payload, indent=2) + "\n")
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (respects affinity masks and containers)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
