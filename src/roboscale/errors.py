@@ -25,6 +25,17 @@ class RunDivergedError(RoboscaleError):
     exit_code = 1
 
 
+SEED_LIMIT = 2**63
+"""Seeds are integers in [0, 2^63): what NumPy, PyTorch and SQLite all accept."""
+
+
+def check_seed(seed, option: str = "--seed") -> int:
+    """``seed`` as an int, or a BadInputError naming ``option`` and the allowed range."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise BadInputError(f"{option} {seed!r}: a seed must be an integer from 0 to 2^63 - 1")
+    return seed
+
+
 def result_or_reason(make):
     """``make()``, or ``{"error": why}`` when the data cannot support it: a fit that is
     reported with its reason instead of stopping a whole analysis. (numpy's

@@ -112,7 +112,7 @@ def test_schedule_warms_up_and_decays_to_ten_percent(pointmass_dataset):
         ({"steps": None, "flops": 10.0}, "smaller than one optimiser step"),
         ({"steps": 5, "tokens": 1e6}, "exactly one run length"),
         ({"task": "rl"}, "choose bc or wm"),
-        ({"d_model": 48, "n_head": 5}, "divide into the heads"),
+        ({"d_model": 48, "n_head": 5}, "does not divide into"),
         ({"batch_size": 10**7}, "GiB is available"),
     ],
 )

@@ -1,5 +1,5 @@
 """The model family: one decoder-only transformer, sized by a single ladder rule."""
 
-from roboscale.models.transformer import LADDER_WIDTHS, TASKS, ModelConfig, SequenceModel, ladder_shape
+from roboscale.models.transformer import LADDER_WIDTHS, TASKS, ModelConfig, SequenceModel, check_width, ladder_shape
 
-__all__ = ["LADDER_WIDTHS", "TASKS", "ModelConfig", "SequenceModel", "ladder_shape"]
+__all__ = ["LADDER_WIDTHS", "TASKS", "ModelConfig", "SequenceModel", "check_width", "ladder_shape"]

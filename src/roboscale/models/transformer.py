@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from roboscale.errors import BadInputError
+
 TASKS = ("bc", "wm")
 
 
@@ -66,8 +68,7 @@ class ModelConfig:
     mlp_ratio: int = 4
 
     def __post_init__(self) -> None:
-        if self.d_model % self.n_head:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_head={self.n_head}")
+        check_width(self.d_model, self.n_layer, self.n_head)
         for name in ("n_layer", "d_model", "n_head", "context_steps", "state_tokens", "action_tokens", "n_tasks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
@@ -90,6 +91,25 @@ def ladder_shape(d_model: int) -> tuple[int, int]:
     grows with width (one layer per 32 dimensions, at least one) and heads are
     32 wide (one head below 64 dimensions)."""
     return max(1, round(d_model / 32)), max(1, d_model // 32)
+
+
+def check_width(d_model, n_layer: int | None = None, n_head: int | None = None) -> None:
+    """Raise BadInputError unless ``d_model`` (with ``n_layer``/``n_head``, or the ladder
+    rule for what is not given) makes a model: the one rule for every width, whether
+    it comes from ``--d-model``, a study's ``widths`` or a saved config."""
+    if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model < 1:
+        raise BadInputError(f"d_model={d_model!r}: a width must be a positive integer, e.g. 16, 32 or 64")
+    rule_layers, rule_heads = ladder_shape(d_model)
+    layers, heads = n_layer or rule_layers, n_head or rule_heads
+    if layers < 1 or heads < 1:
+        raise BadInputError(f"n_layer={layers}, n_head={heads}: must be >= 1")
+    if d_model % heads:
+        nearby = [w for w in range(max(1, d_model - 32), d_model + 33) if w % (n_head or ladder_shape(w)[1]) == 0]
+        closest = sorted(nearby, key=lambda w: abs(w - d_model))[:2]
+        raise BadInputError(
+            f"d_model={d_model} does not divide into {heads} heads of equal width"
+            f" (heads: {'given' if n_head else 'one per 32 dimensions'}); use e.g. {' or '.join(map(str, sorted(closest)))}"
+        )
 
 
 LADDER_WIDTHS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)

@@ -1,5 +1,6 @@
 """Training: one run per call, each an exactly costed data point (parameters, tokens, FLOPs)."""
 
+from roboscale.models import LADDER_WIDTHS, check_width, ladder_shape
 from roboscale.train.config import TrainConfig, default_lr
 from roboscale.train.trainer import (
     RunPlan,
@@ -13,6 +14,9 @@ from roboscale.train.trainer import (
 )
 
 __all__ = [
+    "LADDER_WIDTHS",
+    "check_width",
+    "ladder_shape",
     "RunPlan",
     "TrainConfig",
     "default_lr",

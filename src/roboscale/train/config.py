@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-from roboscale.errors import BadInputError
+from roboscale.errors import BadInputError, check_seed
 from roboscale.files import available_cpus
-from roboscale.models import TASKS, ladder_shape
+from roboscale.models import TASKS, check_width, ladder_shape
 from roboscale.tokenize import TokenizerSpec
 
 LENGTH_OPTIONS = ("steps", "tokens", "flops", "tokens_per_param")
@@ -80,9 +80,8 @@ class TrainConfig:
         for name in ("d_model", "context_steps", "batch_size", "eval_points", "eval_windows"):
             if getattr(self, name) < 1:
                 raise BadInputError(f"{name}={getattr(self, name)}: must be >= 1")
-        n_layer, n_head = self.shape()
-        if n_layer < 1 or n_head < 1 or self.d_model % n_head:
-            raise BadInputError(f"d_model={self.d_model} with n_head={n_head}: the width must divide into the heads")
+        check_width(self.d_model, self.n_layer, self.n_head)
+        check_seed(self.seed)
         if self.lr is not None and not self.lr > 0:
             raise BadInputError(f"lr={self.lr}: must be > 0")
         if not 0 <= self.warmup_fraction < 1 or not 0 <= self.min_lr_ratio <= 1:
