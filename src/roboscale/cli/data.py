@@ -37,7 +37,9 @@ def generate_command(
     tasks: Annotated[
         str, typer.Option(help="Task set (mt10, mt50, all) or comma-separated names (push-v3,reach-v3).")
     ] = "all",
-    episodes: Annotated[int | None, typer.Option(help="Episodes in total (train + validation).")] = None,
+    episodes: Annotated[
+        int | None, typer.Option(help="Episodes in train + validation (default 200; held-out tasks add their own).")
+    ] = None,
     transitions: Annotated[int | None, typer.Option(help="Instead of --episodes: training frames to generate.")] = None,
     quality: Annotated[
         str, typer.Option(help="expert, noise:STD, epsilon:PROB, or both, e.g. noise:0.1+epsilon:0.05.")
@@ -49,7 +51,9 @@ def generate_command(
     configs_per_task: Annotated[
         int | None, typer.Option(help="Distinct initial configurations per task (default: a new one per episode).")
     ] = None,
-    num_tasks: Annotated[int | None, typer.Option(help="Use a seeded random subset of this many tasks.")] = None,
+    num_tasks: Annotated[
+        int | None, typer.Option(help="Train on a seeded random subset of this many tasks (besides held-out ones).")
+    ] = None,
     heldout_tasks: Annotated[str, typer.Option(help="Comma-separated tasks kept out of training (own split).")] = "",
     validation_fraction: ValidationFraction = 0.1,
     max_steps: Annotated[int | None, typer.Option(help="Episode horizon in steps (default: the simulator's).")] = None,
@@ -57,16 +61,15 @@ def generate_command(
     seed: Seed = 0,
     workers: Annotated[int, typer.Option(help="Worker processes (one simulator each).")] = 1,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Destination folder (default: data/ENV-TASKS-N-sSEED).")
+        Path | None, typer.Option("--out", help="Destination folder (default: data/ENV-TASKS-AMOUNT-sSEED).")
     ] = None,
     overwrite: Overwrite = False,
     file_size_mb: Annotated[float, typer.Option(help="Target size of each data parquet file.")] = 100.0,
 ) -> None:
     """Generate demonstrations with a scripted expert, with amount, quality and diversity as knobs."""
     from roboscale.data import GenerationSpec, Quality, generate
+    from roboscale.data.generate import default_out
 
-    if episodes is None and transitions is None:
-        episodes = 200
     spec = GenerationSpec(
         env=env,
         tasks=tasks,
@@ -83,9 +86,7 @@ def generate_command(
         file_size_mb=file_size_mb,
     )
     spec.validate()
-    if out is None:
-        amount = f"{episodes}ep" if episodes is not None else f"{transitions}fr"
-        out = Path("data") / f"{env}-{tasks.replace(',', '+')}-{amount}-s{seed}"
+    out = default_out(spec) if out is None else out
     columns = (
         BarColumn(bar_width=20),
         TextColumn("{task.completed:.0f}/{task.fields[expected]} episodes"),
@@ -94,22 +95,29 @@ def generate_command(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
-        job = progress.add_task("generating", total=None, expected="?", rate=0.0, frames_rate=0.0, success=0.0)
+    # Shown from the first episode on: a refusal before any work prints no empty bar.
+    progress = Progress(*columns, console=Console(stderr=True), transient=False)
+    job = progress.add_task("generating", total=None, expected="?", rate=0.0, frames_rate=0.0, success=0.0)
 
-        def update(done: int, frames: int, successes: int, expected: int | None) -> None:
-            elapsed = max(progress.tasks[0].elapsed or 1e-9, 1e-9)
-            progress.update(
-                job,
-                completed=done,
-                total=expected,
-                expected=expected if expected is not None else "?",
-                rate=done / elapsed,
-                frames_rate=frames / elapsed,
-                success=successes / done,
-            )
+    def update(done: int, frames: int, successes: int, expected: int | None) -> None:
+        if not progress.live.is_started:
+            progress.start()
+        elapsed = max(progress.tasks[0].elapsed or 1e-9, 1e-9)
+        progress.update(
+            job,
+            completed=done,
+            total=expected,
+            expected=expected if expected is not None else "?",
+            rate=done / elapsed,
+            frames_rate=frames / elapsed,
+            success=successes / done,
+        )
 
+    try:
         report = generate(spec, out, workers=workers, overwrite=overwrite, progress=update)
+    finally:
+        if progress.live.is_started:
+            progress.stop()
     console = make_console()
     console.print(
         f"wrote {report.out}: {report.total_episodes} episodes ({', '.join(f'{k} {v}' for k, v in report.episodes.items())}), "

@@ -163,6 +163,10 @@ def open_dataset(root: str | Path, *, check_files: bool = True) -> Dataset:
     """Open a LeRobot v3 folder, validating its metadata (and, with ``check_files``,
     every data file's schema and row count)."""
     root = Path(root)
+    if root.is_file():
+        raise BadInputError(
+            f"{root} is a file, not a dataset folder: give the folder that holds {INFO_PATH} (a LeRobot v3 dataset)"
+        )
     if not root.is_dir():
         raise BadInputError(
             f"dataset folder {root} not found: check the path (or generate it with roboscale data generate)"

@@ -23,13 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from roboscale import __version__
+from roboscale.data.capacity import check_amount
 from roboscale.data.envs import get_family
 from roboscale.data.envs.base import EnvSpec, TaskEnv
 from roboscale.data.layout import frame_features
 from roboscale.data.quality import Quality
 from roboscale.data.writer import DatasetWriter, Episode, check_destination
-from roboscale.errors import BadInputError
+from roboscale.errors import BadInputError, check_seed
 
+DEFAULT_EPISODES = 200
+"""Episodes generated when neither episodes nor transitions is given."""
 SPLITS = ("train", "validation", "heldout_tasks")
 _SPLIT_STREAM = {"train": 0, "validation": 1, "heldout_tasks": 2}
 _CONFIG_STREAM = 7
@@ -37,14 +40,16 @@ _CONFIG_STREAM = 7
 
 @dataclass(frozen=True)
 class GenerationSpec:
-    """What to generate. Exactly one of ``episodes`` and ``transitions`` sets the amount."""
+    """What to generate. At most one of ``episodes`` and ``transitions`` sets the amount
+    (neither: ``DEFAULT_EPISODES`` episodes)."""
 
     env: str = "pointmass"
     """Environment family: pointmass or metaworld."""
     tasks: str = "all"
     """Task set (``mt10``, ``mt50``, ``all``) or comma-separated task names."""
-    episodes: int | None = 200
-    """Episodes in all splits together (train + validation)."""
+    episodes: int | None = None
+    """Episodes in train + validation together (held-out-task episodes come on top);
+    200 when transitions is not given either."""
     transitions: int | None = None
     """Instead of episodes: generate training episodes until this many frames."""
     num_tasks: int | None = None
@@ -63,14 +68,20 @@ class GenerationSpec:
     """End an episode at the first step that solves the task."""
     file_size_mb: float = 100.0
 
+    def __post_init__(self) -> None:
+        if self.episodes is None and self.transitions is None:
+            object.__setattr__(self, "episodes", DEFAULT_EPISODES)  # frozen: set once, here
+
     def validate(self) -> None:
-        """Raise BadInputError for inconsistent settings, before any work starts."""
+        """Raise BadInputError for inconsistent settings, before any work starts. Messages
+        name the field and its command-line option, as both a study file and the CLI set it."""
         if (self.episodes is None) == (self.transitions is None):
-            raise BadInputError("give exactly one of --episodes and --transitions")
-        if self.episodes is not None and self.episodes < 1:
-            raise BadInputError(f"episodes={self.episodes}: must be >= 1")
-        if self.transitions is not None and self.transitions < 1:
-            raise BadInputError(f"transitions={self.transitions}: must be >= 1")
+            raise BadInputError("give exactly one of episodes (--episodes) and transitions (--transitions)")
+        for name in ("episodes", "transitions"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise BadInputError(f"{name}={value!r}: must be a whole number >= 1")
+        check_seed(self.seed, "seed (--seed)")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise BadInputError(f"validation fraction {self.validation_fraction}: must be in [0, 1)")
         if self.configs_per_task is not None and self.configs_per_task < 1:
@@ -122,19 +133,26 @@ class GenerationReport:
 
 
 def task_split(spec: GenerationSpec, all_tasks: list[str]) -> dict[str, list[str]]:
-    """Tasks of each split: training tasks, and the held-out ones."""
-    tasks = list(all_tasks)
-    if spec.num_tasks is not None:
-        if spec.num_tasks > len(tasks):
-            raise BadInputError(f"num_tasks={spec.num_tasks} but only {len(tasks)} tasks were selected")
-        order = np.random.default_rng([spec.seed, 11]).permutation(len(tasks))
-        tasks = [tasks[i] for i in sorted(order[: spec.num_tasks])]
-    unknown = [t for t in spec.heldout_tasks if t not in tasks]
+    """Tasks of each split: training tasks, and the held-out ones.
+
+    Held-out tasks are set aside first; ``num_tasks`` then draws that many training
+    tasks from the rest (without held-out tasks the draw is over all selected tasks,
+    as it always was, so such datasets keep their bytes)."""
+    unknown = [t for t in spec.heldout_tasks if t not in all_tasks]
     if unknown:
-        raise BadInputError(f"held-out task(s) {', '.join(unknown)} are not among the selected tasks {tasks}")
-    train = [t for t in tasks if t not in spec.heldout_tasks]
+        raise BadInputError(f"held-out task(s) {', '.join(unknown)} are not among the selected tasks {all_tasks}")
+    train = [t for t in all_tasks if t not in spec.heldout_tasks]
     if not train:
         raise BadInputError("every selected task is held out: keep at least one task for training")
+    if spec.num_tasks is not None:
+        if spec.num_tasks > len(train):
+            held = f" once {len(spec.heldout_tasks)} are held out" if spec.heldout_tasks else ""
+            raise BadInputError(
+                f"num_tasks={spec.num_tasks} but only {len(train)} tasks were selected{held}: "
+                f"lower --num-tasks to at most {len(train)}"
+            )
+        order = np.random.default_rng([spec.seed, 11]).permutation(len(train))
+        train = [train[i] for i in sorted(order[: spec.num_tasks])]
     split = {"train": train, "validation": train}
     if spec.heldout_tasks:
         split["heldout_tasks"] = list(spec.heldout_tasks)
@@ -286,6 +304,8 @@ def generate(
     env_spec = family.spec
     max_steps = spec.max_steps or env_spec.max_steps
     all_tasks = sorted({t for tasks in tasks_by_split.values() for t in tasks}, key=_task_order(tasks_by_split))
+    targets = _EpisodeTargets(spec, tasks_by_split)
+    check_amount(env_spec, *_largest_amount(spec, tasks_by_split, targets, max_steps), out)
     provenance = _provenance(spec, family.versions(), env_spec, tasks_by_split, max_steps)
 
     started = time.perf_counter()
@@ -304,7 +324,6 @@ def generate(
             file_size_mb=spec.file_size_mb,
             overwrite=overwrite,
         ) as writer:
-            targets = _EpisodeTargets(spec, tasks_by_split)
             for split, tasks in tasks_by_split.items():
                 for episode in _episodes_of_split(spec, split, tasks, runner, targets, totals):
                     writer.add(episode, split)
@@ -327,6 +346,30 @@ def generate(
         attempted=totals["attempted"],
         seconds=time.perf_counter() - started,
     )
+
+
+def default_out(spec: GenerationSpec) -> Path:
+    """``data/ENV-TASKS-AMOUNT-sSEED``, AMOUNT naming what the folder will hold: every
+    episode ('207ep': train, validation and held-out-task episodes together) or, when
+    the amount is set by transitions, the training frames asked for ('5000fr')."""
+    if spec.episodes is None:
+        amount = f"{spec.transitions}fr"
+    else:
+        tasks_by_split = task_split(spec, get_family(spec.env).task_names(spec.tasks))
+        amount = f"{_EpisodeTargets(spec, tasks_by_split).expected()}ep"
+    return Path("data") / f"{spec.env}-{spec.tasks.replace(',', '+')}-{amount}-s{spec.seed}"
+
+
+def _largest_amount(spec, tasks_by_split, targets: _EpisodeTargets, max_steps: int) -> tuple[int, int]:
+    """(episodes, frames) the dataset may hold, every episode running to the horizon.
+    By transitions: the training frames (plus one episode of overshoot), with validation
+    and held-out-task frames in proportion."""
+    if spec.transitions is None:
+        return targets.expected(), targets.expected() * max_steps
+    held_out_share = len(tasks_by_split.get("heldout_tasks", ())) / len(tasks_by_split["train"])
+    validation_share = spec.validation_fraction / (1 - spec.validation_fraction)
+    frames = math.ceil((spec.transitions + max_steps) * (1 + validation_share * (1 + held_out_share)))
+    return math.ceil(frames / max_steps), frames
 
 
 class _EpisodeTargets:

@@ -18,7 +18,7 @@ from roboscale import __version__
 from roboscale.data.dataset import open_dataset
 from roboscale.data.layout import Feature, frame_features
 from roboscale.data.writer import DatasetWriter, Episode, check_destination
-from roboscale.errors import BadInputError
+from roboscale.errors import BadInputError, check_seed
 
 HELD_OUT_NAMES = ("validation", "val", "valid", "test", "eval")
 
@@ -49,10 +49,11 @@ def import_lerobot(
     (missing ones become zeros / False); other features are not carried over.
     """
     out = Path(out)
-    check_destination(out, overwrite)
-    dataset = open_dataset(source)
     if Path(source).resolve() == out.resolve():
         raise BadInputError("--out is the source folder: import into a new folder")
+    check_seed(seed)
+    check_destination(out, overwrite)
+    dataset = open_dataset(source)
     columns = [
         name for name in ("observation.state", "action", "next.reward", "next.success") if name in dataset.features
     ]
@@ -137,6 +138,7 @@ def import_minari(
     except ModuleNotFoundError:
         raise BadInputError("Minari is not installed: pip install 'roboscale[minari]'") from None
     out = Path(out)
+    check_seed(seed)
     check_destination(out, overwrite)
     source = _open_minari(minari, dataset)
     n_episodes = source.total_episodes
@@ -194,10 +196,18 @@ def _open_minari(minari, dataset):
             return minari.MinariDataset(str(folder))
         return minari.load_dataset(str(dataset), download=False)
     except (FileNotFoundError, ValueError, OSError) as error:
+        if path.exists():
+            raise BadInputError(
+                f"{path} is not a readable Minari dataset ({error}): give the folder Minari wrote "
+                "(it holds data/metadata.json)"
+            ) from None
+        # Minari's own message suggests download=True; roboscale never downloads, so
+        # say how to make the dataset local instead.
         where = os.environ.get("MINARI_DATASETS_PATH", "~/.minari/datasets")
         raise BadInputError(
-            f"cannot open Minari dataset {dataset!r} ({error}): give a local dataset id (under {where}) "
-            "or the dataset's folder; roboscale never downloads"
+            f"no local Minari dataset {str(dataset)!r} under {where}: roboscale never downloads; make it local "
+            "(copy the dataset folder into MINARI_DATASETS_PATH, or write one with "
+            "minari.create_dataset_from_buffers) or give the dataset's folder"
         ) from None
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,11 +78,19 @@ def partial_folder(root: Path) -> Path:
 
 
 def check_destination(root: Path, overwrite: bool) -> None:
-    """Refuse to start when ``root`` exists (unless overwriting) or is being written by a live process."""
+    """Refuse to start when ``root`` cannot become a dataset folder: it is a file, it
+    exists (unless overwriting a dataset roboscale wrote), it cannot be written, or a
+    live process is writing it. Nothing is created or deleted here."""
+    if root.is_file():
+        raise BadInputError(f"{root} is a file, not a dataset folder: choose another --out (or delete the file)")
     if root.exists() and not overwrite:
         raise BadInputError(f"{root} already exists: choose another --out or pass --overwrite to replace it")
-    if root.exists() and not root.is_dir():
-        raise BadInputError(f"{root} exists and is not a folder: choose another --out")
+    if root.is_dir() and not is_replaceable(root):
+        raise BadInputError(
+            f"{root} is not a roboscale dataset (no {INFO_PATH} and {PROVENANCE_PATH}): --overwrite only "
+            "replaces datasets roboscale wrote, so nothing in it is deleted; choose another --out"
+        )
+    check_writable(root)
     lock = partial_folder(root) / ".pid"
     if lock.exists():
         try:
@@ -90,6 +99,39 @@ def check_destination(root: Path, overwrite: bool) -> None:
             pid = None
         if pid is not None and pid != os.getpid() and _alive(pid):
             raise BadInputError(f"another process (pid {pid}) is writing {root}: wait for it or stop it")
+
+
+def is_replaceable(root: Path) -> bool:
+    """Whether --overwrite may delete folder ``root``: an empty folder, or a dataset
+    roboscale wrote (it has both info.json and roboscale's provenance file). Anything
+    else may hold the user's own files."""
+    if not any(root.iterdir()):
+        return True
+    return (root / INFO_PATH).is_file() and (root / PROVENANCE_PATH).is_file()
+
+
+def check_writable(root: Path) -> None:
+    """Raise BadInputError unless folder ``root`` can be created with a sibling partial
+    folder: the nearest existing ancestor of its parent must be a folder in which a folder
+    can be made. Tried for real with a temporary folder, removed at once, because
+    permission bits say nothing about /proc or read-only mounts (or root)."""
+    ancestor = existing_ancestor(root.parent)
+    if not ancestor.is_dir():
+        raise BadInputError(f"{ancestor} is a file, so {root} cannot be created: choose an --out outside it")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".roboscale-write-test-", dir=ancestor))
+    except OSError as error:
+        raise BadInputError(
+            f"cannot write in {ancestor} ({error.strerror}): choose an --out in a folder you can write to"
+        ) from None
+
+
+def existing_ancestor(path: Path) -> Path:
+    """``path`` itself if it exists, else its nearest existing parent."""
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _alive(pid: int) -> bool:

@@ -84,28 +84,44 @@ class EnvFamily(ABC):
         """Versions of the simulator packages, recorded with every dataset."""
 
 
+class EnvConformanceError(AssertionError):
+    """An environment broke the interface contract (a bug in the simulator wrapper).
+    Raised explicitly, never by ``assert``, so ``python -O`` still checks."""
+
+
+def _require(condition, message: str) -> None:
+    if not condition:
+        raise EnvConformanceError(message)
+
+
 def check_env(env: TaskEnv, config_seeds=(0, 1), steps: int = 20) -> None:
-    """Conformance checks any environment must pass (raises AssertionError):
+    """Conformance checks any environment must pass (raises EnvConformanceError):
     observation shape and finiteness, reset and step determinism given the seed,
     distinct seeds giving distinct configurations, expert actions inside bounds."""
-    spec = env.spec
     first = {}
     for seed in config_seeds:
-        observations = []
-        for _ in range(2):
-            obs = env.reset(seed)
-            trace = [obs]
-            for _ in range(steps):
-                action = env.expert_action(obs)
-                assert action.shape == (spec.action_dim,), f"expert action shape {action.shape}"
-                assert np.all(action >= spec.action_low - 1e-6) and np.all(action <= spec.action_high + 1e-6)
-                obs, reward, terminated, truncated, info = env.step(action)
-                assert obs.shape == (spec.state_dim,), f"observation shape {obs.shape}"
-                assert np.all(np.isfinite(obs)) and np.isfinite(reward)
-                assert "success" in info
-                trace.append(obs)
-            observations.append(np.stack(trace))
-        assert np.array_equal(observations[0], observations[1]), f"config_seed {seed} is not deterministic"
+        observations = [_trace(env, seed, steps) for _ in range(2)]
+        _require(np.array_equal(observations[0], observations[1]), f"config_seed {seed} is not deterministic")
         first[seed] = observations[0][0]
     values = list(first.values())
-    assert any(not np.array_equal(values[0], v) for v in values[1:]), "different config seeds give the same start"
+    _require(
+        any(not np.array_equal(values[0], v) for v in values[1:]), "different config seeds give the same start"
+    )
+
+
+def _trace(env: TaskEnv, config_seed: int, steps: int) -> np.ndarray:
+    """Observations of ``steps`` expert steps from ``config_seed``, checking each step."""
+    spec = env.spec
+    obs = env.reset(config_seed)
+    trace = [obs]
+    for _ in range(steps):
+        action = env.expert_action(obs)
+        _require(action.shape == (spec.action_dim,), f"expert action shape {action.shape}, not ({spec.action_dim},)")
+        inside = np.all(action >= spec.action_low - 1e-6) and np.all(action <= spec.action_high + 1e-6)
+        _require(inside, f"expert action {action} outside [{spec.action_low}, {spec.action_high}]")
+        obs, reward, terminated, truncated, info = env.step(action)
+        _require(obs.shape == (spec.state_dim,), f"observation shape {obs.shape}, not ({spec.state_dim},)")
+        _require(np.all(np.isfinite(obs)) and np.isfinite(reward), f"non-finite observation or reward {reward}")
+        _require("success" in info, "step info has no 'success' key")
+        trace.append(obs)
+    return np.stack(trace)
