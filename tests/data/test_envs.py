@@ -1,7 +1,10 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from roboscale.data.envs import check_env, get_family
+from roboscale.data.envs import EnvConformanceError, check_env, get_family
 from roboscale.errors import BadInputError
 
 
@@ -50,3 +53,36 @@ def test_metaworld_leaves_the_global_numpy_state_alone():
     env = get_family("metaworld").make("reach-v3")
     env.reset(42)
     assert np.random.rand() == expected
+
+
+BROKEN_EXPERT = """
+import numpy as np
+from roboscale.data.envs import EnvConformanceError, check_env, get_family
+env = get_family("pointmass").make("reach")
+env.expert_action = lambda observation: np.zeros(3, dtype=np.float32)  # one value too many
+try:
+    check_env(env)
+except EnvConformanceError as error:
+    print(error)
+"""
+
+
+def test_conformance_checks_hold_under_python_O():
+    # bare asserts vanish under -O; the checks must not
+    result = subprocess.run(
+        [sys.executable, "-O", "-c", BROKEN_EXPERT], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "expert action shape (3,), not (2,)"
+
+
+def test_a_nondeterministic_reset_fails_the_checks():
+    env = get_family("pointmass").make("reach")
+    reset, calls = env.reset, []
+
+    def drifting_reset(config_seed):
+        calls.append(config_seed)
+        return reset(config_seed + len(calls))
+
+    env.reset = drifting_reset
+    with pytest.raises(EnvConformanceError, match="config_seed 0 is not deterministic"):
+        check_env(env)

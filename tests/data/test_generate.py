@@ -2,6 +2,9 @@ import numpy as np
 import pytest
 
 from roboscale.data import GenerationSpec, Quality, generate, open_dataset
+from roboscale.data.capacity import check_amount, estimated_bytes, frame_bytes
+from roboscale.data.envs import get_family
+from roboscale.data.generate import task_split
 from roboscale.data.writer import partial_folder
 from roboscale.errors import BadInputError
 
@@ -132,6 +135,9 @@ def test_failure_midway_leaves_no_dataset(tmp_path):
         ({"heldout_tasks": ("reach", "push")}, "keep at least one task"),
         ({"num_tasks": 5}, "only 2 tasks"),
         ({"configs_per_task": 0}, "configs_per_task"),
+        ({"seed": -1}, r"seed \(--seed\) -1: a seed must be an integer from 0 to 2\^63 - 1"),
+        ({"seed": 2**64 + 1}, "seed"),
+        ({"episodes": 2.5}, "episodes=2.5: must be a whole number"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path, options, message):
@@ -146,3 +152,57 @@ def test_bad_quality_strings():
         Quality.parse("gaussian")
     with pytest.raises(BadInputError, match="between 0 and 1"):
         Quality.parse("epsilon:2")
+
+
+def test_amount_is_episodes_or_transitions_with_200_episodes_when_neither():
+    assert GenerationSpec().episodes == 200 and GenerationSpec().transitions is None
+    by_frames = GenerationSpec(transitions=300)  # what a study file with only `transitions` builds
+    assert by_frames.episodes is None
+    by_frames.validate()
+    with pytest.raises(BadInputError, match=r"give exactly one of episodes \(--episodes\) and transitions"):
+        GenerationSpec(episodes=5, transitions=300).validate()
+
+
+TEN_TASKS = [f"task{i}" for i in range(10)]
+
+
+def test_task_subset_without_held_out_tasks_is_drawn_as_before():
+    # The draw that made existing datasets: permutation([seed, 11]) over all selected tasks.
+    assert task_split(GenerationSpec(num_tasks=4, seed=0), TEN_TASKS)["train"] == [
+        "task0", "task4", "task6", "task7",
+    ]  # fmt: skip
+    assert task_split(GenerationSpec(num_tasks=4, seed=1), TEN_TASKS)["train"] == [
+        "task0", "task5", "task7", "task9",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_held_out_tasks_are_set_aside_before_the_subset_is_drawn(seed):
+    # task4 is in seed 0's subset, task3 in none of those above: both must work.
+    for held_out in ("task3", "task4"):
+        split = task_split(GenerationSpec(num_tasks=4, heldout_tasks=(held_out,), seed=seed), TEN_TASKS)
+        assert len(split["train"]) == 4 and held_out not in split["train"]
+        assert split["heldout_tasks"] == [held_out] and split["validation"] == split["train"]
+    with pytest.raises(BadInputError, match="only 9 tasks were selected once 1 are held out"):
+        task_split(GenerationSpec(num_tasks=10, heldout_tasks=("task3",)), TEN_TASKS)
+
+
+def test_size_estimate_from_the_spaces_and_the_horizon(tmp_path):
+    pointmass = get_family("pointmass").spec
+    # 8 state + 2 action + 2 expert action float32, reward and timestamp float32, two bools, four int64
+    assert frame_bytes(pointmass) == 12 * 4 + 2 * 4 + 2 + 4 * 8
+    # per episode: 10 statistics of the 20 values of a frame, as float64
+    assert estimated_bytes(pointmass, episodes=2, frames=300) == 300 * 90 + 2 * 10 * 20 * 8
+    check_amount(pointmass, 100_000, 100_000 * 150, tmp_path)  # 1.4 GB: a large but sane amount passes
+    with pytest.raises(BadInputError, match="need up to .* on disk but .* free"):
+        check_amount(pointmass, 10**12, 10**12 * 150, tmp_path)
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_dataset(tmp_path):
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "notes.txt").write_text("keep")
+    with pytest.raises(BadInputError, match="not a roboscale dataset"):
+        generate(GenerationSpec(episodes=4), tmp_path / "ds", overwrite=True)
+    assert (tmp_path / "ds" / "notes.txt").read_text() == "keep"
+    (tmp_path / "empty").mkdir()  # nothing in it to lose
+    assert generate(GenerationSpec(episodes=4), tmp_path / "empty", overwrite=True).total_episodes == 4
