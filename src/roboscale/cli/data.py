@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -87,6 +88,25 @@ def generate_command(
     )
     spec.validate()
     out = default_out(spec) if out is None else out
+    progress, update = _generation_progress()
+    try:
+        report = generate(spec, out, workers=workers, overwrite=overwrite, progress=update)
+    finally:
+        if progress.live.is_started:
+            progress.stop()
+    console = make_console()
+    console.print(
+        f"wrote {report.out}: {report.total_episodes} episodes ({', '.join(f'{k} {v}' for k, v in report.episodes.items())}), "
+        f"{report.transitions} frames in {report.seconds:.1f} s "
+        f"({report.total_episodes / report.seconds:.1f} episodes/s, {report.transitions / report.seconds:.0f} frames/s)"
+    )
+    rates = ", ".join(f"{task} {rate:.0%}" for task, rate in report.success_rate.items())
+    console.print(f"success per task: {rates}")
+
+
+def _generation_progress() -> tuple[Progress, Callable[[int, int, int, int | None], None]]:
+    """A progress bar on stderr and the callback that drives it. The bar is shown from
+    the first episode on, so a refusal before any work prints no empty bar."""
     columns = (
         BarColumn(bar_width=20),
         TextColumn("{task.completed:.0f}/{task.fields[expected]} episodes"),
@@ -95,7 +115,6 @@ def generate_command(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    # Shown from the first episode on: a refusal before any work prints no empty bar.
     progress = Progress(*columns, console=Console(stderr=True), transient=False)
     job = progress.add_task("generating", total=None, expected="?", rate=0.0, frames_rate=0.0, success=0.0)
 
@@ -113,19 +132,7 @@ def generate_command(
             success=successes / done,
         )
 
-    try:
-        report = generate(spec, out, workers=workers, overwrite=overwrite, progress=update)
-    finally:
-        if progress.live.is_started:
-            progress.stop()
-    console = make_console()
-    console.print(
-        f"wrote {report.out}: {report.total_episodes} episodes ({', '.join(f'{k} {v}' for k, v in report.episodes.items())}), "
-        f"{report.transitions} frames in {report.seconds:.1f} s "
-        f"({report.total_episodes / report.seconds:.1f} episodes/s, {report.transitions / report.seconds:.0f} frames/s)"
-    )
-    rates = ", ".join(f"{task} {rate:.0%}" for task, rate in report.success_rate.items())
-    console.print(f"success per task: {rates}")
+    return progress, update
 
 
 @app.command()

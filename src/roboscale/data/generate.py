@@ -57,16 +57,19 @@ class GenerationSpec:
     configs_per_task: int | None = None
     """Distinct initial configurations per task episodes are drawn from (None: a fresh one each time)."""
     quality: Quality = field(default_factory=Quality)
+    """Action noise, epsilon-random actions, random-policy episodes and curation."""
     validation_fraction: float = 0.1
     """Share of episodes held out, as whole episodes, for validation."""
     heldout_tasks: tuple[str, ...] = ()
     """Tasks kept out of training, recorded in their own split."""
     seed: int = 0
+    """Seed of every episode's task, configuration and noise: the same seed, the same bytes."""
     max_steps: int | None = None
     """Episode horizon in steps (default: the environment's)."""
     stop_on_success: bool = True
     """End an episode at the first step that solves the task."""
     file_size_mb: float = 100.0
+    """Target size of each data parquet file, in MB (2^20 bytes)."""
 
     def __post_init__(self) -> None:
         if self.episodes is None and self.transitions is None:
@@ -77,19 +80,16 @@ class GenerationSpec:
         name the field and its command-line option, as both a study file and the CLI set it."""
         if (self.episodes is None) == (self.transitions is None):
             raise BadInputError("give exactly one of episodes (--episodes) and transitions (--transitions)")
-        for name in ("episodes", "transitions"):
+        for name in ("episodes", "transitions", "num_tasks", "configs_per_task", "max_steps"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise BadInputError(f"{name}={value!r}: must be a whole number >= 1")
+                option = "--" + name.replace("_", "-")
+                raise BadInputError(
+                    f"{name}={value!r}: must be a whole number >= 1 ({option}; leave it out for the default)"
+                )
         check_seed(self.seed, "seed (--seed)")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise BadInputError(f"validation fraction {self.validation_fraction}: must be in [0, 1)")
-        if self.configs_per_task is not None and self.configs_per_task < 1:
-            raise BadInputError(f"configs_per_task={self.configs_per_task}: must be >= 1 (or unset for unlimited)")
-        if self.num_tasks is not None and self.num_tasks < 1:
-            raise BadInputError(f"num_tasks={self.num_tasks}: must be >= 1")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise BadInputError(f"max_steps={self.max_steps}: must be >= 1")
         if self.file_size_mb <= 0:
             raise BadInputError(f"file_size_mb={self.file_size_mb}: must be > 0")
 

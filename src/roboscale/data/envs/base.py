@@ -104,9 +104,7 @@ def check_env(env: TaskEnv, config_seeds=(0, 1), steps: int = 20) -> None:
         _require(np.array_equal(observations[0], observations[1]), f"config_seed {seed} is not deterministic")
         first[seed] = observations[0][0]
     values = list(first.values())
-    _require(
-        any(not np.array_equal(values[0], v) for v in values[1:]), "different config seeds give the same start"
-    )
+    _require(any(not np.array_equal(values[0], v) for v in values[1:]), "different config seeds give the same start")
 
 
 def _trace(env: TaskEnv, config_seed: int, steps: int) -> np.ndarray:
@@ -119,7 +117,7 @@ def _trace(env: TaskEnv, config_seed: int, steps: int) -> np.ndarray:
         _require(action.shape == (spec.action_dim,), f"expert action shape {action.shape}, not ({spec.action_dim},)")
         inside = np.all(action >= spec.action_low - 1e-6) and np.all(action <= spec.action_high + 1e-6)
         _require(inside, f"expert action {action} outside [{spec.action_low}, {spec.action_high}]")
-        obs, reward, terminated, truncated, info = env.step(action)
+        obs, reward, _terminated, _truncated, info = env.step(action)
         _require(obs.shape == (spec.state_dim,), f"observation shape {obs.shape}, not ({spec.state_dim},)")
         _require(np.all(np.isfinite(obs)) and np.isfinite(reward), f"non-finite observation or reward {reward}")
         _require("success" in info, "step info has no 'success' key")
