@@ -1,10 +1,12 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from roboscale.data import GenerationSpec, Quality, generate, open_dataset
 from roboscale.data.capacity import check_amount, estimated_bytes, frame_bytes
 from roboscale.data.envs import get_family
-from roboscale.data.generate import task_split
+from roboscale.data.generate import default_out, task_split
 from roboscale.data.writer import partial_folder
 from roboscale.errors import BadInputError
 
@@ -206,3 +208,10 @@ def test_overwrite_refuses_a_folder_that_is_not_a_dataset(tmp_path):
     assert (tmp_path / "ds" / "notes.txt").read_text() == "keep"
     (tmp_path / "empty").mkdir()  # nothing in it to lose
     assert generate(GenerationSpec(episodes=4), tmp_path / "empty", overwrite=True).total_episodes == 4
+
+
+def test_default_folder_names_what_it_will_hold():
+    assert default_out(GenerationSpec()) == Path("data/pointmass-all-200ep-s0")
+    # 20 validation episodes over 1 training task: 20 episodes of the held-out task on top
+    assert default_out(GenerationSpec(heldout_tasks=("push",), seed=3)) == Path("data/pointmass-all-220ep-s3")
+    assert default_out(GenerationSpec(tasks="reach", transitions=5000)) == Path("data/pointmass-reach-5000fr-s0")
