@@ -38,9 +38,7 @@ def generate_command(
     tasks: Annotated[
         str, typer.Option(help="Task set (mt10, mt50, all) or comma-separated names (push-v3,reach-v3).")
     ] = "all",
-    episodes: Annotated[
-        int | None, typer.Option(help="Episodes in train + validation (default 200; held-out tasks add their own).")
-    ] = None,
+    episodes: Annotated[int | None, typer.Option(help="Train + validation episodes (default 200).")] = None,
     transitions: Annotated[int | None, typer.Option(help="Instead of --episodes: training frames to generate.")] = None,
     quality: Annotated[
         str, typer.Option(help="expert, noise:STD, epsilon:PROB, or both, e.g. noise:0.1+epsilon:0.05.")
@@ -52,10 +50,10 @@ def generate_command(
     configs_per_task: Annotated[
         int | None, typer.Option(help="Distinct initial configurations per task (default: a new one per episode).")
     ] = None,
-    num_tasks: Annotated[
-        int | None, typer.Option(help="Train on a seeded random subset of this many tasks (besides held-out ones).")
-    ] = None,
-    heldout_tasks: Annotated[str, typer.Option(help="Comma-separated tasks kept out of training (own split).")] = "",
+    num_tasks: Annotated[int | None, typer.Option(help="Train on a seeded subset of this many tasks.")] = None,
+    heldout_tasks: Annotated[
+        str, typer.Option(help="Comma-separated tasks kept out of training (own split; set aside before --num-tasks).")
+    ] = "",
     validation_fraction: ValidationFraction = 0.1,
     max_steps: Annotated[int | None, typer.Option(help="Episode horizon in steps (default: the simulator's).")] = None,
     run_after_success: Annotated[bool, typer.Option(help="Keep stepping after the task is solved.")] = False,
