@@ -144,9 +144,7 @@ def fit_isoflop(
     """
     check_bootstrap_options(bootstrap, ci_level, seed)
     if window is not None and window < 1:
-        raise BadInputError(
-            f"--window {window}: must be >= 1 model size on each side of the minimum (or 0 for all)"
-        )
+        raise BadInputError(f"--window {window}: must be >= 1 model size on each side of the minimum (or 0 for all)")
     if (runs is None) == (optima is None):
         raise BadInputError("give either runs (a runs table) or optima (per-budget minima), not both or neither")
     if optima is not None:

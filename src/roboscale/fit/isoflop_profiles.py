@@ -21,6 +21,7 @@ FLAT_T_STATISTIC = 2.0
 """A profile whose curvature is less than this many standard errors above zero is
 flagged flat: its minimum is not resolved by the data."""
 
+
 @dataclass(frozen=True)
 class IsoFlopProfile:
     """One compute budget: its runs, the parabola's vertex and how sure it is."""
@@ -286,5 +287,3 @@ def weighted_line(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, f
     sxx, sxy = (w * x * x).sum(), (w * x * y).sum()
     slope = (sw * sxy - sx * sy) / (sw * sxx - sx * sx)
     return slope, (sy - slope * sx) / sw
-
-

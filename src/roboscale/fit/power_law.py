@@ -68,7 +68,12 @@ class PowerLawFit(FitResult):
     def to_dict(self) -> dict:
         return self._summary(
             {"E": self.E, "A": self.A, "alpha": self.alpha},
-            {**_fit_quality(self), "offset": self.offset, "complement": self.complement, "huber_delta": self.huber_delta},
+            {
+                **_fit_quality(self),
+                "offset": self.offset,
+                "complement": self.complement,
+                "huber_delta": self.huber_delta,
+            },
         )
 
 
