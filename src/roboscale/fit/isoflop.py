@@ -178,6 +178,7 @@ def isoflop_profiles(
     seed: int = 0,
 ) -> list[IsoFlopProfile]:
     """The per-budget parabolas alone (no exponent fit), one profile per budget."""
+    check_bootstrap_options(bootstrap, 0.95, seed)
     table = runs if isinstance(runs, RunsTable) else load_runs(runs)
     return fit_profiles(table, budget, budget_tolerance, window, bootstrap, seed)[0]
 

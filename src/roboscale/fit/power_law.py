@@ -148,8 +148,8 @@ def fit_power_law(
     ``complement=c`` fits ``c - y`` instead, for quantities that rise to a ceiling
     (``complement=1`` turns a success rate into a failure rate).
     """
-    x, target = _validate_xy(x, y, complement, 3 if offset else 2, x_name, y_name)
     check_bootstrap_options(bootstrap, ci_level, seed)
+    x, target = _validate_xy(x, y, complement, 3 if offset else 2, x_name, y_name)
     fixed = np.array([not offset, False, False])
     starts = power_law_starts(x, target, offset)
     params, value, samples = _fit_with_bootstrap(
@@ -194,8 +194,8 @@ def fit_broken_power_law(
     y_name: str = "y",
 ) -> BrokenPowerLawFit:
     """Fit a one-break broken power law (Caballero et al. 2022) for curves that bend."""
-    x, target = _validate_xy(x, y, complement, 6, x_name, y_name)
     check_bootstrap_options(bootstrap, ci_level, seed)
+    x, target = _validate_xy(x, y, complement, 6, x_name, y_name)
     starts = broken_power_law_starts(x, target)
     params, value, samples = _fit_with_bootstrap(
         BrokenPowerLawObjective, x, target, starts, None, huber_delta, bootstrap, seed, "broken power law"
