@@ -9,6 +9,7 @@ starting points built from the data's own range, bootstrap over points.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,37 +149,7 @@ def fit_power_law(
     ``complement=c`` fits ``c - y`` instead, for quantities that rise to a ceiling
     (``complement=1`` turns a success rate into a failure rate).
     """
-    check_bootstrap_options(bootstrap, ci_level, seed)
-    x, target = _validate_xy(x, y, complement, 3 if offset else 2, x_name, y_name)
-    fixed = np.array([not offset, False, False])
-    starts = power_law_starts(x, target, offset)
-    params, value, samples = _fit_with_bootstrap(
-        PowerLawObjective, x, target, starts, fixed, huber_delta, bootstrap, seed, "power law"
-    )
-    natural = _power_law_natural(params[None, :])[0]
-    if not offset:
-        natural[0] = 0.0
-    rms = _log_rms(saturating_power_law(x, *natural), target)
-    ci = {}
-    if samples is not None:
-        samples = _power_law_natural(samples)
-        if not offset:
-            samples[:, 0] = 0.0
-        ci = {name: percentile_interval(samples[:, i], ci_level) for i, name in enumerate(("E", "A", "alpha"))}
-    return PowerLawFit(
-        E=float(natural[0]),
-        A=float(natural[1]),
-        alpha=float(natural[2]),
-        objective=value,
-        residual_rms=rms,
-        n_points=len(x),
-        x_name=x_name,
-        y_name=y_name,
-        offset=offset,
-        complement=complement,
-        huber_delta=huber_delta,
-        **bootstrap_fields(samples, ci, bootstrap=bootstrap, ci_level=ci_level),
-    )
+    return _fit_axis(POWER_LAW, x, y, offset, complement, huber_delta, bootstrap, seed, ci_level, x_name, y_name)
 
 
 def fit_broken_power_law(
@@ -194,22 +165,39 @@ def fit_broken_power_law(
     y_name: str = "y",
 ) -> BrokenPowerLawFit:
     """Fit a one-break broken power law (Caballero et al. 2022) for curves that bend."""
+    return _fit_axis(BROKEN_POWER_LAW, x, y, True, complement, huber_delta, bootstrap, seed, ci_level, x_name, y_name)
+
+
+@dataclass(frozen=True)
+class _AxisLaw:
+    """What tells the single-axis laws apart when fitting them."""
+
+    result: type
+    objective: type
+    names: tuple[str, ...]
+    formula: Callable
+    starts: Callable[[np.ndarray, np.ndarray, bool], np.ndarray]
+    what: str
+
+
+def _fit_axis(law: _AxisLaw, x, y, offset, complement, huber_delta, bootstrap, seed, ci_level, x_name, y_name):
+    """Fit ``law`` (all options as :func:`fit_power_law`'s), bootstrap it and build its result."""
     check_bootstrap_options(bootstrap, ci_level, seed)
-    x, target = _validate_xy(x, y, complement, 6, x_name, y_name)
-    starts = broken_power_law_starts(x, target)
+    x, target = _validate_xy(x, y, complement, len(law.names) - (not offset), x_name, y_name)
+    fixed = np.array([not offset] + [False] * (len(law.names) - 1)) if law is POWER_LAW else None
     params, value, samples = _fit_with_bootstrap(
-        BrokenPowerLawObjective, x, target, starts, None, huber_delta, bootstrap, seed, "broken power law"
+        law.objective, x, target, law.starts(x, target, offset), fixed, huber_delta, bootstrap, seed, law.what
     )
-    natural = _broken_natural(params[None, :])[0]
-    rms = _log_rms(broken_power_law(x, *natural), target)
+    natural = _natural(params[None, :], offset)[0]
     ci = {}
     if samples is not None:
-        samples = _broken_natural(samples)
-        ci = {name: percentile_interval(samples[:, i], ci_level) for i, name in enumerate(BROKEN_NAMES)}
-    return BrokenPowerLawFit(
-        **dict(zip(BROKEN_NAMES, (float(v) for v in natural))),
+        samples = _natural(samples, offset)
+        ci = {name: percentile_interval(samples[:, i], ci_level) for i, name in enumerate(law.names)}
+    return law.result(
+        **dict(zip(law.names, (float(v) for v in natural))),
+        **({"offset": offset} if law is POWER_LAW else {}),
         objective=value,
-        residual_rms=rms,
+        residual_rms=_log_rms(law.formula(x, *natural), target),
         n_points=len(x),
         x_name=x_name,
         y_name=y_name,
@@ -234,8 +222,9 @@ def power_law_starts(x: np.ndarray, y: np.ndarray, offset: bool = True) -> np.nd
     return np.array(starts)
 
 
-def broken_power_law_starts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Starting grid ``(log E, log A, c0, c1, log d1, log f1)``: breaks across the x range."""
+def broken_power_law_starts(x: np.ndarray, y: np.ndarray, offset: bool = True) -> np.ndarray:
+    """Starting grid ``(log E, log A, c0, c1, log d1, log f1)``: breaks across the x range
+    (the broken law always has an offset: ``offset`` is there for a shared signature)."""
     log_x = np.log(x)
     breaks = np.quantile(log_x, [0.15, 0.35, 0.5, 0.65, 0.85])
     first = int(np.argmin(x))
@@ -306,18 +295,30 @@ def fit_rows(objective_class, x, y_rows, weight_rows, starts, fixed, delta) -> n
     return chosen
 
 
-def _power_law_natural(params: np.ndarray) -> np.ndarray:
+def _natural(params: np.ndarray, offset: bool) -> np.ndarray:
+    """Log-form parameter rows -> natural ones: E and A (and d1, f1 of the broken
+    law) are fitted as logs; E is 0 for a law without an offset."""
     out = params.copy()
     out[:, :2] = np.exp(params[:, :2])
-    return out
-
-
-def _broken_natural(params: np.ndarray) -> np.ndarray:
-    out = params.copy()
-    out[:, :2] = np.exp(params[:, :2])
-    out[:, 4:] = np.exp(params[:, 4:])
+    if params.shape[1] == 6:
+        out[:, 4:] = np.exp(params[:, 4:])
+    if not offset:
+        out[:, 0] = 0.0
     return out
 
 
 def _log_rms(prediction, observed) -> float:
     return float(np.sqrt(np.mean((np.log(prediction) - np.log(observed)) ** 2)))
+
+
+POWER_LAW = _AxisLaw(
+    PowerLawFit, PowerLawObjective, ("E", "A", "alpha"), saturating_power_law, power_law_starts, "power law"
+)
+BROKEN_POWER_LAW = _AxisLaw(
+    BrokenPowerLawFit,
+    BrokenPowerLawObjective,
+    BROKEN_NAMES,
+    broken_power_law,
+    broken_power_law_starts,
+    "broken power law",
+)
