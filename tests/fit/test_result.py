@@ -1,5 +1,7 @@
 """Every fit shares one result shape; its JSON layout is pinned (the CLI and reports read it)."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -79,3 +81,20 @@ def test_sample_columns_broadcast_against_a_row_of_points():
     assert E.shape == (5, 1)
     np.testing.assert_array_equal(fit.predict_samples(X[:3]), E + A * X[None, :3] ** -alpha)
     assert fit_power_law(X, Y, bootstrap=0).sample_columns(3) is None
+
+
+def test_allocation_samples_beyond_float64_are_inf_without_a_warning():
+    from roboscale.fit import IsoFlopFit, compute_optimal
+
+    # The second resample's exponent a = 50 puts N_opt at 10^1050 FLOPs^50: beyond float64.
+    samples = np.array([[0.5, 0.0, 0.5, 0.0], [50.0, 0.0, 50.0, 0.0], [0.6, 0.0, 0.4, 0.0]])
+    fit = IsoFlopFit(
+        a=0.5, b=0.5, k_N=1.0, k_D=1.0, profiles=(), weighted=False, n_runs=0, window=None,
+        compute_range=(1e18, 1e20), bootstrap=3, bootstrap_converged=3, samples=samples,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = compute_optimal(fit, [1e21])
+        N, _, _ = fit.allocate_samples([1e21])
+    assert np.isinf(N[1, 0]) and plan.N_opt[0] == pytest.approx(1e21**0.5)
+    assert plan.N_opt_ci[0] == pytest.approx(np.percentile([1e21**0.5, 1e21**0.6], [2.5, 97.5]))

@@ -77,7 +77,8 @@ class FrontierFit(FitResult):
         C = np.atleast_1d(np.asarray(C, dtype=np.float64))[None, :]
         E, A, alpha, a, log_k_n, b, log_k_d = columns
         log_c = np.log(C)
-        return np.exp(log_k_n + a * log_c), np.exp(log_k_d + b * log_c), saturating_power_law(C, E, A, alpha)
+        with np.errstate(over="ignore"):  # a runaway resample far beyond the data: inf, not a warning
+            return np.exp(log_k_n + a * log_c), np.exp(log_k_d + b * log_c), saturating_power_law(C, E, A, alpha)
 
     def to_dict(self) -> dict:
         frontier = {

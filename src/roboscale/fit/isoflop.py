@@ -94,7 +94,8 @@ class IsoFlopFit(FitResult):
         # The loss law has its own bootstrap (over budgets): its rows are not paired
         # with these, which is fine for per-quantity intervals.
         loss = self.loss_law.predict_samples(np.exp(log_c[0])) if self.loss_law is not None else None
-        return np.exp(log_k_n + a * log_c), np.exp(log_k_d + b * log_c), loss
+        with np.errstate(over="ignore"):  # a runaway resample far beyond the data: inf, not a warning
+            return np.exp(log_k_n + a * log_c), np.exp(log_k_d + b * log_c), loss
 
     def to_dict(self) -> dict:
         return self._summary(
