@@ -15,7 +15,8 @@ import pandas as pd
 from roboscale.errors import BadInputError
 from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, to_jsonable
 from roboscale.fit.frontier import fit_frontier
-from roboscale.fit.isoflop import fit_isoflop, group_budgets, isoflop_profiles
+from roboscale.fit.isoflop import fit_isoflop, isoflop_profiles
+from roboscale.fit.isoflop_profiles import group_budgets
 from roboscale.fit.parametric import fit_parametric
 from roboscale.fit.runs_table import RunsTable, load_runs
 
