@@ -102,3 +102,8 @@ def test_a_fit_that_kept_every_resample_reports_no_drops():
     assert fit.bootstrap_converged == 20 and fit.bootstrap_dropped == {}
     assert "bootstrap_dropped" not in fit.to_dict()
     assert fit.bootstrap_summary == "20 of 20 resamples"
+
+
+def test_too_few_grid_points_is_refused_before_the_table_is_read():
+    with pytest.raises(BadInputError, match=r"^--grid-points 3: need at least 4"):
+        fit_frontier(MISSING, grid_points=3)

@@ -129,9 +129,9 @@ def fit_frontier(
     each curve linearly in ln C.
     """
     check_bootstrap_options(bootstrap, ci_level, seed)
-    table = runs if isinstance(runs, RunsTable) and not load_options else load_runs(runs, **load_options)
     if grid_points < 4:
-        raise BadInputError(f"grid_points={grid_points}: need at least 4 compute values to fit L(C)")
+        raise BadInputError(f"--grid-points {grid_points}: need at least 4 compute values to fit L(C)")
+    table = runs if isinstance(runs, RunsTable) and not load_options else load_runs(runs, **load_options)
     curves = _curves(table, grid_points) if _has_curves(table) else _single_points(table)
     everyone = np.ones(len(curves.n_params))
     C, loss, N, log_d, holder = _envelope(curves, everyone)
