@@ -5,6 +5,7 @@ import pytest
 from roboscale.errors import BadInputError
 from roboscale.fit import fit_isoflop, isoflop_profiles, load_runs, simulate_isoflop_runs
 from roboscale.fit.examples import example_path
+from roboscale.fit.laws import optimal_allocation, parametric_loss
 
 
 def porian_optima(fixtures_dir):
@@ -62,8 +63,15 @@ def test_recovers_the_exponent_of_a_known_law():
     true_a = truth["beta"] / (truth["alpha"] + truth["beta"])
     assert fit.a == pytest.approx(true_a, abs=0.02)
     assert fit.ci["a"][0] <= true_a <= fit.ci["a"][1]
-    assert fit.a + fit.b == pytest.approx(1.0, abs=1e-9)  # D = C / 6N exactly
-    assert fit.loss_law is not None
+    true_b = truth["alpha"] / (truth["alpha"] + truth["beta"])
+    assert fit.ci["b"][0] <= true_b <= fit.ci["b"][1]
+    # The allocation itself (prefactors too, not just exponents) matches the law's
+    # closed-form optimum across the budgets, and so does the loss there.
+    for C in (1e18, 1e20, 1e22):
+        N_opt, D_opt, loss = fit.allocate(C)
+        true_n, true_d = optimal_allocation(C, truth["A"], truth["B"], truth["alpha"], truth["beta"])
+        assert N_opt == pytest.approx(true_n, rel=0.03) and D_opt == pytest.approx(true_d, rel=0.03)
+        assert loss == pytest.approx(parametric_loss(true_n, true_d, **truth), rel=0.01)
 
 
 def test_every_atari_game_gives_exponents_with_intervals():

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -87,3 +89,53 @@ def test_optimal_allocation_exponents():
     N2, D2 = optimal_allocation(1e24, A, B, alpha, beta)
     assert np.log(N2 / N1) / np.log(1e4) == pytest.approx(beta / (alpha + beta), rel=1e-12)
     assert np.log(D2 / D1) / np.log(1e4) == pytest.approx(alpha / (alpha + beta), rel=1e-12)
+
+
+def test_optimal_allocation_is_finite_where_only_its_prefactor_overflows():
+    # G = (alpha A / (beta B))^(1/(alpha+beta)) = (1e8)^50 = 1e400 overflows float64,
+    # but N_opt = G (C/6)^(1/2) at C = 1e-200 FLOPs is 10^299.61: the direct form
+    # said inf (with an overflow warning), the log-space form gives the number.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        N_opt, D_opt = optimal_allocation(1e-200, 1e8, 1.0, 0.01, 0.01)
+    assert np.log10(N_opt) == pytest.approx(400 + 0.5 * np.log10(1e-200 / 6), rel=1e-12)
+    assert D_opt == 0.0  # 10^-500.4 is below float64: underflow to zero is the right answer
+
+
+def test_optimal_allocation_beyond_float64_is_inf_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        N_opt, D_opt = optimal_allocation(np.array([1e20, 1e22]), 1e10, 1.0, 0.01, 0.01)
+        non_physical, _ = optimal_allocation(1e20, 406.4, 410.7, -0.34, 0.28)
+    assert np.all(np.isinf(N_opt)) and np.all(D_opt == 0.0)
+    assert np.isnan(non_physical)
+
+
+def test_optimal_allocation_keeps_the_direct_values_where_they_are_finite():
+    # A law in range must give exactly the closed form (the demo's numbers depend on it).
+    C = np.geomspace(1e15, 1e25, 11)
+    A, B, alpha, beta = 406.4, 410.7, 0.34, 0.28
+    G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
+    N_opt, D_opt = optimal_allocation(C, A, B, alpha, beta)
+    assert np.array_equal(N_opt, G * (C / 6) ** (beta / (alpha + beta)))
+    assert np.array_equal(D_opt, (C / 6) ** (alpha / (alpha + beta)) / G)
+
+
+def test_compute_optimal_with_runaway_bootstrap_samples_warns_nothing():
+    from roboscale.fit import ParametricFit, compute_optimal
+
+    # One sample with alpha + beta = 0.02 (a resample that lost a model size): its
+    # prefactor overflows; one with alpha < 0: its loss grows without bound.
+    samples = np.array([[1.7, 400.0, 410.0, 0.34, 0.28], [1.7, 1e10, 1.0, 0.01, 0.01], [1.7, 400.0, 410.0, -3.0, 0.3]])
+    fit = ParametricFit(
+        E=1.7, A=400.0, B=410.0, alpha=0.34, beta=0.28, objective=0.0, residual_rms=0.0, n_runs=10,
+        huber_delta=1e-3, flops_per_param_token=6.0, starts=1, compute_range=(1e18, 1e20),
+        bootstrap=3, bootstrap_converged=3, samples=samples,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = compute_optimal(fit, [1e21, 1e24])
+        losses = fit.predict_loss_samples(np.array([1e12]), np.array([1e300]))
+    assert np.all(np.isfinite(plan.N_opt)) and np.isinf(losses).sum() == 0
+    # Only the in-range sample is finite: the interval is its (the fit's own) optimum.
+    assert plan.N_opt_ci[0] == pytest.approx([plan.N_opt[0]] * 2, rel=1e-12)

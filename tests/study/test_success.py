@@ -1,19 +1,9 @@
 """The success analysis on hand-made evaluations with known answers."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from roboscale.study.success import compute_frontier, intrinsic_performance, success_analysis
-
-
-def test_intrinsic_performance_by_hand():
-    C = np.array([1.0, 2.0, 4.0, 8.0])
-    success = np.array([0.1, 0.3, 0.2, 0.6])
-    frontier_c, frontier_s = compute_frontier(C, success)
-    assert frontier_s.tolist() == [0.1, 0.3, 0.3, 0.6]
-    # 0.2 lies halfway between the frontier's 0.1 (C=1) and 0.3 (C=2): log-linear, sqrt(2)
-    np.testing.assert_allclose(intrinsic_performance(C, success), [1.0, 2.0, np.sqrt(2.0), 8.0])
+from roboscale.study.success import success_analysis
 
 
 def evaluated(alpha=0.3, A=20.0):

@@ -1,7 +1,7 @@
 """Scaling-law fitting: from a runs table to laws, compute-optimal allocations and audits.
 
-Public API (each fit returns a frozen dataclass with its parameters, bootstrap
-intervals in ``ci`` and a ``to_dict()``)::
+Public API (each fit returns a frozen :class:`FitResult` dataclass with its
+parameters, bootstrap intervals in ``ci`` and a ``to_dict()``)::
 
     from roboscale.fit import fit_parametric, fit_isoflop, fit_frontier, fit_power_law, compute_optimal
 
@@ -12,9 +12,11 @@ intervals in ``ci`` and a ``to_dict()``)::
 from roboscale.fit.allocation import ComputeOptimal, compute_optimal
 from roboscale.fit.audit import ExtrapolationAudit, audit_extrapolation
 from roboscale.fit.frontier import FrontierFit, fit_frontier
+from roboscale.fit.intrinsic import compute_frontier, intrinsic_performance
 from roboscale.fit.isoflop import IsoFlopFit, IsoFlopProfile, fit_isoflop, isoflop_profiles
 from roboscale.fit.parametric import HOFFMANN_GRID, ParametricFit, fit_parametric
 from roboscale.fit.power_law import BrokenPowerLawFit, PowerLawFit, fit_broken_power_law, fit_power_law
+from roboscale.fit.result import FitResult
 from roboscale.fit.runs_table import RunsTable, load_runs, read_table
 from roboscale.fit.simulate import simulate_isoflop_runs, simulate_learning_curves
 
@@ -23,6 +25,7 @@ __all__ = [
     "BrokenPowerLawFit",
     "ComputeOptimal",
     "ExtrapolationAudit",
+    "FitResult",
     "FrontierFit",
     "IsoFlopFit",
     "IsoFlopProfile",
@@ -30,12 +33,14 @@ __all__ = [
     "PowerLawFit",
     "RunsTable",
     "audit_extrapolation",
+    "compute_frontier",
     "compute_optimal",
     "fit_broken_power_law",
     "fit_frontier",
     "fit_isoflop",
     "fit_parametric",
     "fit_power_law",
+    "intrinsic_performance",
     "isoflop_profiles",
     "load_runs",
     "read_table",

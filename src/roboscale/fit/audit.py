@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from roboscale.errors import BadInputError
-from roboscale.fit.bootstrap import percentile_interval, to_jsonable
+from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, to_jsonable
 from roboscale.fit.frontier import fit_frontier
-from roboscale.fit.isoflop import fit_isoflop, group_budgets, isoflop_profiles
+from roboscale.fit.isoflop import fit_isoflop, isoflop_profiles
+from roboscale.fit.isoflop_profiles import group_budgets
 from roboscale.fit.parametric import fit_parametric
 from roboscale.fit.runs_table import RunsTable, load_runs
 
@@ -103,15 +104,20 @@ def audit_extrapolation(
     if method not in METHODS:
         raise BadInputError(f"method {method!r}: choose one of {', '.join(METHODS)}")
     if holdout < 1:
-        raise BadInputError(f"holdout={holdout}: hold out at least 1 budget")
+        raise BadInputError(f"--holdout {holdout}: hold out at least 1 budget")
+    check_bootstrap_options(bootstrap, (fit_options or {}).get("ci_level", 0.95), seed)
     table = runs if isinstance(runs, RunsTable) and not load_options else load_runs(runs, **load_options)
     options = dict(fit_options or {})
     options.update(bootstrap=bootstrap, seed=seed)
 
     if method == "frontier" and table.has_curves:
         # Learning curves: hold out the top of the compute range on every curve.
-        if not holdout_decades > 0:
-            raise BadInputError(f"holdout_decades={holdout_decades}: must be > 0")
+        span = float(np.log10(table.C.max() / table.C.min()))
+        if not 0 < holdout_decades < span:
+            raise BadInputError(
+                f"--holdout-decades {holdout_decades:g}: must be > 0 and below the {span:.3g} decades of compute "
+                "the curves cover (the refit needs the compute below the held-out part)"
+            )
         threshold = float(table.C.max() / 10**holdout_decades)
         return _audit_frontier(table, threshold, (float(table.C.max()),), options)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from roboscale.errors import BadInputError
+from roboscale.errors import BadInputError, check_seed
 
 
 def resample_counts(n_items: int, n_resamples: int, seed: int) -> np.ndarray:
@@ -29,8 +29,10 @@ def percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float
     return (float(low), float(high))
 
 
-def check_bootstrap_options(bootstrap: int, ci_level: float) -> None:
-    """Reject a negative resample count or a level outside (0, 1) before any work."""
+def check_bootstrap_options(bootstrap: int, ci_level: float, seed: int = 0) -> None:
+    """Reject a negative resample count, a level outside (0, 1) or a seed outside
+    [0, 2^63) before any work."""
+    check_seed(seed)
     if bootstrap < 0:
         raise BadInputError(f"bootstrap={bootstrap}: must be >= 0 (0 skips confidence intervals)")
     if not 0.0 < ci_level < 1.0:

@@ -21,15 +21,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from roboscale.errors import BadInputError
-from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, resample_counts, to_jsonable
+from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, resample_counts
 from roboscale.fit.laws import PowerLawObjective, saturating_power_law
 from roboscale.fit.power_law import fit_power_law, fit_rows
+from roboscale.fit.result import FitResult, bootstrap_fields
 from roboscale.fit.runs_table import RunsTable, load_runs
 
 
 @dataclass(frozen=True)
-class FrontierFit:
-    """``L(C) = E + A C^-alpha`` along the frontier, ``N_opt = k_N C^a``, ``D_opt = k_D C^b``."""
+class FrontierFit(FitResult):
+    """``L(C) = E + A C^-alpha`` along the frontier, ``N_opt = k_N C^a``, ``D_opt = k_D C^b``.
+
+    ``samples``: (resamples, 7) bootstrap estimates of (E, A, alpha, a, ln k_N, b, ln k_D)."""
 
     E: float
     A: float
@@ -50,14 +53,9 @@ class FrontierFit:
     residual_rms: float = float("nan")
     compute_range: tuple[float, float] = (float("nan"), float("nan"))
     """Smallest and largest compute the curves cover (FLOPs)."""
-    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
-    ci_level: float = 0.95
-    bootstrap: int = 0
-    bootstrap_converged: int = 0
-    samples: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """(resamples, 7) bootstrap estimates of (E, A, alpha, a, ln k_N, b, ln k_D)."""
 
     method = "frontier"
+    law = "L(C) = E + A * C^-alpha on the frontier; N_opt = k_N * C^a, D_opt = k_D * C^b"
 
     def predict_loss(self, C):
         """Frontier loss at compute C (FLOPs)."""
@@ -65,46 +63,40 @@ class FrontierFit:
 
     def predict_loss_samples(self, C) -> np.ndarray | None:
         """(resamples, points) bootstrap predictions of the frontier loss, or None."""
-        if self.samples is None or len(self.samples) == 0:
-            return None
-        E, A, alpha = (self.samples[:, i : i + 1] for i in range(3))
-        return saturating_power_law(np.atleast_1d(C)[None, :], E, A, alpha)
+        columns = self.sample_columns(3)
+        return None if columns is None else saturating_power_law(np.atleast_1d(C)[None, :], *columns)
 
     def allocate(self, C):
         C = np.asarray(C, dtype=np.float64)
         return self.k_N * C**self.a, self.k_D * C**self.b, self.predict_loss(C)
 
     def allocate_samples(self, C):
-        if self.samples is None or len(self.samples) == 0:
+        columns = self.sample_columns(7)
+        if columns is None:
             return None
         C = np.atleast_1d(np.asarray(C, dtype=np.float64))[None, :]
-        E, A, alpha, a, log_k_n, b, log_k_d = (self.samples[:, i : i + 1] for i in range(7))
+        E, A, alpha, a, log_k_n, b, log_k_d = columns
         log_c = np.log(C)
-        return np.exp(log_k_n + a * log_c), np.exp(log_k_d + b * log_c), saturating_power_law(C, E, A, alpha)
+        with np.errstate(over="ignore"):  # a runaway resample far beyond the data: inf, not a warning
+            return np.exp(log_k_n + a * log_c), np.exp(log_k_d + b * log_c), saturating_power_law(C, E, A, alpha)
 
     def to_dict(self) -> dict:
-        return to_jsonable(
+        frontier = {
+            "C": self.frontier_C,
+            "loss": self.frontier_loss,
+            "N": self.frontier_N,
+            "D": self.frontier_D,
+            "run": list(self.frontier_run),
+        }
+        return self._summary(
+            {name: getattr(self, name) for name in ("E", "A", "alpha", "a", "b", "k_N", "k_D")},
             {
-                "method": self.method,
-                "law": "L(C) = E + A * C^-alpha on the frontier; N_opt = k_N * C^a, D_opt = k_D * C^b",
-                **{name: getattr(self, name) for name in ("E", "A", "alpha", "a", "b", "k_N", "k_D")},
-                "ci": self.ci,
-                "ci_level": self.ci_level,
                 "residual_rms": self.residual_rms,
                 "n_runs": self.n_runs,
                 "from_curves": self.from_curves,
                 "compute_range": self.compute_range,
-                "bootstrap": self.bootstrap,
-                "bootstrap_converged": self.bootstrap_converged,
-                "frontier": {
-                    "C": self.frontier_C,
-                    "loss": self.frontier_loss,
-                    "N": self.frontier_N,
-                    "D": self.frontier_D,
-                    "run": list(self.frontier_run),
-                },
-                "converged": True,
-            }
+            },
+            {"frontier": frontier},
         )
 
 
@@ -136,10 +128,10 @@ def fit_frontier(
     Curves are compared on ``grid_points`` log-spaced compute values, interpolating
     each curve linearly in ln C.
     """
-    table = runs if isinstance(runs, RunsTable) and not load_options else load_runs(runs, **load_options)
-    check_bootstrap_options(bootstrap, ci_level)
+    check_bootstrap_options(bootstrap, ci_level, seed)
     if grid_points < 4:
-        raise BadInputError(f"grid_points={grid_points}: need at least 4 compute values to fit L(C)")
+        raise BadInputError(f"--grid-points {grid_points}: need at least 4 compute values to fit L(C)")
+    table = runs if isinstance(runs, RunsTable) and not load_options else load_runs(runs, **load_options)
     curves = _curves(table, grid_points) if _has_curves(table) else _single_points(table)
     everyone = np.ones(len(curves.n_params))
     C, loss, N, log_d, holder = _envelope(curves, everyone)
@@ -155,9 +147,10 @@ def fit_frontier(
     a, log_k_n = np.polyfit(log_c, np.log(N), 1)
     b, log_k_d = np.polyfit(log_c, log_d, 1)
 
-    samples, ci = None, {}
+    samples, ci, dropped = None, {}, {}
     if bootstrap:
-        samples = _bootstrap(curves, bootstrap, seed, np.array([np.log(law.E), np.log(law.A), law.alpha]), huber_delta)
+        law_start = np.array([np.log(law.E), np.log(law.A), law.alpha])
+        samples, dropped = _bootstrap(curves, bootstrap, seed, law_start, huber_delta)
         ci = _intervals(samples, ci_level)
     return FrontierFit(
         E=law.E,
@@ -176,11 +169,7 @@ def fit_frontier(
         from_curves=bool(_has_curves(table)),
         residual_rms=law.residual_rms,
         compute_range=(float(curves.grid.min()), float(curves.grid.max())),
-        ci=ci,
-        ci_level=ci_level,
-        bootstrap=bootstrap,
-        bootstrap_converged=0 if samples is None else len(samples),
-        samples=samples,
+        **bootstrap_fields(samples, ci, bootstrap=bootstrap, ci_level=ci_level, dropped=dropped),
     )
 
 
@@ -243,17 +232,22 @@ def _envelope(curves: _Curves, counts: np.ndarray):
     )
 
 
-def _bootstrap(curves: _Curves, n_resamples: int, seed: int, law_start: np.ndarray, delta: float) -> np.ndarray:
-    """Resample runs; per resample the frontier, its loss law and its N/D exponents."""
+def _bootstrap(curves: _Curves, n_resamples: int, seed: int, law_start: np.ndarray, delta: float):
+    """Resample runs; per resample the frontier, its loss law and its N/D exponents.
+
+    Returns (samples (kept, 7), {why a resample was left out: how many})."""
     counts = resample_counts(len(curves.n_params), n_resamples, seed)
     grid_size = len(curves.grid)
     loss_rows = np.ones((n_resamples, grid_size))
     weight_rows = np.zeros((n_resamples, grid_size))
     lines = np.full((n_resamples, 4), np.nan)
     log_grid = np.log(curves.grid)
+    too_few_points = one_size = 0
     for k in range(n_resamples):
         C, loss, N, log_d, _ = _envelope(curves, counts[k])
         if len(C) < 4 or np.unique(N).size < 2:
+            too_few_points += len(C) < 4
+            one_size += len(C) >= 4
             continue
         at = np.searchsorted(curves.grid, C)
         loss_rows[k, at] = loss
@@ -261,15 +255,21 @@ def _bootstrap(curves: _Curves, n_resamples: int, seed: int, law_start: np.ndarr
         log_c = log_grid[at]
         lines[k, :2] = np.polyfit(log_c, np.log(N), 1)
         lines[k, 2:] = np.polyfit(log_c, log_d, 1)
+    dropped = {
+        "had fewer than 4 frontier points": too_few_points,
+        "had one model size holding the whole frontier": one_size,
+    }
     usable = np.all(np.isfinite(lines), axis=1)
-    if not usable.any():
-        return np.empty((0, 7))
-    law = fit_rows(
-        PowerLawObjective, curves.grid, loss_rows[usable], weight_rows[usable], law_start[None, :], None, delta
-    )
-    law[:, :2] = np.exp(law[:, :2])
-    samples = np.column_stack([law, lines[usable]])
-    return samples[np.all(np.isfinite(samples), axis=1)]
+    samples = np.empty((0, 7))
+    if usable.any():
+        law = fit_rows(
+            PowerLawObjective, curves.grid, loss_rows[usable], weight_rows[usable], law_start[None, :], None, delta
+        )
+        law[:, :2] = np.exp(law[:, :2])
+        samples = np.column_stack([law, lines[usable]])
+        samples = samples[np.all(np.isfinite(samples), axis=1)]
+    dropped["loss-law refits did not converge"] = int(usable.sum()) - len(samples)
+    return samples, {why: int(count) for why, count in dropped.items() if count}
 
 
 def _intervals(samples: np.ndarray, level: float) -> dict[str, tuple[float, float]]:

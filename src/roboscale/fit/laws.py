@@ -40,19 +40,39 @@ def optimal_allocation(C, A: float, B: float, alpha: float, beta: float, flops_p
     ``a = beta/(alpha+beta)``, ``b = alpha/(alpha+beta)``,
     ``G = (alpha A / (beta B))^(1/(alpha+beta))``.
     A non-physical law (an exponent <= 0) has no optimum: NaN, never complex numbers.
+
+    ``G`` alone can overflow when ``alpha + beta`` is small (a bootstrap refit far
+    from the data, or a law evaluated at C = 1 FLOP) although ``N_opt`` and
+    ``D_opt`` are finite; there the log-space form gives them. An optimum beyond
+    float64 comes out as inf, silently.
     """
     C = np.asarray(C, dtype=np.float64)
     alpha, beta = np.asarray(alpha, dtype=np.float64), np.asarray(beta, dtype=np.float64)
     total = alpha + beta
-    with np.errstate(invalid="ignore", divide="ignore"):
-        G = np.asarray(alpha * A / (beta * B), dtype=np.float64) ** (1.0 / total)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore", under="ignore"):
+        ratio = np.asarray(alpha * A / (beta * B), dtype=np.float64)
+        G = ratio ** (1.0 / total)
         scaled = C / flops_per_param_token
-        return G * scaled ** (beta / total), scaled ** (alpha / total) / G
+        N_opt, D_opt = G * scaled ** (beta / total), scaled ** (alpha / total) / G
+        if np.all(np.isfinite(N_opt) & (N_opt > 0) & np.isfinite(D_opt) & (D_opt > 0)):
+            return N_opt, D_opt
+        # Where the direct form overflowed (or underflowed) on the way, redo it in
+        # log space; elsewhere keep the direct values exactly.
+        log_g = np.log(ratio) / total
+        log_scaled = np.log(scaled)
+        N_log = np.exp(log_g + beta / total * log_scaled)
+        D_log = np.exp(alpha / total * log_scaled - log_g)
+        direct = np.isfinite(N_opt) & (N_opt > 0) & np.isfinite(D_opt) & (D_opt > 0)
+        return np.where(direct, N_opt, N_log), np.where(direct, D_opt, D_log)
 
 
 def saturating_power_law(x, E: float, A: float, alpha: float):
-    """``y = E + A x^-alpha``: a power law that levels off at ``E``."""
-    return E + A * np.asarray(x, dtype=np.float64) ** -alpha
+    """``y = E + A x^-alpha``: a power law that levels off at ``E``.
+
+    A bootstrap sample with ``alpha < 0``, evaluated far beyond the data, can exceed
+    float64: that is inf, without a warning."""
+    with np.errstate(over="ignore"):
+        return E + A * np.asarray(x, dtype=np.float64) ** -alpha
 
 
 def broken_power_law(x, E: float, A: float, c0: float, c1: float, d1: float, f1: float):

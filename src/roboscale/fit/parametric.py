@@ -11,14 +11,15 @@ the bootstrap refits every resample at once, starting from the best minima found
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from roboscale.errors import BadInputError, FitDidNotConvergeError
-from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, resample_counts, to_jsonable
+from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, resample_counts
 from roboscale.fit.laws import ParametricObjective, optimal_allocation, parametric_loss
 from roboscale.fit.optimize import Status, best_per_problem, distinct_lowest, minimize_lbfgs, multistart
+from roboscale.fit.result import FitResult, bootstrap_fields
 from roboscale.fit.runs_table import RunsTable, load_runs
 
 PARAMETER_NAMES = ("E", "A", "B", "alpha", "beta")
@@ -41,8 +42,10 @@ def start_grid(grid: dict[str, tuple[float, ...]] | None = None) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ParametricFit:
-    """A fitted ``L(N, D) = E + A/N^alpha + B/D^beta`` (N in parameters, D in tokens)."""
+class ParametricFit(FitResult):
+    """A fitted ``L(N, D) = E + A/N^alpha + B/D^beta`` (N in parameters, D in tokens).
+
+    ``samples``: (resamples, 5) bootstrap estimates of (E, A, B, alpha, beta)."""
 
     E: float
     A: float
@@ -57,17 +60,12 @@ class ParametricFit:
     huber_delta: float
     flops_per_param_token: float
     starts: int
-    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
-    ci_level: float = 0.95
-    bootstrap: int = 0
-    bootstrap_converged: int = 0
     fixed_E: bool = False
     compute_range: tuple[float, float] = (float("nan"), float("nan"))
     """Smallest and largest training compute among the runs (FLOPs)."""
-    samples: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """(resamples, 5) bootstrap estimates of (E, A, B, alpha, beta)."""
 
     method = "parametric"
+    law = "L(N, D) = E + A / N^alpha + B / D^beta"
 
     @property
     def a(self) -> float:
@@ -85,10 +83,10 @@ class ParametricFit:
 
     def predict_loss_samples(self, N, D) -> np.ndarray | None:
         """(resamples, points) bootstrap predictions of the loss, or None."""
-        if self.samples is None or len(self.samples) == 0:
+        columns = self.sample_columns(5)
+        if columns is None:
             return None
-        E, A, B, alpha, beta = (self.samples[:, i : i + 1] for i in range(5))
-        return parametric_loss(np.atleast_1d(N)[None, :], np.atleast_1d(D)[None, :], E, A, B, alpha, beta)
+        return parametric_loss(np.atleast_1d(N)[None, :], np.atleast_1d(D)[None, :], *columns)
 
     def allocate(self, C) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Compute-optimal ``(N_opt, D_opt, loss)`` for budgets C in FLOPs."""
@@ -97,36 +95,26 @@ class ParametricFit:
 
     def allocate_samples(self, C):
         """Bootstrap distribution of :meth:`allocate`: three (resamples, budgets) arrays."""
-        if self.samples is None or len(self.samples) == 0:
+        columns = self.sample_columns(5)
+        if columns is None:
             return None
-        E, A, B, alpha, beta = (self.samples[:, i : i + 1] for i in range(5))
+        E, A, B, alpha, beta = columns
         C = np.atleast_1d(np.asarray(C, dtype=np.float64))[None, :]
         N, D = optimal_allocation(C, A, B, alpha, beta, self.flops_per_param_token)
         return N, D, parametric_loss(N, D, E, A, B, alpha, beta)
 
     def to_dict(self) -> dict:
-        """Every number of the fit, JSON-ready (bootstrap samples left out)."""
-        return to_jsonable(
+        return self._summary(
+            {**{name: getattr(self, name) for name in PARAMETER_NAMES}, "a": self.a, "b": self.b},
             {
-                "method": self.method,
-                "law": "L(N, D) = E + A / N^alpha + B / D^beta",
-                **{name: getattr(self, name) for name in PARAMETER_NAMES},
-                "a": self.a,
-                "b": self.b,
-                "ci": self.ci,
-                "ci_level": self.ci_level,
                 "objective": self.objective,
                 "residual_rms": self.residual_rms,
                 "n_runs": self.n_runs,
                 "huber_delta": self.huber_delta,
                 "flops_per_param_token": self.flops_per_param_token,
                 "starts": self.starts,
-                "bootstrap": self.bootstrap,
-                "bootstrap_converged": self.bootstrap_converged,
-                "fixed_E": self.fixed_E,
-                "compute_range": self.compute_range,
-                "converged": True,
-            }
+            },
+            {"fixed_E": self.fixed_E, "compute_range": self.compute_range},
         )
 
 
@@ -158,8 +146,10 @@ def fit_parametric(
 
     Raises :class:`FitDidNotConvergeError` if no start reached a minimum.
     """
+    check_bootstrap_options(bootstrap, ci_level, seed)
+    if max_iter < 1:
+        raise BadInputError(f"--max-iter {max_iter}: the final L-BFGS stage needs at least 1 iteration (default 5000)")
     table = runs if isinstance(runs, RunsTable) and not load_options else load_runs(runs, **load_options)
-    check_bootstrap_options(bootstrap, ci_level)
     if not huber_delta > 0:
         raise BadInputError(f"huber_delta={huber_delta}: must be > 0 (1e-3 is the Hoffmann et al. choice)")
     if fixed_E is not None and not fixed_E > 0:
@@ -203,13 +193,9 @@ def fit_parametric(
         huber_delta=huber_delta,
         flops_per_param_token=table.flops_per_param_token,
         starts=len(starts),
-        ci=ci,
-        ci_level=ci_level,
-        bootstrap=bootstrap,
-        bootstrap_converged=0 if samples is None else len(samples),
         fixed_E=fixed_E is not None,
         compute_range=(float(table.C.min()), float(table.C.max())),
-        samples=samples,
+        **bootstrap_fields(samples, ci, bootstrap=bootstrap, ci_level=ci_level),
     )
 
 

@@ -9,22 +9,28 @@ starting points built from the data's own range, bootstrap over points.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from roboscale.errors import BadInputError, FitDidNotConvergeError
-from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, resample_counts, to_jsonable
+from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, resample_counts
 from roboscale.fit.laws import BrokenPowerLawObjective, PowerLawObjective, broken_power_law, saturating_power_law
 from roboscale.fit.optimize import Status, best_per_problem, minimize_lbfgs, multistart
+from roboscale.fit.result import FitResult, bootstrap_fields
+
+BROKEN_NAMES = ("E", "A", "c0", "c1", "d1", "f1")
 
 NO_OFFSET_LOG_E = -745.0
 """log E that makes exp(log E) == 0.0 in float64: the law without an offset."""
 
 
 @dataclass(frozen=True)
-class PowerLawFit:
-    """A fitted ``y = E + A x^-alpha`` (``E = 0`` when fitted without an offset)."""
+class PowerLawFit(FitResult):
+    """A fitted ``y = E + A x^-alpha`` (``E = 0`` when fitted without an offset).
+
+    ``samples``: (resamples, 3) bootstrap estimates of (E, A, alpha)."""
 
     E: float
     A: float
@@ -39,12 +45,6 @@ class PowerLawFit:
     complement: float | None = None
     """If set, the law describes ``complement - y`` (e.g. 1 - success = failure rate)."""
     huber_delta: float = 1e-3
-    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
-    ci_level: float = 0.95
-    bootstrap: int = 0
-    bootstrap_converged: int = 0
-    samples: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """(resamples, 3) bootstrap estimates of (E, A, alpha)."""
 
     method = "power-law"
 
@@ -55,46 +55,34 @@ class PowerLawFit:
 
     def predict_samples(self, x):
         """(resamples, len(x)) bootstrap predictions at ``x``, or None."""
-        if self.samples is None or len(self.samples) == 0:
+        columns = self.sample_columns(3)
+        if columns is None:
             return None
-        E, A, alpha = (self.samples[:, i : i + 1] for i in range(3))
-        value = saturating_power_law(np.atleast_1d(x)[None, :], E, A, alpha)
+        value = saturating_power_law(np.atleast_1d(x)[None, :], *columns)
         return value if self.complement is None else self.complement - value
 
     @property
     def law(self) -> str:
-        target = self.y_name if self.complement is None else f"{self.complement:g} - {self.y_name}"
         offset = "E + " if self.offset else ""
-        return f"{target} = {offset}A * {self.x_name}^-alpha"
+        return f"{_target(self)} = {offset}A * {self.x_name}^-alpha"
 
     def to_dict(self) -> dict:
-        return to_jsonable(
+        return self._summary(
+            {"E": self.E, "A": self.A, "alpha": self.alpha},
             {
-                "method": self.method,
-                "law": self.law,
-                "E": self.E,
-                "A": self.A,
-                "alpha": self.alpha,
-                "ci": self.ci,
-                "ci_level": self.ci_level,
-                "objective": self.objective,
-                "residual_rms": self.residual_rms,
-                "n_points": self.n_points,
-                "x": self.x_name,
-                "y": self.y_name,
+                **_fit_quality(self),
                 "offset": self.offset,
                 "complement": self.complement,
                 "huber_delta": self.huber_delta,
-                "bootstrap": self.bootstrap,
-                "bootstrap_converged": self.bootstrap_converged,
-                "converged": True,
-            }
+            },
         )
 
 
 @dataclass(frozen=True)
-class BrokenPowerLawFit:
-    """A fitted ``y = E + A x^-c0 (1 + (x/d1)^(1/f1))^(-c1 f1)`` (one break at ``d1``)."""
+class BrokenPowerLawFit(FitResult):
+    """A fitted ``y = E + A x^-c0 (1 + (x/d1)^(1/f1))^(-c1 f1)`` (one break at ``d1``).
+
+    ``samples``: (resamples, 6) bootstrap estimates of (E, A, c0, c1, d1, f1)."""
 
     E: float
     A: float
@@ -109,11 +97,6 @@ class BrokenPowerLawFit:
     y_name: str = "y"
     complement: float | None = None
     huber_delta: float = 1e-3
-    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
-    ci_level: float = 0.95
-    bootstrap: int = 0
-    bootstrap_converged: int = 0
-    samples: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     method = "broken-power-law"
 
@@ -121,29 +104,31 @@ class BrokenPowerLawFit:
         value = broken_power_law(x, self.E, self.A, self.c0, self.c1, self.d1, self.f1)
         return value if self.complement is None else self.complement - value
 
+    @property
+    def law(self) -> str:
+        return f"{_target(self)} = E + A * x^-c0 * (1 + (x/d1)^(1/f1))^(-c1*f1), x = {self.x_name}"
+
     def to_dict(self) -> dict:
-        target = self.y_name if self.complement is None else f"{self.complement:g} - {self.y_name}"
-        return to_jsonable(
-            {
-                "method": self.method,
-                "law": f"{target} = E + A * x^-c0 * (1 + (x/d1)^(1/f1))^(-c1*f1), x = {self.x_name}",
-                **{name: getattr(self, name) for name in ("E", "A", "c0", "c1", "d1", "f1")},
-                "slope_before_break": self.c0,
-                "slope_after_break": self.c0 + self.c1,
-                "ci": self.ci,
-                "ci_level": self.ci_level,
-                "objective": self.objective,
-                "residual_rms": self.residual_rms,
-                "n_points": self.n_points,
-                "x": self.x_name,
-                "y": self.y_name,
-                "complement": self.complement,
-                "huber_delta": self.huber_delta,
-                "bootstrap": self.bootstrap,
-                "bootstrap_converged": self.bootstrap_converged,
-                "converged": True,
-            }
+        estimates = {name: getattr(self, name) for name in BROKEN_NAMES}
+        estimates.update(slope_before_break=self.c0, slope_after_break=self.c0 + self.c1)
+        return self._summary(
+            estimates, {**_fit_quality(self), "complement": self.complement, "huber_delta": self.huber_delta}
         )
+
+
+def _target(fit) -> str:
+    """What the law describes: y, or ``complement - y``."""
+    return fit.y_name if fit.complement is None else f"{fit.complement:g} - {fit.y_name}"
+
+
+def _fit_quality(fit) -> dict:
+    return {
+        "objective": fit.objective,
+        "residual_rms": fit.residual_rms,
+        "n_points": fit.n_points,
+        "x": fit.x_name,
+        "y": fit.y_name,
+    }
 
 
 def fit_power_law(
@@ -164,41 +149,7 @@ def fit_power_law(
     ``complement=c`` fits ``c - y`` instead, for quantities that rise to a ceiling
     (``complement=1`` turns a success rate into a failure rate).
     """
-    x, target = _validate_xy(x, y, complement, 3 if offset else 2, x_name, y_name)
-    check_bootstrap_options(bootstrap, ci_level)
-    fixed = np.array([not offset, False, False])
-    starts = power_law_starts(x, target, offset)
-    params, value, samples = _fit_with_bootstrap(
-        PowerLawObjective, x, target, starts, fixed, huber_delta, bootstrap, seed, "power law"
-    )
-    natural = _power_law_natural(params[None, :])[0]
-    if not offset:
-        natural[0] = 0.0
-    rms = _log_rms(saturating_power_law(x, *natural), target)
-    ci = {}
-    if samples is not None:
-        samples = _power_law_natural(samples)
-        if not offset:
-            samples[:, 0] = 0.0
-        ci = {name: percentile_interval(samples[:, i], ci_level) for i, name in enumerate(("E", "A", "alpha"))}
-    return PowerLawFit(
-        E=float(natural[0]),
-        A=float(natural[1]),
-        alpha=float(natural[2]),
-        objective=value,
-        residual_rms=rms,
-        n_points=len(x),
-        x_name=x_name,
-        y_name=y_name,
-        offset=offset,
-        complement=complement,
-        huber_delta=huber_delta,
-        ci=ci,
-        ci_level=ci_level,
-        bootstrap=bootstrap,
-        bootstrap_converged=0 if samples is None else len(samples),
-        samples=samples,
-    )
+    return _fit_axis(POWER_LAW, x, y, offset, complement, huber_delta, bootstrap, seed, ci_level, x_name, y_name)
 
 
 def fit_broken_power_law(
@@ -214,33 +165,45 @@ def fit_broken_power_law(
     y_name: str = "y",
 ) -> BrokenPowerLawFit:
     """Fit a one-break broken power law (Caballero et al. 2022) for curves that bend."""
-    x, target = _validate_xy(x, y, complement, 6, x_name, y_name)
-    check_bootstrap_options(bootstrap, ci_level)
-    starts = broken_power_law_starts(x, target)
+    return _fit_axis(BROKEN_POWER_LAW, x, y, True, complement, huber_delta, bootstrap, seed, ci_level, x_name, y_name)
+
+
+@dataclass(frozen=True)
+class _AxisLaw:
+    """What tells the single-axis laws apart when fitting them."""
+
+    result: type
+    objective: type
+    names: tuple[str, ...]
+    formula: Callable
+    starts: Callable[[np.ndarray, np.ndarray, bool], np.ndarray]
+    what: str
+
+
+def _fit_axis(law: _AxisLaw, x, y, offset, complement, huber_delta, bootstrap, seed, ci_level, x_name, y_name):
+    """Fit ``law`` (all options as :func:`fit_power_law`'s), bootstrap it and build its result."""
+    check_bootstrap_options(bootstrap, ci_level, seed)
+    x, target = _validate_xy(x, y, complement, len(law.names) - (not offset), x_name, y_name)
+    fixed = np.array([not offset] + [False] * (len(law.names) - 1)) if law is POWER_LAW else None
     params, value, samples = _fit_with_bootstrap(
-        BrokenPowerLawObjective, x, target, starts, None, huber_delta, bootstrap, seed, "broken power law"
+        law.objective, x, target, law.starts(x, target, offset), fixed, huber_delta, bootstrap, seed, law.what
     )
-    names = ("E", "A", "c0", "c1", "d1", "f1")
-    natural = _broken_natural(params[None, :])[0]
-    rms = _log_rms(broken_power_law(x, *natural), target)
+    natural = _natural(params[None, :], offset)[0]
     ci = {}
     if samples is not None:
-        samples = _broken_natural(samples)
-        ci = {name: percentile_interval(samples[:, i], ci_level) for i, name in enumerate(names)}
-    return BrokenPowerLawFit(
-        **dict(zip(names, (float(v) for v in natural))),
+        samples = _natural(samples, offset)
+        ci = {name: percentile_interval(samples[:, i], ci_level) for i, name in enumerate(law.names)}
+    return law.result(
+        **dict(zip(law.names, (float(v) for v in natural))),
+        **({"offset": offset} if law is POWER_LAW else {}),
         objective=value,
-        residual_rms=rms,
+        residual_rms=_log_rms(law.formula(x, *natural), target),
         n_points=len(x),
         x_name=x_name,
         y_name=y_name,
         complement=complement,
         huber_delta=huber_delta,
-        ci=ci,
-        ci_level=ci_level,
-        bootstrap=bootstrap,
-        bootstrap_converged=0 if samples is None else len(samples),
-        samples=samples,
+        **bootstrap_fields(samples, ci, bootstrap=bootstrap, ci_level=ci_level),
     )
 
 
@@ -259,8 +222,9 @@ def power_law_starts(x: np.ndarray, y: np.ndarray, offset: bool = True) -> np.nd
     return np.array(starts)
 
 
-def broken_power_law_starts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Starting grid ``(log E, log A, c0, c1, log d1, log f1)``: breaks across the x range."""
+def broken_power_law_starts(x: np.ndarray, y: np.ndarray, offset: bool = True) -> np.ndarray:
+    """Starting grid ``(log E, log A, c0, c1, log d1, log f1)``: breaks across the x range
+    (the broken law always has an offset: ``offset`` is there for a shared signature)."""
     log_x = np.log(x)
     breaks = np.quantile(log_x, [0.15, 0.35, 0.5, 0.65, 0.85])
     first = int(np.argmin(x))
@@ -331,18 +295,30 @@ def fit_rows(objective_class, x, y_rows, weight_rows, starts, fixed, delta) -> n
     return chosen
 
 
-def _power_law_natural(params: np.ndarray) -> np.ndarray:
+def _natural(params: np.ndarray, offset: bool) -> np.ndarray:
+    """Log-form parameter rows -> natural ones: E and A (and d1, f1 of the broken
+    law) are fitted as logs; E is 0 for a law without an offset."""
     out = params.copy()
     out[:, :2] = np.exp(params[:, :2])
-    return out
-
-
-def _broken_natural(params: np.ndarray) -> np.ndarray:
-    out = params.copy()
-    out[:, :2] = np.exp(params[:, :2])
-    out[:, 4:] = np.exp(params[:, 4:])
+    if params.shape[1] == 6:
+        out[:, 4:] = np.exp(params[:, 4:])
+    if not offset:
+        out[:, 0] = 0.0
     return out
 
 
 def _log_rms(prediction, observed) -> float:
     return float(np.sqrt(np.mean((np.log(prediction) - np.log(observed)) ** 2)))
+
+
+POWER_LAW = _AxisLaw(
+    PowerLawFit, PowerLawObjective, ("E", "A", "alpha"), saturating_power_law, power_law_starts, "power law"
+)
+BROKEN_POWER_LAW = _AxisLaw(
+    BrokenPowerLawFit,
+    BrokenPowerLawObjective,
+    BROKEN_NAMES,
+    broken_power_law,
+    broken_power_law_starts,
+    "broken power law",
+)

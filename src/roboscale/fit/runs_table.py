@@ -197,7 +197,7 @@ def load_runs(
     _derive_missing(out, used, flops_per_param_token, name)
 
     dropped: dict[str, int] = {}
-    out = _check_values(out, name, drop_invalid, dropped)
+    out = _check_values(out, _Origin(frame, name, used, _first_data_line(source)), drop_invalid, dropped)
     if min_flops is not None or max_flops is not None:
         keep = (out["C"] >= (min_flops or 0.0)) & (out["C"] <= (max_flops if max_flops is not None else np.inf))
         dropped["outside the FLOP range"] = int((~keep).sum())
@@ -264,7 +264,45 @@ def _missing_message(quantity: str, frame: pd.DataFrame, name: str, derivable: b
     )
 
 
-def _check_values(out: pd.DataFrame, name: str, drop_invalid: bool, dropped: dict[str, int]) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Origin:
+    """Where the loaded values came from, to point at a bad cell in the user's terms."""
+
+    frame: pd.DataFrame
+    """The table as read, before conversion to numbers."""
+    name: str
+    used: dict[str, str]
+    first_data_line: int | None
+    """Line number of the first data row in a text file (CSV: 2, below the header)."""
+
+    def cell(self, quantity: str, position: int) -> str:
+        """E.g. "line 7, column 'params', has 'abc'" for data row ``position`` (from 0)."""
+        if self.first_data_line is not None:
+            where = f"line {position + self.first_data_line}"
+        else:
+            where = f"row {self.frame.index[position]!r}"
+        column = self.used.get(quantity, quantity)
+        if column not in self.frame.columns:  # derived: the columns it came from are valid
+            return f"{where} gives {quantity} = {column}"
+        raw = self.frame[column].iloc[position]
+        if isinstance(raw, str):
+            shown = repr(raw)
+        elif pd.isna(raw):
+            shown = "no value (an empty cell, or a line with fewer fields than the header)"
+        else:
+            shown = str(raw.item() if hasattr(raw, "item") else raw)  # -2000000.0, not np.float64(...)
+        return f"{where}, column {str(column)!r}, has {shown}"
+
+
+def _first_data_line(source) -> int | None:
+    """The line of the first data row for text formats with one row per line."""
+    if isinstance(source, (str, Path)):
+        suffix = Path(source).suffix.lower()
+        return {".csv": 2, ".tsv": 2, ".jsonl": 1, ".ndjson": 1}.get(suffix)
+    return None
+
+
+def _check_values(out: pd.DataFrame, origin: _Origin, drop_invalid: bool, dropped: dict[str, int]) -> pd.DataFrame:
     bad_any = np.zeros(len(out), dtype=bool)
     for quantity in QUANTITIES:
         values = out[quantity].to_numpy(np.float64)
@@ -272,8 +310,8 @@ def _check_values(out: pd.DataFrame, name: str, drop_invalid: bool, dropped: dic
         if bad.any() and not drop_invalid:
             first = int(np.flatnonzero(bad)[0])
             raise BadInputError(
-                f"{int(bad.sum())} of {len(values)} rows of {name} have an invalid {quantity} "
-                f"({DESCRIPTIONS[quantity]} must be finite and > 0; row {first} has {float(values[first])}): "
+                f"{int(bad.sum())} of {len(values)} rows of {origin.name} have an invalid {quantity} "
+                f"({DESCRIPTIONS[quantity]} must be a finite number > 0; {origin.cell(quantity, first)}): "
                 "fix or remove them, or pass --drop-invalid to leave them out"
             )
         bad_any |= bad
@@ -281,7 +319,7 @@ def _check_values(out: pd.DataFrame, name: str, drop_invalid: bool, dropped: dic
         dropped["invalid (NaN, inf, zero or negative)"] = int(bad_any.sum())
         out = out.loc[~bad_any]
     if len(out) == 0:
-        raise BadInputError(f"no valid runs in {name}: every row has an invalid N, D, C or loss")
+        raise BadInputError(f"no valid runs in {origin.name}: every row has an invalid N, D, C or loss")
     return out
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from roboscale.errors import result_or_reason
-from roboscale.fit import fit_power_law
+from roboscale.fit import compute_frontier, fit_power_law, intrinsic_performance
 
 MIN_RUNS = 3
 
@@ -78,27 +78,6 @@ def _failure_law(best: pd.DataFrame, bootstrap: int, seed: int) -> dict:
         y_name="failure rate",
     )
     return {**fit.to_dict(), "law": "1 - success = A * C^-alpha"}
-
-
-def compute_frontier(C: np.ndarray, success: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The most success reached with at most C FLOPs, at the runs' compute values (sorted)."""
-    order = np.argsort(C, kind="stable")
-    return C[order], np.maximum.accumulate(success[order])
-
-
-def intrinsic_performance(C: np.ndarray, success: np.ndarray) -> np.ndarray:
-    """Per run: the least compute (FLOPs) on the success frontier that reaches its success."""
-    frontier_c, frontier_s = compute_frontier(C, success)
-    out = np.empty(len(C))
-    for i, target in enumerate(success):
-        reached = int(np.argmax(frontier_s >= target))  # first frontier point at or above
-        if reached == 0 or frontier_s[reached - 1] == frontier_s[reached]:
-            out[i] = frontier_c[reached]
-            continue
-        below, above = frontier_s[reached - 1], frontier_s[reached]
-        share = (target - below) / (above - below)
-        out[i] = np.exp(np.log(frontier_c[reached - 1]) + share * np.log(frontier_c[reached] / frontier_c[reached - 1]))
-    return out
 
 
 def _intrinsic(rows: pd.DataFrame, bootstrap: int, seed: int) -> dict:
