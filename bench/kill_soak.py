@@ -337,6 +337,7 @@ def soak_one(work: Work, trials: Trials, schedule: list[tuple[float, bool]]) -> 
             if code is None:
                 break
             # It finished before its kill moment: that completes the trial; try again earlier.
+            print(f"  {work.label} finished before its kill at {moment:.2f} s: trying earlier", flush=True)
             close(folder, [] if code == 0 else [f"a rerun exited {code} (see {folder / 'log.txt'})"])
             folder = trials.fresh()
             moment = max(EARLIEST_KILL_SECONDS, moment / 2)
@@ -344,7 +345,7 @@ def soak_one(work: Work, trials: Trials, schedule: list[tuple[float, bool]]) -> 
         kills.append(kill)
         pending.append(kill)
         verdict = "ok" if not kill.problems else "; ".join(kill.problems)
-        print(f"  killed {work.label} at {moment:.2f} s: {verdict}", flush=True)
+        print(f"  killed {work.label} at {moment:.2f} s ({folder.name}): {verdict}", flush=True)
         if kill_again:
             continue
         close(folder, [] if work.completed(folder) else run_to_end(work, folder))
