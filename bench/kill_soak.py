@@ -4,18 +4,14 @@ Four commands are run once uninterrupted (the reference outcome and duration), t
 --kills SIGKILLs of their whole process group (command and workers) between them:
 ``data generate`` with 2 workers (pointmass, and a small Meta-World dataset), ``train``
 (a tiny pointmass run) and ``study run`` (a tiny pointmass study, 2 seeds: stacked jobs).
-
-A kill lands uniform in [0.2 s, 90% of the reference duration]. What it left is checked
-at once (a dataset absent or complete, a record and a checkpoint whole, the run store
-readable); then the same command runs again to completion (or is killed again first,
-as the seeded schedule says) and must give the reference outcome: a byte-identical
-dataset (SHA-256 over every file) and no ``.partial`` folder; the same validation
-losses bit for bit and the same ``model.safetensors`` bytes; every planned study run
-recorded exactly once in ``study.db``, finished, with a bit-identical final loss.
-
-A kill survives when both checks pass. Prints a table and ``survived K/N``, exits 1 if
-any did not. The schedule depends only on --seed and --kills. Temporary files
-(``*.tmp``) left by kills are counted, not failed (the commands tolerate them).
+A kill lands uniform in [0.2 s, 90% of the reference duration]; what it left is checked
+(a dataset absent or complete, a record and a checkpoint whole, the run store readable);
+then the command runs again to completion (or is killed again first, as the seeded
+schedule says) and must give the reference outcome: the same dataset bytes (SHA-256)
+and no ``.partial`` folder; the same validation losses bit for bit and the same
+``model.safetensors`` bytes; every planned study run recorded once in ``study.db``,
+finished, with a bit-identical final loss. Prints a table and ``survived K/N``; exits 1
+if any kill did not survive. ``*.tmp`` files left by kills are counted, not failed.
 
 Run: python bench/kill_soak.py [--kills 20] [--seed 0] [--workdir DIR] [--keep]
 (about 6 minutes on 2 idle cores: kill moments follow the measured durations).
@@ -66,9 +62,6 @@ def leftovers(folder: Path, pattern: str) -> list[str]:
     return sorted(str(path.relative_to(folder)) for path in folder.rglob(pattern))
 
 
-# -- the commands -------------------------------------------------------------------------
-
-
 class Work:
     """One command under the soak: how to run it in a folder, and what its outcome is."""
 
@@ -94,19 +87,21 @@ class Work:
         """Problems in what a kill left on disk (empty: none)."""
         return []
 
+    def found(self, folder: Path) -> str:
+        """What a kill found on disk, in a few words (where in the work it landed)."""
+        return ""
+
     def after_completion(self, folder: Path) -> list[str]:
         try:
             outcome = self.outcome(folder)
         except (OSError, KeyError, ValueError, sqlite3.Error) as error:
             return [f"no outcome to compare after the rerun: {error!r}"]
-        return [] if outcome == self.reference else [f"outcome differs from the reference: {_short(outcome)}"]
+        differs = f"outcome differs from the reference: {json.dumps(outcome, default=str)[:200]}"
+        return [] if outcome == self.reference else [differs]
 
     def completed(self, folder: Path) -> bool:
         """Whether the command has nothing left to do in ``folder`` and would refuse to run again."""
         return False
-
-    def temporary_files(self, folder: Path) -> list[str]:
-        return leftovers(folder, "*.tmp")
 
 
 class DataGenerate(Work):
@@ -134,6 +129,13 @@ class DataGenerate(Work):
 
     def completed(self, folder: Path) -> bool:
         return (folder / "dataset").exists()  # a rerun would refuse to overwrite it
+
+    def found(self, folder: Path) -> str:
+        if self.completed(folder):
+            return "complete dataset"
+        partial = list(folder.glob("*.partial"))
+        files = sum(1 for part in partial for _ in part.rglob("*.parquet"))
+        return f"{files} parquet files in .partial" if partial else "no dataset yet"
 
 
 class Train(Work):
@@ -173,6 +175,13 @@ class Train(Work):
             problems.append(f"checkpoint/ lacks {', '.join(missing)} after the kill")
         return problems
 
+    def found(self, folder: Path) -> str:
+        try:
+            curve = json.loads((folder / "run" / "record.json").read_text())["learning_curve"]
+        except (OSError, ValueError):
+            return "no record yet (starting, tokenizing)"
+        return f"record at step {curve[-1]['step'] if curve else 0}"
+
 
 class StudyRun(Work):
     kind = "study run"
@@ -202,18 +211,24 @@ class StudyRun(Work):
         twice = [run_id for run_id, (count, _, _) in runs.items() if count != 1]
         return [f"runs recorded more than once: {', '.join(twice)}"] if twice else []
 
+    def found(self, folder: Path) -> str:
+        if not (folder / "study" / "study.db").exists():  # (connecting would create it)
+            return "no run store yet (data, plan)"
+        statuses = [status for _, status, _ in self.outcome(folder).values()]
+        return f"{statuses.count('finished')}/{len(statuses)} runs finished"
+
     def after_completion(self, folder: Path) -> list[str]:
-        unfinished = [run_id for run_id, (_, status, _) in self.reference.items() if status != "finished"]
-        if unfinished:  # the reference itself must be a clean study, or equality proves nothing
-            return [f"the reference study did not finish {', '.join(unfinished)}"]
-        return super().after_completion(folder)
+        # The reference itself must be a clean study, or equality with it proves nothing.
+        unfinished = ", ".join(run_id for run_id, (_, status, _) in self.reference.items() if status != "finished")
+        return [f"the reference study did not finish {unfinished}"] if unfinished else super().after_completion(folder)
 
 
 STUDY_FILE = """\
 name = "soak"
 out = "{out}"
-[data]
-generate = {{ env = "pointmass", episodes = 120, quality = "noise:0.1", seed = 0 }}
+data = {{ generate = {{ env = "pointmass", episodes = 120, quality = "noise:0.1", seed = 0 }} }}
+train = {{ eval_points = 4, eval_windows = 64, batch_size = 32 }}
+executor = {{ workers = 2, threads = 1 }}
 [sweep]
 tasks = ["bc"]
 tokenizers = ["uniform:32"]
@@ -223,43 +238,25 @@ sizes_per_budget = 2
 seeds = [0, 1]
 max_epochs = 100.0
 min_steps = 10
-[train]
-eval_points = 4
-eval_windows = 64
-batch_size = 32
-[executor]
-workers = 2
-threads = 1
 """
 """Eight runs, as four stacked jobs of two seeds each, on two workers."""
 
 
-def _short(outcome) -> str:
-    text = json.dumps(outcome, default=str)
-    return text if len(text) < 200 else text[:200] + "..."
-
-
 def checkpoint_option() -> list[str]:
-    """``--checkpoint-seconds 0`` where the CLI has it: every evaluation point is then a
-    checkpoint, so a killed run resumes instead of starting over (the default, 60 s, is
-    longer than a soak run)."""
+    """``--checkpoint-seconds 0`` where the CLI has it: a checkpoint at every evaluation, so a
+    killed run resumes instead of starting over (the default, 60 s, is longer than a run)."""
     wide = {**os.environ, "COLUMNS": "200"}  # rich would otherwise cut long option names
     result = subprocess.run(roboscale("train", "--help"), check=False, capture_output=True, text=True, env=wide)
     return ["--checkpoint-seconds", "0"] if "--checkpoint-seconds" in result.stdout else []
 
 
-# -- running and killing ------------------------------------------------------------------
-
-
 def start(work: Work, folder: Path) -> subprocess.Popen:
-    log = open(folder / "log.txt", "a")  # noqa: SIM115 (closed when the process has ended)
-    log.write(f"$ {' '.join(work.command(folder))}\n")
-    log.flush()
-    process = subprocess.Popen(
-        work.command(folder), stdout=log, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True
-    )
-    log.close()  # the child holds its own copy
-    return process
+    """The command in a session of its own (so that its whole process group can be killed)."""
+    command = work.command(folder)
+    with open(folder / "log.txt", "a") as log:  # the child keeps its own copy of the file
+        log.write(f"$ {' '.join(command)}\n")
+        log.flush()
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True)
 
 
 def run_to_end(work: Work, folder: Path) -> list[str]:
@@ -278,8 +275,7 @@ def run_and_kill(work: Work, folder: Path, moment: float) -> int | None:
         pass
     os.killpg(process.pid, signal.SIGKILL)  # the command and every worker it started
     process.wait()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # until no member of the group is left
+    for _ in range(600):  # until no member of the group is left (at most 30 s)
         try:
             os.killpg(process.pid, 0)
         except ProcessLookupError:
@@ -323,7 +319,7 @@ def soak_one(work: Work, trials: Trials, schedule: list[tuple[float, bool]]) -> 
         problems = problems + work.after_completion(completed_in)
         for kill in pending:
             kill.problems += problems
-        trials.temporary_files += len(work.temporary_files(completed_in))
+        trials.temporary_files += len(leftovers(completed_in, "*.tmp"))
         pending.clear()
 
     for fraction, kill_again in schedule:
@@ -345,7 +341,7 @@ def soak_one(work: Work, trials: Trials, schedule: list[tuple[float, bool]]) -> 
         kills.append(kill)
         pending.append(kill)
         verdict = "ok" if not kill.problems else "; ".join(kill.problems)
-        print(f"  killed {work.label} at {moment:.2f} s ({folder.name}): {verdict}", flush=True)
+        print(f"  killed {work.label} at {moment:.2f} s ({folder.name}, {work.found(folder)}): {verdict}", flush=True)
         if kill_again:
             continue
         close(folder, [] if work.completed(folder) else run_to_end(work, folder))
