@@ -136,6 +136,13 @@ def config_diff(old: dict, new: dict) -> list[str]:
     return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in keys if old.get(key) != new.get(key)]
 
 
+def stack_key(config: TrainConfig) -> tuple:
+    """What runs trained together must share: every setting but the seed (same shape,
+    data, budget and schedule). Two configs stack exactly when their keys are equal;
+    the key is hashable, to group runs by it."""
+    return tuple(sorted((name, value) for name, value in config.to_dict().items() if name != "seed"))
+
+
 def run_name(config: TrainConfig) -> str:
     """A predictable folder name from the settings that define a run."""
     n_layer, _ = config.shape()
