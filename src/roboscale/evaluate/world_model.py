@@ -141,7 +141,7 @@ def evaluate_world_model(
         notes=[] if run.status == "finished" else [f"the run is {run.status}: its last checkpoint was evaluated"],
     )
     if write:
-        evaluation.path = str(run.layout.evaluation("open_loop.json"))
+        evaluation.path = str(run.layout.evaluations / "open_loop.json")
         write_json_atomic(Path(evaluation.path), evaluation.to_dict())
     return evaluation
 

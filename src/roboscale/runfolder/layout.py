@@ -32,30 +32,28 @@ CHECKPOINT_FILES = (MODEL_WEIGHTS, OPTIMIZER_STATE, CHECKPOINT_STATE)
 
 @dataclass(frozen=True)
 class RunLayout:
-    """The paths of one run folder's files (nothing is read or created)."""
+    """The paths of one run folder's files (nothing is read or created); build with :meth:`of`."""
 
     root: Path
+    config: Path
+    tokenizers: Path
+    record: Path
+    checkpoint: Path
+    """The checkpoint folder."""
+    checkpoint_state: Path
+    evaluations: Path
+    """The folder of evaluation results."""
 
-    @property
-    def config(self) -> Path:
-        return self.root / CONFIG
-
-    @property
-    def tokenizers(self) -> Path:
-        return self.root / TOKENIZERS
-
-    @property
-    def record(self) -> Path:
-        return self.root / RECORD
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.root / CHECKPOINT
-
-    @property
-    def checkpoint_state(self) -> Path:
-        return self.checkpoint / CHECKPOINT_STATE
-
-    def evaluation(self, name: str) -> Path:
-        """Where the evaluation result file ``name`` is written."""
-        return self.root / EVAL / name
+    @classmethod
+    def of(cls, root: str | Path) -> RunLayout:
+        root = Path(root)
+        checkpoint = root / CHECKPOINT
+        return cls(
+            root=root,
+            config=root / CONFIG,
+            tokenizers=root / TOKENIZERS,
+            record=root / RECORD,
+            checkpoint=checkpoint,
+            checkpoint_state=checkpoint / CHECKPOINT_STATE,
+            evaluations=root / EVAL,
+        )

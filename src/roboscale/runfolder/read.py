@@ -53,7 +53,7 @@ class RunFolder:
 
     @property
     def layout(self) -> RunLayout:
-        return RunLayout(self.path)
+        return RunLayout.of(self.path)
 
     @property
     def checkpoint(self) -> Path:
@@ -63,7 +63,7 @@ class RunFolder:
 def read_run_folder(path: str | Path) -> RunFolder:
     """Read and cross-check a run folder; BadInputError for anything that cannot be evaluated."""
     path = Path(path)
-    layout = RunLayout(path)
+    layout = RunLayout.of(path)
     if not path.is_dir():
         raise BadInputError(f"run folder {path} not found: pass the --out folder of a `roboscale train` run")
     if not layout.config.exists():

@@ -77,7 +77,7 @@ class TrainConfig:
         value = getattr(self, given[0])
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise BadInputError(f"--{given[0].replace('_', '-')} {value}: must be a positive number")
-        for name in ("d_model", "context_steps", "batch_size", "eval_points", "eval_windows"):
+        for name in ("context_steps", "batch_size", "eval_points", "eval_windows"):
             if getattr(self, name) < 1:
                 raise BadInputError(f"{name}={getattr(self, name)}: must be >= 1")
         check_width(self.d_model, self.n_layer, self.n_head)

@@ -152,7 +152,7 @@ def train_batch(
     """
     outs = [Path(out) for out in outs]
     _check_stackable(configs, outs)
-    existing = [_existing_run(RunLayout(out), config) for config, out in zip(configs, outs, strict=True)]
+    existing = [_existing_run(RunLayout.of(out), config) for config, out in zip(configs, outs, strict=True)]
     records = [record if record and record.get("status") == "finished" else None for record in existing]
     todo = [i for i, record in enumerate(records) if record is None]
     if todo:
@@ -177,7 +177,7 @@ def _check_stackable(configs: Sequence[TrainConfig], outs: Sequence[Path]) -> No
 
 def _train_stack(configs: list[TrainConfig], outs: list[Path], progress: Progress | None) -> list[dict]:
     """Build (or restore) the stack of models and train it to the end."""
-    layouts = [RunLayout(out) for out in outs]
+    layouts = [RunLayout.of(out) for out in outs]
     resume = _common_checkpoint_step(layouts) is not None
     tokenizers = tokenizers_from_payload(read_json(layouts[0].tokenizers)) if resume else None
     first = plan_run(configs[0], tokenizers=tokenizers)
