@@ -135,3 +135,11 @@ def test_a_run_folder_keeps_its_configuration(pointmass_dataset, tmp_path):
     train(config(pointmass_dataset, steps=5), tmp_path / "run")
     with pytest.raises(BadInputError, match="steps: 5 -> 6"):
         train(config(pointmass_dataset, steps=6), tmp_path / "run")
+
+
+def test_a_config_is_validated_once_per_run(pointmass_dataset, tmp_path, monkeypatch):
+    calls = []
+    original = TrainConfig.validate
+    monkeypatch.setattr(TrainConfig, "validate", lambda self: calls.append(self.seed) or original(self))
+    train(config(pointmass_dataset, steps=2), tmp_path / "run")
+    assert calls == [0]
