@@ -167,9 +167,10 @@ def _check_stackable(configs: Sequence[TrainConfig], outs: Sequence[Path]) -> No
         raise BadInputError("train_batch needs one output folder per config (and at least one config)")
     for config in configs:
         config.validate()
+    shared = stack_key(configs[0])
     for config in configs[1:]:
-        if stack_key(config) != stack_key(configs[0]):
-            differences = config_diff({**configs[0].to_dict(), "seed": None}, {**config.to_dict(), "seed": None})
+        if stack_key(config) != shared:
+            differences = config_diff(dict(shared), dict(stack_key(config)))
             raise BadInputError(f"runs trained together may differ only in their seed, not in {'; '.join(differences)}")
     if len({str(out.resolve()) for out in outs}) != len(outs):
         raise BadInputError("runs trained together need distinct output folders")
