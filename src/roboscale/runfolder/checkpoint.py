@@ -2,9 +2,9 @@
 
 A checkpoint folder holds ``model.safetensors`` (weights), ``optimizer.safetensors``
 (AdamW moments and step counts) and ``state.json`` (step, data-sampler RNG state,
-running loss sums, the learning curve so far). Nothing is pickled. Every file is
-written to a temporary name and renamed, and the folder itself is swapped in by
-rename, so a crash leaves the previous checkpoint intact.
+running loss sums, the learning curve so far). Nothing is pickled. The files are
+written into a staging folder beside it, which is swapped in by rename, so a crash
+leaves the previous checkpoint intact.
 
 A model trained in a stack of K (see :class:`roboscale.models.SequenceModel`) is
 saved as its own slice ``index`` of every stacked tensor, in exactly the form of a
@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from roboscale.files import write_json_atomic
 from roboscale.runfolder.layout import CHECKPOINT_FILES, CHECKPOINT_STATE, MODEL_WEIGHTS, OPTIMIZER_STATE
 
 
@@ -36,7 +37,7 @@ def save_checkpoint(
     weights = {name: _slice(tensor, index) for name, tensor in model.state_dict().items()}
     save_file(weights, staging / MODEL_WEIGHTS)
     save_file(_optimizer_tensors(model, optimizer, index), staging / OPTIMIZER_STATE)
-    (staging / CHECKPOINT_STATE).write_text(json.dumps(state, indent=2) + "\n")
+    write_json_atomic(staging / CHECKPOINT_STATE, state)
     retired = folder.with_name(f".{folder.name}.old")
     shutil.rmtree(retired, ignore_errors=True)
     if folder.exists():
