@@ -15,7 +15,7 @@ from roboscale.data.envs import get_family
 from roboscale.evaluate import ExpertPolicySource, evaluate_policy, plan_episodes, run_episodes
 from roboscale.evaluate.episodes import EvalEpisode, training_config_seeds
 from roboscale.evaluate.policy import ExpertPolicy, TransformerPolicy, load_model
-from roboscale.evaluate.runs import read_run_folder
+from roboscale.runfolder import read_run_folder
 from roboscale.train.data import TokenizedData
 
 

@@ -7,7 +7,7 @@ import torch
 from roboscale.data import open_dataset
 from roboscale.evaluate import evaluate_world_model
 from roboscale.evaluate.policy import load_model
-from roboscale.evaluate.runs import read_run_folder
+from roboscale.runfolder import read_run_folder
 from roboscale.tokenize import TokenizerSpec
 from roboscale.train.data import tokenize_dataset
 

@@ -85,15 +85,24 @@ def test_resuming_gives_the_uninterrupted_result(pointmass_dataset, tmp_path):
     assert again["final"] == whole["final"]
 
 
-def test_run_length_options_agree(pointmass_dataset):
+def test_run_length_options_agree_with_a_hand_count(pointmass_dataset):
+    # d_model 16 on pointmass, uniform:32, bc: 1 layer, 1 head; 8 state + 2 action slots
+    # per step, 8 steps: 80 positions per sequence, 16 x 80 = 1280 tokens per optimiser step.
+    # Parameters: embeddings 2 x (33 x 16 table + 16 position) + 10 x 16 slot + 8 x 16 time
+    # + 2 x 16 task = 1408; block 2 x 32 (LayerNorms) + 16 x 48 + 16 x 16 + 2 x 16 x 64
+    # = 3136, final LayerNorm 32: 3168; heads 2 x (16 query + 16 x 32) = 1056; total 5632.
+    # Exact FLOPs per token: 3 x (2 x 12 x 16^2 x 80 + 2 x 16 x 32 x 16 action dims) / 80
+    # + attention 12 x 1 x 80 x 16 = 19046.4 + 15360 = 34406.4; 6N: 6 x 5632 + 15360 = 49152.
     plan = plan_run(config(pointmass_dataset, steps=None, tokens=100_000))
-    assert plan.total_steps == 100_000 // plan.tokens_per_step
-    budget = 30 * plan.tokens_per_step * plan.flops_per_token["exact"]
-    assert plan_run(config(pointmass_dataset, steps=None, flops=budget)).total_steps == 30
-    by_ratio = plan_run(config(pointmass_dataset, steps=None, tokens_per_param=20))
-    assert by_ratio.total_steps == int(20 * by_ratio.params["total"] // by_ratio.tokens_per_step)
-    six_n = plan_run(config(pointmass_dataset, steps=None, flops=budget, flops_convention="total"))
-    assert six_n.total_steps == int(budget / six_n.flops_per_token["total"] // six_n.tokens_per_step)
+    assert plan.tokens_per_step == 1280
+    assert plan.params == {"embedding": 1408, "transformer": 3168, "head": 1056, "total": 5632, "non_embedding": 4224}
+    assert plan.flops_per_token["exact"] == pytest.approx(34406.4) and plan.flops_per_token["total"] == 49152
+    assert plan.total_steps == 78  # 100,000 // 1280
+    assert plan.size.epochs == 78 * 1280 / (plan.data.split_frames["train"] * 10)
+    assert plan_run(config(pointmass_dataset, steps=None, flops=1e9)).total_steps == 22  # 29,064 tokens
+    assert plan_run(config(pointmass_dataset, steps=None, tokens_per_param=20)).total_steps == 88  # 112,640 tokens
+    six_n = plan_run(config(pointmass_dataset, steps=None, flops=1e9, flops_convention="total"))
+    assert six_n.total_steps == 15  # 20,345 tokens
 
 
 def test_schedule_warms_up_and_decays_to_ten_percent(pointmass_dataset):
@@ -126,3 +135,11 @@ def test_a_run_folder_keeps_its_configuration(pointmass_dataset, tmp_path):
     train(config(pointmass_dataset, steps=5), tmp_path / "run")
     with pytest.raises(BadInputError, match="steps: 5 -> 6"):
         train(config(pointmass_dataset, steps=6), tmp_path / "run")
+
+
+def test_a_config_is_validated_once_per_run(pointmass_dataset, tmp_path, monkeypatch):
+    calls = []
+    original = TrainConfig.validate
+    monkeypatch.setattr(TrainConfig, "validate", lambda self: calls.append(self.seed) or original(self))
+    train(config(pointmass_dataset, steps=2), tmp_path / "run")
+    assert calls == [0]

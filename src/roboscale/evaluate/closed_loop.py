@@ -202,7 +202,7 @@ def run_policy_evaluation(
         notes=list(plan.notes),
     )
     if write:
-        evaluation.path = str(plan.run.path / "eval" / result_name(evaluation))
+        evaluation.path = str(plan.run.layout.evaluations / result_name(evaluation))
         write_json_atomic(Path(evaluation.path), evaluation.to_dict())
     return evaluation
 

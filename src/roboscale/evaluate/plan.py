@@ -14,14 +14,8 @@ from pathlib import Path
 
 from roboscale.errors import BadInputError
 from roboscale.evaluate.episodes import EvalEpisode, plan_episodes, training_config_seeds
-from roboscale.evaluate.runs import (
-    RunFolder,
-    open_run_dataset,
-    read_run_folder,
-    require_task,
-    resolve_env,
-    select_tasks,
-)
+from roboscale.evaluate.runs import open_run_dataset, require_task, resolve_env, select_tasks
+from roboscale.runfolder import RunFolder, read_run_folder
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,11 @@ from safetensors import SafetensorError
 from roboscale.data.envs import TaskEnv, get_family
 from roboscale.errors import BadInputError
 from roboscale.evaluate.episodes import EvalEpisode
-from roboscale.evaluate.runs import RunFolder, read_run_folder
 from roboscale.models import ModelConfig, SequenceModel
+from roboscale.runfolder import RunFolder, read_run_folder, tokenizers_from_payload
+from roboscale.runfolder.checkpoint import load_checkpoint
+from roboscale.runfolder.device import resolve_device
 from roboscale.tokenize import Tokenizer
-from roboscale.train.checkpoint import load_checkpoint
-from roboscale.train.resources import resolve_device
 
 
 class Policy(Protocol):
@@ -69,8 +69,7 @@ class LoadedModel:
 
 def load_model(run: RunFolder, device: str = "auto") -> LoadedModel:
     """Build the run's model from record.json and load its checkpoint, in eval mode."""
-    state_tokenizer = Tokenizer.from_dict(run.tokenizers["state"])
-    action_tokenizer = Tokenizer.from_dict(run.tokenizers["action"])
+    state_tokenizer, action_tokenizer = tokenizers_from_payload(run.tokenizers)
     try:
         model_config = ModelConfig(**run.record["model"])
     except (TypeError, ValueError) as error:

@@ -39,8 +39,9 @@ import torch
 from roboscale.data.dataset import Dataset
 from roboscale.errors import BadInputError
 from roboscale.evaluate.policy import LoadedModel, choose_slot, empty_slots, load_model
-from roboscale.evaluate.runs import open_run_dataset, read_run_folder, require_task
+from roboscale.evaluate.runs import open_run_dataset, require_task
 from roboscale.files import write_json_atomic
+from roboscale.runfolder import read_run_folder
 
 Progress = Callable[[int, int], None]
 """progress(predicted steps done, predicted steps planned)."""
@@ -140,7 +141,7 @@ def evaluate_world_model(
         notes=[] if run.status == "finished" else [f"the run is {run.status}: its last checkpoint was evaluated"],
     )
     if write:
-        evaluation.path = str(run.path / "eval" / "open_loop.json")
+        evaluation.path = str(run.layout.evaluations / "open_loop.json")
         write_json_atomic(Path(evaluation.path), evaluation.to_dict())
     return evaluation
 

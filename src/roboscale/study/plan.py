@@ -14,15 +14,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
-
-from roboscale.models import SequenceModel
 from roboscale.study.spec import StudySpec
-from roboscale.train import TrainConfig, default_lr, prepare_data, size_model
+from roboscale.train import (
+    RunSize,
+    TrainConfig,
+    default_lr,
+    prepare_data,
+    seconds_per_step,
+    size_model,
+    size_run,
+    stack_key,
+)
 
 
 @dataclass(frozen=True)
@@ -120,10 +124,9 @@ def stack_runs(runs: list[PlannedRun], max_models: int) -> list[list[PlannedRun]
     """Runs grouped into jobs: runs whose configurations differ only in the seed train
     together (same shape, budget and schedule), :func:`stack_size` per job. The order
     of first appearance is kept."""
-    groups: dict[str, list[PlannedRun]] = {}
+    groups: dict[tuple, list[PlannedRun]] = {}
     for run in runs:
-        key = json.dumps({**run.config.to_dict(), "seed": None}, sort_keys=True)
-        groups.setdefault(key, []).append(run)
+        groups.setdefault(stack_key(run.config), []).append(run)
     jobs = []
     for group in groups.values():
         size = stack_size(group[0].tokens // max(group[0].steps, 1), max_models)
@@ -140,10 +143,10 @@ def run_id_for(config: TrainConfig, dataset_fingerprint: str) -> str:
 
 
 def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> StudyPlan:
-    """The study's runs on ``dataset`` (a prepared LeRobot folder)."""
+    """The study's runs on ``dataset`` (a prepared LeRobot folder), each sized by the
+    trainer's own rule (:func:`roboscale.train.size_run`)."""
     budgets = spec.budgets()
-    if spec.sweep.holdout_budget:
-        holdout = 10.0 * budgets[-1]
+    levels = [(b, False) for b in budgets] + ([(10.0 * budgets[-1], True)] if spec.sweep.holdout_budget else [])
     runs: list[PlannedRun] = []
     warnings: list[str] = []
     rates: dict[tuple, float] = {}
@@ -151,49 +154,27 @@ def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> Stu
     for task in spec.sweep.tasks:
         for tokenizer in spec.sweep.tokenizers:
             base = _config(spec, dataset, task, tokenizer, spec.sweep.widths[0], budgets[0], spec.sweep.seeds[0])
+            base.validate()
             data, fingerprint = prepare_data(base)
-            train_tokens = data.split_frames.get("train", 0)
-            sizes = {}
-            for width in spec.sweep.widths:
-                model_config, params, per_token = size_model(_with(base, d_model=width), data)
-                sizes[width] = (model_config, params["total"], per_token[spec.train.flops_convention])
-                if calibrate:
+            models = {width: size_model(_with(base, d_model=width), data) for width in spec.sweep.widths}
+            ladder[(task, tokenizer)] = {width: model.params["total"] for width, model in models.items()}
+            if calibrate:
+                for width, model in models.items():
                     config = _with(base, d_model=width)
-                    per_step = spec.train.batch_size * model_config.sequence_length
-                    stack = min(len(spec.sweep.seeds), stack_size(per_step, spec.executor.stack))
-                    rates[(task, tokenizer, width)] = _seconds_per_step(config, data, model_config, stack)
-            ladder[(task, tokenizer)] = {width: size[1] for width, size in sizes.items()}
-            levels = [(b, False) for b in budgets] + ([(holdout, True)] if spec.sweep.holdout_budget else [])
+                    tokens_per_step = size_run(config, data, model).tokens_per_step
+                    stack = min(len(spec.sweep.seeds), stack_size(tokens_per_step, spec.executor.stack))
+                    rates[(task, tokenizer, width)] = seconds_per_step(config, data, stack)
             for budget, is_holdout in levels:
-                chosen = _sizes_near_optimum(sizes, budget, spec.sweep.tokens_per_param, spec.sweep.sizes_per_budget)
+                chosen = _sizes_near_optimum(
+                    ladder[(task, tokenizer)], budget, spec.sweep.tokens_per_param, spec.sweep.sizes_per_budget
+                )
                 usable = 0
                 for width in chosen:
-                    model_config, n_params, per_token = sizes[width]
-                    tokens_per_step = spec.train.batch_size * model_config.sequence_length
-                    steps = int(budget / per_token // tokens_per_step)
-                    epochs = steps * tokens_per_step / max(train_tokens * model_config.slots_per_step, 1)
-                    skip = _skip_reason(steps, epochs, spec)
+                    configs = [_config(spec, dataset, task, tokenizer, width, budget, s) for s in spec.sweep.seeds]
+                    size = size_run(configs[0], data, models[width])  # the seed does not change the size
+                    skip = _skip_reason(size.steps, size.epochs, spec)
                     usable += not skip
-                    for seed in spec.sweep.seeds:
-                        config = _config(spec, dataset, task, tokenizer, width, budget, seed)
-                        runs.append(
-                            PlannedRun(
-                                run_id=run_id_for(config, fingerprint),
-                                task=task,
-                                tokenizer=tokenizer,
-                                seed=seed,
-                                d_model=width,
-                                n_layer=model_config.n_layer,
-                                budget=budget,
-                                N=n_params,
-                                steps=steps,
-                                tokens=steps * tokens_per_step,
-                                epochs=epochs,
-                                config=config,
-                                holdout=is_holdout,
-                                skip=skip,
-                            )
-                        )
+                    runs += [_planned(config, fingerprint, budget, size, is_holdout, skip) for config in configs]
                 if usable < 3 and not is_holdout:
                     warnings.append(
                         f"{task} {tokenizer} at {budget:.3g} FLOPs: {usable} usable model size(s); an IsoFLOP "
@@ -206,6 +187,27 @@ def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> Stu
             f"max_epochs = {spec.sweep.max_epochs:g} times: generate more data or raise max_epochs to allow repeats"
         )
     return StudyPlan(spec, dataset, runs, warnings, rates, spec.executor.stack, ladder)
+
+
+def _planned(
+    config: TrainConfig, fingerprint: str, budget: float, size: RunSize, holdout: bool, skip: str
+) -> PlannedRun:
+    return PlannedRun(
+        run_id=run_id_for(config, fingerprint),
+        task=config.task,
+        tokenizer=config.tokenizer,
+        seed=config.seed,
+        d_model=config.d_model,
+        n_layer=size.model.model_config.n_layer,
+        budget=budget,
+        N=size.model.params["total"],
+        steps=size.steps,
+        tokens=size.tokens,
+        epochs=size.epochs,
+        config=config,
+        holdout=holdout,
+        skip=skip,
+    )
 
 
 def _config(
@@ -234,10 +236,11 @@ def _with(config: TrainConfig, **changes) -> TrainConfig:
     return TrainConfig(**{**config.to_dict(), **changes})
 
 
-def _sizes_near_optimum(sizes: dict, budget: float, tokens_per_param: float, count: int) -> list[int]:
-    """The ``count`` ladder widths whose parameter counts are nearest (in log) to the prior optimum."""
+def _sizes_near_optimum(params: dict[int, int], budget: float, tokens_per_param: float, count: int) -> list[int]:
+    """The ``count`` ladder widths whose parameter counts (``params`` by width) are
+    nearest (in log) to the prior optimum."""
     expected = math.sqrt(budget / (6.0 * tokens_per_param))
-    nearest = sorted(sizes, key=lambda width: abs(math.log(sizes[width][1] / expected)))
+    nearest = sorted(params, key=lambda width: abs(math.log(params[width] / expected)))
     return sorted(nearest[:count])
 
 
@@ -247,26 +250,3 @@ def _skip_reason(steps: int, epochs: float, spec: StudySpec) -> str:
     if epochs > spec.sweep.max_epochs:
         return f"needs {epochs:.1f} passes (max_epochs {spec.sweep.max_epochs:g})"
     return ""
-
-
-def _seconds_per_step(config: TrainConfig, data, model_config, n_models: int) -> float:
-    """Time a few optimiser steps of a stack of ``n_models`` of this model on this
-    machine (one worker's threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads or 1)
-    try:
-        model = SequenceModel(model_config, seeds=range(n_models))
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-        windows = np.tile(data.windows("train")[: config.batch_size], n_models)
-        batch = data.batch(windows, config.context_steps, torch.device("cpu"))
-        timings = []
-        for _ in range(4):
-            started = time.perf_counter()
-            losses, _ = model.loss(batch, config.task)
-            losses.sum().backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            timings.append(time.perf_counter() - started)
-        return min(timings[1:])
-    finally:
-        torch.set_num_threads(threads)

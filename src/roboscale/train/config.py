@@ -77,7 +77,7 @@ class TrainConfig:
         value = getattr(self, given[0])
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise BadInputError(f"--{given[0].replace('_', '-')} {value}: must be a positive number")
-        for name in ("d_model", "context_steps", "batch_size", "eval_points", "eval_windows"):
+        for name in ("context_steps", "batch_size", "eval_points", "eval_windows"):
             if getattr(self, name) < 1:
                 raise BadInputError(f"{name}={getattr(self, name)}: must be >= 1")
         check_width(self.d_model, self.n_layer, self.n_head)
@@ -134,6 +134,13 @@ def config_diff(old: dict, new: dict) -> list[str]:
     """Human-readable differences between two config dicts."""
     keys = sorted(set(old) | set(new))
     return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in keys if old.get(key) != new.get(key)]
+
+
+def stack_key(config: TrainConfig) -> tuple:
+    """What runs trained together must share: every setting but the seed (same shape,
+    data, budget and schedule). Two configs stack exactly when their keys are equal;
+    the key is hashable, to group runs by it."""
+    return tuple(sorted((name, value) for name, value in config.to_dict().items() if name != "seed"))
 
 
 def run_name(config: TrainConfig) -> str:

@@ -1,27 +1,15 @@
-"""What a run asks of the machine: the device it trains on and the memory it needs.
+"""What a run asks of the machine: the memory it needs.
 
-Both are settled before any work starts, so a run that cannot fit or a device that
-is missing is refused with one line (BadInputError) instead of failing mid-way.
+Settled before any work starts, so a run that cannot fit is refused with one line
+(BadInputError) instead of failing mid-way. (The device is resolved by
+:func:`roboscale.runfolder.device.resolve_device`.)
 """
 
 from __future__ import annotations
 
-import torch
-
 from roboscale.errors import BadInputError
 from roboscale.models import ModelConfig
 from roboscale.train.config import TrainConfig
-
-
-def resolve_device(choice: str) -> torch.device:
-    """``auto`` is CUDA when available, else the CPU; ``cuda`` must be present."""
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise BadInputError("--device cuda but no CUDA device is available: use --device cpu or auto")
-    if choice not in ("cpu", "cuda"):
-        raise BadInputError(f"device {choice!r}: choose auto, cpu or cuda")
-    return torch.device(choice)
 
 
 def _memory_bytes(model_config: ModelConfig, config: TrainConfig, n_params: int) -> float:

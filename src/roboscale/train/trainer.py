@@ -1,36 +1,38 @@
 """The trainer: one run, one clean data point for a scaling law.
 
-Run length comes from exactly one of steps, tokens, FLOPs or tokens per parameter,
-and the learning-rate schedule (linear warmup, cosine decay to 10%) spans exactly
-that length. Validation loss is measured at log-spaced steps, so the record holds a
-learning curve in FLOPs for the frontier method, and at the end. The run record
-(JSON) carries everything a fit needs: parameters by group, tokens seen, FLOPs
-under each counting convention, losses, throughput and provenance.
+Run length comes from exactly one of steps, tokens, FLOPs or tokens per parameter
+(sized by :mod:`roboscale.train.sizing`), and the learning-rate schedule (linear
+warmup, cosine decay to 10%) spans exactly that length. Validation loss is measured
+at log-spaced steps, so the record holds a learning curve in FLOPs for the frontier
+method, and at the end. The run record (:mod:`roboscale.train.record`) carries
+everything a fit needs. The run folder's files are laid out by
+:mod:`roboscale.runfolder`.
 """
 
 from __future__ import annotations
 
-import math
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import torch
 
-import roboscale
 from roboscale.data import open_dataset
 from roboscale.errors import BadInputError, RunDivergedError
 from roboscale.files import write_json_atomic
 from roboscale.models import ModelConfig, SequenceModel
+from roboscale.runfolder import RunLayout, read_json, tokenizer_payload, tokenizers_from_payload
+from roboscale.runfolder.checkpoint import checkpoint_step, has_checkpoint, load_checkpoint, save_checkpoint
+from roboscale.runfolder.device import resolve_device
 from roboscale.tokenize import Tokenizer
-from roboscale.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from roboscale.train.config import TrainConfig, config_diff
+from roboscale.train.config import TrainConfig, config_diff, stack_key
 from roboscale.train.data import TokenizedData, action_spec_for, tokenize_dataset
-from roboscale.train.resources import check_memory, resolve_device
+from roboscale.train.record import curve_point, run_record
+from roboscale.train.resources import check_memory
+from roboscale.train.sizing import RunSize, require_a_step, size_run
+from roboscale.train.step import evaluate, fixed_windows, learning_rate, make_optimizer, train_step
 
 Progress = Callable[[int, int, dict], None]
 """progress(step done, total steps, metrics)."""
@@ -41,15 +43,31 @@ class RunPlan:
     """A run's model, data and length, settled before the first step."""
 
     config: TrainConfig
-    model_config: ModelConfig
+    size: RunSize
     data: TokenizedData
-    total_steps: int
-    tokens_per_step: int
-    flops_per_token: dict[str, float]
-    """Per-token training FLOPs under each convention (exact, total, non_embedding; attention included)."""
-    params: dict[str, int]
     eval_steps: list[int]
     dataset_fingerprint: str
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.size.model.model_config
+
+    @property
+    def params(self) -> dict[str, int]:
+        return self.size.model.params
+
+    @property
+    def flops_per_token(self) -> dict[str, float]:
+        """Per-token training FLOPs under each convention (exact, total, non_embedding; attention included)."""
+        return self.size.model.flops_per_token
+
+    @property
+    def total_steps(self) -> int:
+        return self.size.steps
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.size.tokens_per_step
 
 
 def prepare_data(
@@ -57,10 +75,10 @@ def prepare_data(
 ) -> tuple[TokenizedData, str]:
     """Open and validate the dataset, fit (or reuse) tokenizers, tokenize every frame.
 
-    Returns the tokenized data and the dataset's fingerprint. Runs that share a
-    dataset, task and tokenizers can share the result (see :func:`plan_run`).
+    ``config`` must be valid (:meth:`TrainConfig.validate`). Returns the tokenized
+    data and the dataset's fingerprint. Runs that share a dataset, task and
+    tokenizers can share the result (see :func:`plan_run`).
     """
-    config.validate()
     dataset = open_dataset(config.data)
     state_spec = config.state_spec()
     action_spec = action_spec_for(state_spec, config.action_spec())
@@ -71,78 +89,29 @@ def prepare_data(
     return data, dataset.fingerprint()
 
 
-def size_model(config: TrainConfig, data: TokenizedData) -> tuple[ModelConfig, dict[str, int], dict[str, float]]:
-    """The model a config asks for on this data: its shape, parameter groups and
-    per-token training FLOPs under each convention (counted on the meta device,
-    so no memory is used)."""
-    n_layer, n_head = config.shape()
-    model_config = ModelConfig(
-        n_layer=n_layer,
-        d_model=config.d_model,
-        n_head=n_head,
-        context_steps=config.context_steps,
-        state_tokens=data.state_tokenizer.tokens,
-        state_group=data.state_tokenizer.group,
-        state_bins=data.state_tokenizer.bins,
-        action_tokens=data.action_tokenizer.tokens,
-        action_group=data.action_tokenizer.group,
-        action_bins=data.action_tokenizer.bins,
-        n_tasks=data.n_tasks,
-    )
-    with torch.device("meta"):
-        model = SequenceModel(model_config)
-    params = model.num_params()
-    flops = {name: model.flops_per_token(config.task, params=name) for name in ("exact", "total", "non_embedding")}
-    return model_config, params, flops
-
-
 def plan_run(
     config: TrainConfig,
     *,
     tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
     prepared: tuple[TokenizedData, str] | None = None,
 ) -> RunPlan:
-    """Validate the config and dataset, fit tokenizers, size the model and the run.
+    """Check the dataset, fit tokenizers, size the model and the run, check its memory.
 
-    ``prepared``: the result of :func:`prepare_data` for the same dataset, task and
-    tokenizers, to skip re-reading the data.
+    ``config`` must be valid (:meth:`TrainConfig.validate`; :func:`train_batch`
+    validates its configs). ``prepared``: the result of :func:`prepare_data` for the
+    same dataset, task and tokenizers, to skip re-reading the data.
     """
-    config.validate()
     data, fingerprint = prepared if prepared is not None else prepare_data(config, tokenizers)
-    model_config, params, flops_per_token = size_model(config, data)
-    tokens_per_step = config.batch_size * model_config.sequence_length
-    total_steps = _total_steps(config, params["total"], tokens_per_step, flops_per_token[config.flops_convention])
-    check_memory(model_config, config, params["total"])
+    size = size_run(config, data)
+    require_a_step(config, size)
+    check_memory(size.model.model_config, config, size.model.params["total"])
     return RunPlan(
         config=config,
-        model_config=model_config,
+        size=size,
         data=data,
-        total_steps=total_steps,
-        tokens_per_step=tokens_per_step,
-        flops_per_token=flops_per_token,
-        params=params,
-        eval_steps=eval_schedule(total_steps, config.eval_points),
+        eval_steps=eval_schedule(size.steps, config.eval_points),
         dataset_fingerprint=fingerprint,
     )
-
-
-def _total_steps(config: TrainConfig, n_params: int, tokens_per_step: int, flops_per_token: float) -> int:
-    if config.steps is not None:
-        return int(config.steps)
-    if config.tokens is not None:
-        tokens = config.tokens
-    elif config.tokens_per_param is not None:
-        tokens = config.tokens_per_param * n_params
-    else:
-        tokens = config.flops / flops_per_token
-    steps = int(tokens // tokens_per_step)
-    if steps < 1:
-        one_step = tokens_per_step * flops_per_token
-        raise BadInputError(
-            f"the budget is smaller than one optimiser step ({tokens_per_step} tokens, {one_step:.3g} FLOPs "
-            f"with this model and --batch-size {config.batch_size}): raise the budget or lower the batch size"
-        )
-    return steps
 
 
 def eval_schedule(total_steps: int, points: int) -> list[int]:
@@ -157,11 +126,11 @@ def eval_schedule(total_steps: int, points: int) -> list[int]:
 def train(config: TrainConfig, out: str | Path, *, progress: Progress | None = None) -> dict:
     """Train (or resume, or find finished) the run in folder ``out``; returns its record.
 
-    ``out`` holds ``config.json`` (frozen), ``tokenizers.json``, ``record.json`` and
-    ``checkpoint/``. Re-running with the same config resumes from the last
-    checkpoint, and returns at once if the run finished; another config is refused.
-    A run whose loss becomes NaN or infinite is recorded as failed and raises
-    :class:`RunDivergedError`.
+    ``out`` is a run folder (:mod:`roboscale.runfolder`): config (frozen),
+    tokenizers, record and checkpoint. Re-running with the same config resumes from
+    the last checkpoint, and returns at once if the run finished; another config is
+    refused. A run whose loss becomes NaN or infinite is recorded as failed and
+    raises :class:`RunDivergedError`.
     """
     record = train_batch([config], [out], progress=progress)[0]
     if record.get("status") == "failed":
@@ -179,11 +148,11 @@ def train_batch(
     those of :func:`train` with its config, so a run can be resumed alone or in
     another stack. FLOPs, tokens and throughput are counted per model. A model whose
     loss becomes NaN is recorded as failed and the others go on. Finished runs are
-    returned as they are.
+    returned as they are. Every config is validated here, once, before any work.
     """
     outs = [Path(out) for out in outs]
     _check_stackable(configs, outs)
-    existing = [_existing_run(out, config) for config, out in zip(configs, outs, strict=True)]
+    existing = [_existing_run(RunLayout.of(out), config) for config, out in zip(configs, outs, strict=True)]
     records = [record if record and record.get("status") == "finished" else None for record in existing]
     todo = [i for i, record in enumerate(records) if record is None]
     if todo:
@@ -198,10 +167,10 @@ def _check_stackable(configs: Sequence[TrainConfig], outs: Sequence[Path]) -> No
         raise BadInputError("train_batch needs one output folder per config (and at least one config)")
     for config in configs:
         config.validate()
-    first = {**configs[0].to_dict(), "seed": None}
+    shared = stack_key(configs[0])
     for config in configs[1:]:
-        differences = config_diff(first, {**config.to_dict(), "seed": None})
-        if differences:
+        if stack_key(config) != shared:
+            differences = config_diff(dict(shared), dict(stack_key(config)))
             raise BadInputError(f"runs trained together may differ only in their seed, not in {'; '.join(differences)}")
     if len({str(out.resolve()) for out in outs}) != len(outs):
         raise BadInputError("runs trained together need distinct output folders")
@@ -209,8 +178,9 @@ def _check_stackable(configs: Sequence[TrainConfig], outs: Sequence[Path]) -> No
 
 def _train_stack(configs: list[TrainConfig], outs: list[Path], progress: Progress | None) -> list[dict]:
     """Build (or restore) the stack of models and train it to the end."""
-    resume = _common_checkpoint_step(outs) is not None
-    tokenizers = _saved_tokenizers(outs[0]) if resume else None
+    layouts = [RunLayout.of(out) for out in outs]
+    resume = _common_checkpoint_step(layouts) is not None
+    tokenizers = tokenizers_from_payload(read_json(layouts[0].tokenizers)) if resume else None
     first = plan_run(configs[0], tokenizers=tokenizers)
     check_memory(first.model_config, first.config, first.params["total"], n_models=len(configs))
     shared = (first.data, first.dataset_fingerprint)
@@ -218,36 +188,38 @@ def _train_stack(configs: list[TrainConfig], outs: list[Path], progress: Progres
     device = resolve_device(first.config.device)
     torch.set_num_threads(first.config.thread_count())
     model = SequenceModel(first.model_config, seeds=[config.seed for config in configs]).to(device)
-    optimizer = _optimizer(model, first.config)
+    optimizer = make_optimizer(model, first.config)
     samplers = [np.random.default_rng([config.seed, 1]) for config in configs]
     if resume:
         states = []
-        for index, (out, sampler) in enumerate(zip(outs, samplers, strict=True)):
-            state = load_checkpoint(out / "checkpoint", model, optimizer, index)
+        for index, (layout, sampler) in enumerate(zip(layouts, samplers, strict=True)):
+            state = load_checkpoint(layout.checkpoint, model, optimizer, index)
             if state["dataset_fingerprint"] != first.dataset_fingerprint:
-                raise BadInputError(f"the dataset {first.config.data} changed since {out} was started: start a new run")
+                raise BadInputError(
+                    f"the dataset {first.config.data} changed since {layout.root} was started: start a new run"
+                )
             sampler.bit_generator.state = state["sampler"]
             states.append(state)
     else:
         states = [_fresh_state() for _ in plans]
-        for plan, out in zip(plans, outs, strict=True):
-            out.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(out / "config.json", plan.config.to_dict())
-            write_json_atomic(out / "tokenizers.json", _tokenizer_payload(plan.data))
-    stack = _Stack(plans, outs, model, optimizer, samplers, states, device)
+        for plan, layout in zip(plans, layouts, strict=True):
+            layout.root.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(layout.config, plan.config.to_dict())
+            write_json_atomic(
+                layout.tokenizers, tokenizer_payload(plan.data.state_tokenizer, plan.data.action_tokenizer)
+            )
+    stack = _Stack(plans, layouts, model, optimizer, samplers, states, device)
     return _run_loop(stack, progress)
 
 
-def _common_checkpoint_step(outs: list[Path]) -> int | None:
+def _common_checkpoint_step(layouts: list[RunLayout]) -> int | None:
     """The step every run's checkpoint is at, if all have one at the same step
     (otherwise the stack starts afresh: its models must stay in lockstep)."""
-    import json
-
     steps = set()
-    for out in outs:
-        if not has_checkpoint(out / "checkpoint"):
+    for layout in layouts:
+        if not has_checkpoint(layout.checkpoint):
             return None
-        steps.add(json.loads((out / "checkpoint" / "state.json").read_text())["step"])
+        steps.add(checkpoint_step(layout.checkpoint))
     return steps.pop() if len(steps) == 1 else None
 
 
@@ -255,78 +227,20 @@ def _fresh_state() -> dict:
     return {"step": 0, "seconds": 0.0, "train_seconds": 0.0, "curve": [], "loss_sum": 0.0, "loss_steps": 0}
 
 
-def _existing_run(out: Path, config: TrainConfig) -> dict | None:
-    if not (out / "config.json").exists():
-        if out.exists() and any(out.iterdir()):
-            raise BadInputError(f"{out} exists and is not a run folder: choose another --out")
+def _existing_run(layout: RunLayout, config: TrainConfig) -> dict | None:
+    """The record of the run already in ``layout`` ({} if it has none yet), None for a
+    new folder; refuses a folder of another run or of anything else."""
+    if not layout.config.exists():
+        if layout.root.exists() and any(layout.root.iterdir()):
+            raise BadInputError(f"{layout.root} exists and is not a run folder: choose another --out")
         return None
-    import json
-
-    saved = json.loads((out / "config.json").read_text())
-    differences = config_diff(saved, config.to_dict())
+    differences = config_diff(read_json(layout.config), config.to_dict())
     if differences:
         raise BadInputError(
-            f"{out} holds a run with another configuration ({'; '.join(differences)}): "
+            f"{layout.root} holds a run with another configuration ({'; '.join(differences)}): "
             "use another --out, or the same settings to resume it"
         )
-    record = out / "record.json"
-    return json.loads(record.read_text()) if record.exists() else {}
-
-
-def _saved_tokenizers(out: Path) -> tuple[Tokenizer, Tokenizer]:
-    import json
-
-    payload = json.loads((out / "tokenizers.json").read_text())
-    return Tokenizer.from_dict(payload["state"]), Tokenizer.from_dict(payload["action"])
-
-
-def _optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; weight decay on the blocks' and heads' matrices only."""
-    decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        matrix = parameter.dim() == 2 and (name.startswith("blocks.") or name.endswith("out.weight"))
-        (decay if matrix else no_decay).append(parameter)
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    # The fused implementation is several times faster than the per-tensor loop on CPU
-    # too, which matters for the small models a CPU study is made of.
-    return torch.optim.AdamW(groups, lr=config.peak_lr(), betas=(0.9, 0.95), eps=1e-8, fused=True)
-
-
-def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
-    """Linear warmup, then cosine decay to ``min_lr_ratio`` x peak at the last step."""
-    peak = config.peak_lr()
-    warmup = max(1, int(round(config.warmup_fraction * total_steps)))
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total_steps - 1 - warmup)
-    floor = config.min_lr_ratio * peak
-    return floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def _fixed_windows(starts: np.ndarray, count: int) -> np.ndarray:
-    """A fixed, evenly spread subset of window starts (the same at every evaluation)."""
-    if len(starts) <= count:
-        return starts
-    return starts[np.linspace(0, len(starts) - 1, count).astype(np.int64)]
-
-
-@torch.no_grad()
-def evaluate(
-    model: SequenceModel, data: TokenizedData, starts: np.ndarray, task: str, batch_size: int, device
-) -> np.ndarray:
-    """Mean loss per predicted dimension of each stacked model, shape (K,), over the
-    windows beginning at ``starts`` (the same windows for every model)."""
-    model.eval()
-    n_models = model.n_models
-    total = torch.zeros(n_models, dtype=torch.float64)
-    count = torch.zeros(n_models, dtype=torch.float64)
-    for i in range(0, len(starts), batch_size):
-        windows = np.tile(starts[i : i + batch_size], n_models)
-        loss_sum, dims = model.loss_terms(data.batch(windows, model.config.context_steps, device), task)
-        total += loss_sum.double().cpu()
-        count += dims.double().cpu()
-    model.train()
-    return (total / count.clamp_min(1.0)).numpy()
+    return read_json(layout.record) if layout.record.exists() else {}
 
 
 @dataclass
@@ -334,7 +248,7 @@ class _Stack:
     """K models in training together: their plans, folders, data samplers and state."""
 
     plans: list[RunPlan]
-    outs: list[Path]
+    layouts: list[RunLayout]
     model: SequenceModel
     optimizer: torch.optim.Optimizer
     samplers: list[np.random.Generator]
@@ -343,7 +257,7 @@ class _Stack:
     device: torch.device
 
     def record(self, index: int, status: str) -> dict:
-        record = _record(self.plans[index], self.states[index], self.device, status)
+        record = run_record(self.plans[index], self.states[index], self.device, status)
         record["stack"] = {"models": len(self.plans), "index": index}
         return record
 
@@ -352,8 +266,8 @@ def _run_loop(stack: _Stack, progress: Progress | None) -> list[dict]:
     plan = stack.plans[0]  # every model has the same data, length and schedule
     config, data = plan.config, plan.data
     train_starts = data.windows("train")
-    validation = _fixed_windows(data.windows("validation"), config.eval_windows)
-    train_probe = _fixed_windows(train_starts, config.eval_windows)
+    validation = fixed_windows(data.windows("validation"), config.eval_windows)
+    train_probe = fixed_windows(train_starts, config.eval_windows)
     alive = torch.ones(len(stack.plans), dtype=torch.bool)
     records: list[dict | None] = [None] * len(stack.plans)
     first = stack.states[0]
@@ -369,19 +283,14 @@ def _run_loop(stack: _Stack, progress: Progress | None) -> list[dict]:
         for group in stack.optimizer.param_groups:
             group["lr"] = learning_rate(step, plan.total_steps, config)
         starts = np.concatenate([sampler.choice(train_starts, size=config.batch_size) for sampler in stack.samplers])
-        losses, _ = stack.model.loss(data.batch(starts, config.context_steps, stack.device), config.task)
-        finite = torch.isfinite(losses.detach()).cpu()
-        for index in torch.nonzero(alive & ~finite).flatten().tolist():
+        batch = data.batch(starts, config.context_steps, stack.device)
+        was_alive = alive.clone()
+        losses = train_step(stack.model, stack.optimizer, batch, config, alive)
+        for index in torch.nonzero(was_alive & ~alive).flatten().tolist():
             error = f"diverged: the training loss became {float(losses.detach()[index])} at step {step + 1}"
             records[index] = _record_failure(stack, index, error)
-        alive &= finite
         if not alive.any():
             break
-        on_device = alive.to(stack.device)
-        torch.where(on_device, losses, torch.zeros_like(losses)).sum().backward()
-        _clip_grad_norms(stack.model, config.grad_clip, on_device)
-        stack.optimizer.step()
-        stack.optimizer.zero_grad(set_to_none=True)
         loss_sums += torch.where(alive, losses.detach().double().cpu(), 0.0)
         loss_steps += 1
         train_seconds += time.perf_counter() - step_started
@@ -419,141 +328,26 @@ def _evaluation_point(
     probe = evaluate(stack.model, data, train_probe, config.task, eval_batch, stack.device) if finished else None
     for index in torch.nonzero(alive).flatten().tolist():
         state = stack.states[index]
-        curve_point = _curve_point(
+        measured = curve_point(
             stack.plans[index], done, float(point["loss_sums"][index]), stack.optimizer, point["seconds"]
         )
-        curve_point["val_loss"] = float(validation_loss[index])
-        state["curve"].append(curve_point)
+        measured["val_loss"] = float(validation_loss[index])
+        state["curve"].append(measured)
         state.update(step=done, seconds=point["seconds"], train_seconds=point["train_seconds"])
         state.update(loss_sum=0.0, loss_steps=0, sampler=stack.samplers[index].bit_generator.state)
         state["dataset_fingerprint"] = plan.dataset_fingerprint
         if save:
-            save_checkpoint(stack.outs[index] / "checkpoint", stack.model, stack.optimizer, state, index)
+            save_checkpoint(stack.layouts[index].checkpoint, stack.model, stack.optimizer, state, index)
         record = stack.record(index, "finished" if finished else "running")
         if finished:
             record["final"]["train_loss"] = float(probe[index])
-        write_json_atomic(stack.outs[index] / "record.json", record)
+        write_json_atomic(stack.layouts[index].record, record)
         records[index] = record
     return save
-
-
-def _clip_grad_norms(model: SequenceModel, max_norm: float, alive: torch.Tensor) -> None:
-    """``clip_grad_norm_`` for each stacked model on its own: scale model k's gradients
-    so that their global L2 norm is at most ``max_norm``. Models that are no longer
-    ``alive`` (diverged) get zero gradients."""
-    grads = [parameter.grad for parameter in model.parameters() if parameter.grad is not None]
-    n_models = model.n_models
-    norms = torch.stack([torch.linalg.vector_norm(g.reshape(n_models, -1), dim=1) for g in grads])
-    total = torch.linalg.vector_norm(norms, dim=0)
-    scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
-    everyone = bool(alive.all())
-    for g in grads:
-        g.mul_(scale.view(n_models, *([1] * (g.dim() - 1))))
-        if not everyone:
-            g.masked_fill_(~alive.view(n_models, *([1] * (g.dim() - 1))), 0.0)
 
 
 def _record_failure(stack: _Stack, index: int, error: str) -> dict:
     record = stack.record(index, "failed")
     record["error"] = error
-    write_json_atomic(stack.outs[index] / "record.json", record)
+    write_json_atomic(stack.layouts[index].record, record)
     return record
-
-
-def _curve_point(plan: RunPlan, step: int, train_loss: float, optimizer, seconds: float) -> dict:
-    tokens = step * plan.tokens_per_step
-    return {
-        "step": step,
-        "tokens": tokens,
-        "flops": tokens * plan.flops_per_token["exact"],
-        "lr": optimizer.param_groups[0]["lr"],
-        "train_loss": train_loss,
-        "seconds": seconds,
-    }
-
-
-def _record(plan: RunPlan, state: dict, device, status: str) -> dict:
-    config = plan.config
-    steps = state["step"]
-    tokens = steps * plan.tokens_per_step
-    seconds = max(state["seconds"], 1e-9)
-    train_tokens = plan.data.split_frames.get("train", 0) * plan.model_config.slots_per_step
-    last = state["curve"][-1] if state["curve"] else {}
-    return {
-        "status": status,
-        "config": config.to_dict(),
-        "model": plan.model_config.to_dict(),
-        "seed": config.seed,
-        "task": config.task,
-        "params": plan.params,
-        "N": plan.params["total"],
-        "steps": steps,
-        "total_steps": plan.total_steps,
-        "tokens": tokens,
-        "D": tokens,
-        "C": tokens * plan.flops_per_token["exact"],
-        "flops": {name: tokens * per_token for name, per_token in plan.flops_per_token.items()},
-        "flops_per_token": plan.flops_per_token,
-        "epochs": tokens / max(train_tokens, 1),
-        "learning_curve": state["curve"],
-        "final": {"val_loss": last.get("val_loss"), "train_loss": None, "lr": last.get("lr")},
-        "tokens_per_second": tokens / seconds,
-        "flops_per_second": tokens * plan.flops_per_token["exact"] / seconds,
-        "wall_seconds": seconds,
-        "train_seconds": state["train_seconds"],
-        "train_flops_per_second": tokens * plan.flops_per_token["exact"] / max(state["train_seconds"], 1e-9),
-        "dataset": {
-            "path": str(Path(config.data).resolve()),
-            "fingerprint": plan.dataset_fingerprint,
-            "train_frames": plan.data.split_frames.get("train", 0),
-            "validation_frames": plan.data.split_frames.get("validation", 0),
-            "train_tokens": train_tokens,
-        },
-        "tokenizers": {
-            stream: {
-                "kind": tokenizer.kind,
-                "bins": tokenizer.bins,
-                "tokens": tokenizer.tokens,
-                "group": tokenizer.group,
-                "round_trip_error": plan.data.round_trip[stream],
-            }
-            for stream, tokenizer in (("state", plan.data.state_tokenizer), ("action", plan.data.action_tokenizer))
-        },
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "versions": _versions(),
-        "git_revision": _git_revision(),
-    }
-
-
-def _tokenizer_payload(data: TokenizedData) -> dict:
-    return {"state": data.state_tokenizer.to_dict(), "action": data.action_tokenizer.to_dict()}
-
-
-def _versions() -> dict[str, str]:
-    return {
-        "roboscale": roboscale.__version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "safetensors": version("safetensors"),
-    }
-
-
-def _git_revision() -> str | None:
-    root = Path(roboscale.__file__).resolve().parents[2]
-    if not (root / ".git").exists():
-        return None
-    try:
-        revision = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return revision + ("+dirty" if dirty else "")

@@ -1,10 +1,10 @@
-"""Checkpoints and run records on disk: safetensors and JSON, written atomically.
+"""Checkpoints on disk: safetensors and JSON, written atomically.
 
 A checkpoint folder holds ``model.safetensors`` (weights), ``optimizer.safetensors``
 (AdamW moments and step counts) and ``state.json`` (step, data-sampler RNG state,
-running loss sums, the learning curve so far). Nothing is pickled. Every file is
-written to a temporary name and renamed, and the folder itself is swapped in by
-rename, so a crash leaves the previous checkpoint intact.
+running loss sums, the learning curve so far). Nothing is pickled. The files are
+written into a staging folder beside it, which is swapped in by rename, so a crash
+leaves the previous checkpoint intact.
 
 A model trained in a stack of K (see :class:`roboscale.models.SequenceModel`) is
 saved as its own slice ``index`` of every stacked tensor, in exactly the form of a
@@ -22,6 +22,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from roboscale.files import write_json_atomic
+from roboscale.runfolder.layout import CHECKPOINT_FILES, CHECKPOINT_STATE, MODEL_WEIGHTS, OPTIMIZER_STATE
+
 
 def save_checkpoint(
     folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict, index: int = 0
@@ -32,9 +35,9 @@ def save_checkpoint(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     weights = {name: _slice(tensor, index) for name, tensor in model.state_dict().items()}
-    save_file(weights, staging / "model.safetensors")
-    save_file(_optimizer_tensors(model, optimizer, index), staging / "optimizer.safetensors")
-    (staging / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+    save_file(weights, staging / MODEL_WEIGHTS)
+    save_file(_optimizer_tensors(model, optimizer, index), staging / OPTIMIZER_STATE)
+    write_json_atomic(staging / CHECKPOINT_STATE, state)
     retired = folder.with_name(f".{folder.name}.old")
     shutil.rmtree(retired, ignore_errors=True)
     if folder.exists():
@@ -49,7 +52,7 @@ def load_checkpoint(
     """Restore weights (and optimizer state) of stacked model ``index`` from ``folder``;
     returns the checkpoint's state dict."""
     device = next(model.parameters()).device
-    weights = load_file(folder / "model.safetensors", device=str(device))
+    weights = load_file(folder / MODEL_WEIGHTS, device=str(device))
     current = model.state_dict()
     if set(weights) != set(current):
         raise ValueError(f"{folder} holds another model (parameters {sorted(set(weights) ^ set(current))[:3]})")
@@ -57,12 +60,18 @@ def load_checkpoint(
         for name, tensor in weights.items():
             current[name][index : index + 1].copy_(tensor)
     if optimizer is not None:
-        _restore_optimizer(model, optimizer, load_file(folder / "optimizer.safetensors"), device, index)
-    return json.loads((folder / "state.json").read_text())
+        _restore_optimizer(model, optimizer, load_file(folder / OPTIMIZER_STATE), device, index)
+    return json.loads((folder / CHECKPOINT_STATE).read_text())
 
 
 def has_checkpoint(folder: Path) -> bool:
-    return all((folder / name).exists() for name in ("model.safetensors", "optimizer.safetensors", "state.json"))
+    """Whether ``folder`` holds a complete checkpoint (weights, optimizer state and state.json)."""
+    return all((folder / name).exists() for name in CHECKPOINT_FILES)
+
+
+def checkpoint_step(folder: Path) -> int:
+    """The optimiser step the checkpoint in ``folder`` was saved at."""
+    return int(json.loads((folder / CHECKPOINT_STATE).read_text())["step"])
 
 
 def _slice(tensor: torch.Tensor, index: int) -> torch.Tensor:

@@ -1,0 +1,42 @@
+"""A training run folder: its layout, reading and cross-checking it, its checkpoint, its device.
+
+Below both :mod:`roboscale.train` (which writes run folders) and
+:mod:`roboscale.evaluate` (which reads them), so neither reaches into the other.
+Reading a folder needs no torch; the checkpoint and device functions load torch
+on first use, so refusing a bad folder stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from roboscale.runfolder.layout import RunLayout
+from roboscale.runfolder.read import RunFolder, read_json, read_run_folder, tokenizer_payload, tokenizers_from_payload
+
+_TORCH_EXPORTS = {
+    "save_checkpoint": "roboscale.runfolder.checkpoint",
+    "load_checkpoint": "roboscale.runfolder.checkpoint",
+    "has_checkpoint": "roboscale.runfolder.checkpoint",
+    "checkpoint_step": "roboscale.runfolder.checkpoint",
+    "resolve_device": "roboscale.runfolder.device",
+}
+
+__all__ = [
+    "RunFolder",
+    "RunLayout",
+    "checkpoint_step",
+    "has_checkpoint",
+    "load_checkpoint",
+    "read_json",
+    "read_run_folder",
+    "resolve_device",
+    "save_checkpoint",
+    "tokenizer_payload",
+    "tokenizers_from_payload",
+]
+
+
+def __getattr__(name: str):
+    if name not in _TORCH_EXPORTS:
+        raise AttributeError(f"module 'roboscale.runfolder' has no attribute {name!r}")
+    return getattr(import_module(_TORCH_EXPORTS[name]), name)

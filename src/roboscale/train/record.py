@@ -1,0 +1,117 @@
+"""A run's record: everything a fit needs, as plain JSON (written to ``record.json``).
+
+Parameters by group, tokens seen, FLOPs under each counting convention, the
+learning curve, throughput, the dataset and tokenizers it was trained on, and
+provenance (versions, git revision, device, threads).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+import roboscale
+
+if TYPE_CHECKING:
+    from roboscale.train.trainer import RunPlan
+
+
+def curve_point(plan: RunPlan, step: int, train_loss: float, optimizer, seconds: float) -> dict:
+    """One learning-curve point: step, tokens, FLOPs (exact), learning rate, mean training loss, seconds."""
+    tokens = step * plan.tokens_per_step
+    return {
+        "step": step,
+        "tokens": tokens,
+        "flops": tokens * plan.flops_per_token["exact"],
+        "lr": optimizer.param_groups[0]["lr"],
+        "train_loss": train_loss,
+        "seconds": seconds,
+    }
+
+
+def run_record(plan: RunPlan, state: dict, device, status: str) -> dict:
+    """The record of a run at its training state (step, seconds, curve; see the trainer)."""
+    config = plan.config
+    steps = state["step"]
+    tokens = steps * plan.tokens_per_step
+    seconds = max(state["seconds"], 1e-9)
+    last = state["curve"][-1] if state["curve"] else {}
+    return {
+        "status": status,
+        "config": config.to_dict(),
+        "model": plan.model_config.to_dict(),
+        "seed": config.seed,
+        "task": config.task,
+        "params": plan.params,
+        "N": plan.params["total"],
+        "steps": steps,
+        "total_steps": plan.total_steps,
+        "tokens": tokens,
+        "D": tokens,
+        "C": tokens * plan.flops_per_token["exact"],
+        "flops": {name: tokens * per_token for name, per_token in plan.flops_per_token.items()},
+        "flops_per_token": plan.flops_per_token,
+        "epochs": plan.size.passes(tokens),
+        "learning_curve": state["curve"],
+        "final": {"val_loss": last.get("val_loss"), "train_loss": None, "lr": last.get("lr")},
+        "tokens_per_second": tokens / seconds,
+        "flops_per_second": tokens * plan.flops_per_token["exact"] / seconds,
+        "wall_seconds": seconds,
+        "train_seconds": state["train_seconds"],
+        "train_flops_per_second": tokens * plan.flops_per_token["exact"] / max(state["train_seconds"], 1e-9),
+        "dataset": {
+            "path": str(Path(config.data).resolve()),
+            "fingerprint": plan.dataset_fingerprint,
+            "train_frames": plan.data.split_frames.get("train", 0),
+            "validation_frames": plan.data.split_frames.get("validation", 0),
+            "train_tokens": plan.size.train_tokens,
+        },
+        "tokenizers": {
+            stream: {
+                "kind": tokenizer.kind,
+                "bins": tokenizer.bins,
+                "tokens": tokenizer.tokens,
+                "group": tokenizer.group,
+                "round_trip_error": plan.data.round_trip[stream],
+            }
+            for stream, tokenizer in (("state", plan.data.state_tokenizer), ("action", plan.data.action_tokenizer))
+        },
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "versions": _versions(),
+        "git_revision": _git_revision(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "roboscale": roboscale.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "safetensors": version("safetensors"),
+    }
+
+
+def _git_revision() -> str | None:
+    root = Path(roboscale.__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        revision = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return revision + ("+dirty" if dirty else "")

@@ -1,0 +1,107 @@
+"""One optimiser step, the learning-rate schedule, and the loss measurement: the arithmetic
+of training, shared by the trainer and the planner's step-time calibration.
+
+Every function works on a stack of K models (:class:`roboscale.models.SequenceModel`
+with K seeds); a single model is a stack of one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from roboscale.models import SequenceModel
+from roboscale.train.config import TrainConfig
+from roboscale.train.data import TokenizedData
+
+
+def make_optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; weight decay on the blocks' and heads' matrices only."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        matrix = parameter.dim() == 2 and (name.startswith("blocks.") or name.endswith("out.weight"))
+        (decay if matrix else no_decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # The fused implementation is several times faster than the per-tensor loop on CPU
+    # too, which matters for the small models a CPU study is made of.
+    return torch.optim.AdamW(groups, lr=config.peak_lr(), betas=(0.9, 0.95), eps=1e-8, fused=True)
+
+
+def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
+    """Linear warmup, then cosine decay to ``min_lr_ratio`` x peak at the last step."""
+    peak = config.peak_lr()
+    warmup = max(1, int(round(config.warmup_fraction * total_steps)))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total_steps - 1 - warmup)
+    floor = config.min_lr_ratio * peak
+    return floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def train_step(
+    model: SequenceModel,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    config: TrainConfig,
+    alive: torch.Tensor,
+) -> torch.Tensor:
+    """One optimiser step of the stacked models on ``batch`` (every model's rows, model-major).
+
+    Returns each model's training loss before the step, shape (K,). ``alive`` (K,
+    bool, on the CPU) is updated in place: a model whose loss is not finite is no
+    longer alive. Models that are not alive get zero gradients; when none is left,
+    no step is taken.
+    """
+    losses, _ = model.loss(batch, config.task)
+    alive &= torch.isfinite(losses.detach()).cpu()
+    if alive.any():
+        on_device = alive.to(losses.device)
+        torch.where(on_device, losses, torch.zeros_like(losses)).sum().backward()
+        clip_grad_norms(model, config.grad_clip, on_device)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return losses
+
+
+def clip_grad_norms(model: SequenceModel, max_norm: float, alive: torch.Tensor) -> None:
+    """``clip_grad_norm_`` for each stacked model on its own: scale model k's gradients
+    so that their global L2 norm is at most ``max_norm``. Models that are no longer
+    ``alive`` (diverged) get zero gradients."""
+    grads = [parameter.grad for parameter in model.parameters() if parameter.grad is not None]
+    n_models = model.n_models
+    norms = torch.stack([torch.linalg.vector_norm(g.reshape(n_models, -1), dim=1) for g in grads])
+    total = torch.linalg.vector_norm(norms, dim=0)
+    scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    everyone = bool(alive.all())
+    for g in grads:
+        g.mul_(scale.view(n_models, *([1] * (g.dim() - 1))))
+        if not everyone:
+            g.masked_fill_(~alive.view(n_models, *([1] * (g.dim() - 1))), 0.0)
+
+
+def fixed_windows(starts: np.ndarray, count: int) -> np.ndarray:
+    """A fixed, evenly spread subset of window starts (the same at every evaluation)."""
+    if len(starts) <= count:
+        return starts
+    return starts[np.linspace(0, len(starts) - 1, count).astype(np.int64)]
+
+
+@torch.no_grad()
+def evaluate(
+    model: SequenceModel, data: TokenizedData, starts: np.ndarray, task: str, batch_size: int, device
+) -> np.ndarray:
+    """Mean loss per predicted dimension of each stacked model, shape (K,), over the
+    windows beginning at ``starts`` (the same windows for every model)."""
+    model.eval()
+    n_models = model.n_models
+    total = torch.zeros(n_models, dtype=torch.float64)
+    count = torch.zeros(n_models, dtype=torch.float64)
+    for i in range(0, len(starts), batch_size):
+        windows = np.tile(starts[i : i + batch_size], n_models)
+        loss_sum, dims = model.loss_terms(data.batch(windows, model.config.context_steps, device), task)
+        total += loss_sum.double().cpu()
+        count += dims.double().cpu()
+    model.train()
+    return (total / count.clamp_min(1.0)).numpy()
