@@ -12,6 +12,7 @@ from rich.text import Text
 from roboscale import __version__
 from roboscale.cli import data, fit, study
 from roboscale.cli.eval import eval_command
+from roboscale.cli.options import Command
 from roboscale.cli.train import train_command
 from roboscale.errors import RoboscaleError
 
@@ -27,12 +28,12 @@ app.command("demo", help="Run the built-in scaling study (Meta-World BC and WM, 
     study.demo_command
 )
 app.add_typer(data.app, name="data", help="Generate, inspect and import demonstration datasets (LeRobot v3).")
-app.command("train", help="Train a world model or behaviour-cloning policy; writes a run record and checkpoint.")(
-    train_command
-)
-app.command("eval", help="Evaluate a run: closed-loop success of a policy, open-loop error of a world model.")(
-    eval_command
-)
+app.command(
+    "train", cls=Command, help="Train a world model or behaviour-cloning policy; writes a run record and checkpoint."
+)(train_command)
+app.command(
+    "eval", cls=Command, help="Evaluate a run: closed-loop success of a policy, open-loop error of a world model."
+)(eval_command)
 app.add_typer(study.app, name="study", help="Scaling studies: write, plan and run a study file.")
 app.add_typer(study.runs_app, name="runs", help="List a study's runs or export them for `roboscale fit` and pandas.")
 app.add_typer(fit.app, name="fit", help="Fit scaling laws (parametric, IsoFLOP, frontier, power law) to a runs table.")
