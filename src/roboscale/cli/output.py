@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from roboscale.errors import BadInputError
 
@@ -21,6 +21,17 @@ def make_console() -> Console:
     """Console for results: the terminal's width, or 120 columns when piped."""
     probe = Console()
     return probe if probe.is_terminal else Console(width=120)
+
+
+def bar_columns(label: str, *middle) -> tuple:
+    """Columns of a progress bar: the bold ``label``, the bar, ``middle``, time spent and time left."""
+    return (
+        TextColumn(f"[bold]{label}[/bold]"),
+        BarColumn(bar_width=24),
+        *middle,
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
 
 
 class LateProgress:

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import TextColumn
 
 import roboscale
 from roboscale.cli.options import fields_in_source, options_from
-from roboscale.cli.output import LateProgress, check_output_folder, make_console
+from roboscale.cli.output import LateProgress, bar_columns, check_output_folder, make_console
 
 DEFAULT_STEPS = 1000
 """Run length when none of --steps, --tokens, --flops, --tokens-per-param is given."""
@@ -39,14 +39,11 @@ def train_command(
     config.validate()
     out = out or Path("runs") / run_name(config)
     check_output_folder(out)
-    columns = (
-        TextColumn("[bold]training[/bold]"),
-        BarColumn(bar_width=24),
+    columns = bar_columns(
+        "training",
         TextColumn("step {task.completed:.0f}/{task.total}"),
         TextColumn("{task.fields[rate]:,.0f} tokens/s"),
         TextColumn("loss {task.fields[loss]:.4f}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
     )
     with LateProgress(columns, rate=0.0, loss=float("nan")) as bar:
 
