@@ -9,7 +9,7 @@ import pytest
 from roboscale.fit import simulate_learning_curves
 from roboscale.fit.examples import example_path
 
-TRUTH = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 TOO_LARGE_SEED = str(2**64 + 1)
 
 

@@ -16,6 +16,7 @@ def test_ctrl_c_exits_130_and_the_same_command_finishes_the_run(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert generated.returncode == 0, generated.stderr
     run = tmp_path / "run"
@@ -29,7 +30,7 @@ def test_ctrl_c_exits_130_and_the_same_command_finishes_the_run(tmp_path):
         time.sleep(0.1)  # config.json is written once the run is planned, just before the first step
     assert process.poll() is None, "the run ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == (
         "interrupted: what was finished is kept; run the same command again to resume"
@@ -37,7 +38,7 @@ def test_ctrl_c_exits_130_and_the_same_command_finishes_the_run(tmp_path):
     assert "Traceback" not in stderr
     assert not (run / "record.json").exists() or json.loads((run / "record.json").read_text())["status"] != "finished"
 
-    rerun = subprocess.run(train, capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(train, capture_output=True, text=True, timeout=600, check=False)
     assert rerun.returncode == 0, rerun.stderr
     record = json.loads((run / "record.json").read_text())
     assert record["status"] == "finished" and record["steps"] == 200

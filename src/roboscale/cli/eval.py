@@ -49,7 +49,9 @@ def eval_command(
         Path | None, typer.Option(help="The run's dataset, if it moved (must be the same dataset).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", metavar="", help="Print one JSON object instead of tables.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="Print one JSON object instead of tables.")
+    ] = False,
 ) -> None:
     """Evaluate a run: roll a behaviour-cloning policy out on held-out configurations (success with
     Wilson 95% intervals, return, length), or measure a world model's open-loop prediction error.

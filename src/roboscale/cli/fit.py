@@ -203,9 +203,7 @@ def parametric(
     table = options.load(_example(runs, "hoffmann2022"))
 
     def fit_one(part):
-        return fit_parametric(
-            part, huber_delta=huber_delta, fixed_E=fixed_e, max_iter=max_iter, **options.resampling()
-        )
+        return fit_parametric(part, huber_delta=huber_delta, fixed_E=fixed_e, max_iter=max_iter, **options.resampling())
 
     def show(console, fit):
         render.show(console, render.parametric(fit), render.allocation(compute_optimal(fit, budget)))

@@ -23,6 +23,7 @@ import ast
 import dataclasses
 import functools
 import inspect
+import itertools
 import textwrap
 import typing
 from collections.abc import Callable, Iterable
@@ -141,7 +142,7 @@ def _docstrings(class_node: ast.ClassDef) -> dict[str, str]:
     """The string literal right after each annotated field, whitespace collapsed, by field name."""
     body = class_node.body
     docs = {}
-    for statement, following in zip(body, body[1:]):
+    for statement, following in itertools.pairwise(body):
         if (
             isinstance(statement, ast.AnnAssign)
             and isinstance(statement.target, ast.Name)

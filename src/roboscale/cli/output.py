@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Self
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -49,7 +50,7 @@ class LateProgress:
         self._progress: Progress | None = None
         self._task = None
 
-    def __enter__(self) -> LateProgress:
+    def __enter__(self) -> Self:
         return self
 
     def update(self, **values) -> None:
