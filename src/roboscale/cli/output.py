@@ -56,8 +56,10 @@ class LateProgress:
     def update(self, **values) -> None:
         if self._progress is None:
             self._progress = Progress(*self._columns, console=Console(stderr=True))
-            self._progress.start()
             self._task = self._progress.add_task("", total=None, **self._fields)
+            self._progress.update(self._task, **values)  # the first frame already shows them
+            self._progress.start()
+            return
         self._progress.update(self._task, **values)
 
     def __exit__(self, *exception) -> None:
