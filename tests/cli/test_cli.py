@@ -68,8 +68,20 @@ def test_parametric_json_has_the_documented_keys():
 def test_isoflop_json_with_column_mapping(isoflop_csv):
     out = run_json("fit", "isoflop", str(isoflop_csv), "--n", "params", "--c", "flops", "--bootstrap", "100")
     assert out["a"] == pytest.approx(0.28 / 0.62, abs=0.03)
-    assert out["a"] + out["b"] == pytest.approx(1.0, abs=1e-9)
     assert out["ci"]["a"][0] < out["a"] < out["ci"]["a"][1]
+    # N_opt at the largest budget against the closed form of the simulated law (Hoffmann et
+    # al. eq. 4): G (C/6)^a with G = (alpha A / (beta B))^(1/(alpha+beta)) gives 5.16e9.
+    largest = out["compute_optimal"]["budgets"][0]
+    assert largest["C"] == 1e22
+    assert largest["N_opt"] == pytest.approx(closed_form_n_opt(1e22), rel=0.15)
+    assert largest["N_opt_lo"] < closed_form_n_opt(1e22) < largest["N_opt_hi"]
+
+
+def closed_form_n_opt(flops: float) -> float:
+    """Compute-optimal parameters of TRUTH at ``flops`` FLOPs, with C = 6 N D."""
+    alpha, beta = TRUTH["alpha"], TRUTH["beta"]
+    G = (alpha * TRUTH["A"] / (beta * TRUTH["B"])) ** (1 / (alpha + beta))
+    return G * (flops / 6) ** (beta / (alpha + beta))
 
 
 def test_group_fits_each_group(tmp_path):

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import TextColumn
 from rich.table import Table
 
-from roboscale.cli.output import make_console, note
-from roboscale.errors import BadInputError
+from roboscale.cli.output import LateProgress, bar_columns, make_console, note
+from roboscale.errors import BadInputError, check_seed
 
 MODES = ("auto", "closed-loop", "open-loop")
 
@@ -29,14 +28,20 @@ def eval_command(
     tasks: Annotated[
         str | None, typer.Option(help="Tasks to roll out, names or a set (default: the tasks the run trained on).")
     ] = None,
-    heldout_tasks: Annotated[bool, typer.Option(help="Roll out the dataset's held-out tasks instead.")] = False,
+    heldout_tasks: Annotated[
+        bool, typer.Option("--heldout-tasks", metavar="", help="Roll out the dataset's held-out tasks instead.")
+    ] = False,
     episodes: Annotated[
         int, typer.Option(help="Closed loop: episodes per task. Open loop: validation episodes (at most).")
     ] = 50,
-    seed: Annotated[int, typer.Option(help="Seed of the held-out configurations (and of sampling).")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the held-out configurations (and of sampling), from 0 to 2^63 - 1.")
+    ] = 0,
     workers: Annotated[int, typer.Option(help="Worker processes (results do not depend on it).")] = 1,
     envs: Annotated[int, typer.Option(help="Environments per worker, batched into one policy call.")] = 25,
-    sample: Annotated[bool, typer.Option(help="Sample discrete actions instead of taking the argmax.")] = False,
+    sample: Annotated[
+        bool, typer.Option("--sample", metavar="", help="Sample discrete actions instead of taking the argmax.")
+    ] = False,
     max_steps: Annotated[int | None, typer.Option(help="Episode horizon (default: the dataset's).")] = None,
     horizons: Annotated[str, typer.Option(help="Open loop: prediction horizons in steps.")] = "1,5,20",
     starts: Annotated[int, typer.Option(help="Open loop: start frames per validation episode.")] = 4,
@@ -44,7 +49,9 @@ def eval_command(
         Path | None, typer.Option(help="The run's dataset, if it moved (must be the same dataset).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="Print one JSON object instead of tables.")
+    ] = False,
 ) -> None:
     """Evaluate a run: roll a behaviour-cloning policy out on held-out configurations (success with
     Wilson 95% intervals, return, length), or measure a world model's open-loop prediction error.
@@ -55,9 +62,14 @@ def eval_command(
 
     if mode not in MODES:
         raise BadInputError(f"--mode {mode}: choose {', '.join(MODES)}")
+    check_seed(seed)
+    for option, count in {"--episodes": episodes, "--starts": starts, "--max-steps": max_steps}.items():
+        if count is not None and count < 1:
+            raise BadInputError(f"{option} {count}: must be at least 1")
+    steps = _horizons(horizons)
     task = read_run_folder(run).task
     if mode == "open-loop" or (mode == "auto" and task == "wm"):
-        _open_loop(run, horizons, episodes, starts, data, device, as_json)
+        _open_loop(run, steps, episodes, starts, data, device, as_json)
     else:
         settings = {
             "tasks": tasks,
@@ -77,22 +89,19 @@ def _closed_loop(run, settings, max_steps, env, data, workers, envs, device, as_
         note(remark)
     from roboscale.evaluate.closed_loop import run_policy_evaluation  # torch loads here
 
-    columns = (
-        TextColumn("[bold]rolling out[/bold]"),
-        BarColumn(bar_width=24),
+    columns = bar_columns(
+        "rolling out",
         TextColumn("{task.completed:.0f}/{task.total:.0f} episodes"),
         TextColumn("success {task.fields[success]:.0%}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
     )
     counts = {"done": 0, "successes": 0}
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        job = bar.add_task("eval", total=len(plan.episodes), success=0.0)
+    with LateProgress(columns, success=0.0) as bar:
 
         def update(result, total: int) -> None:
             counts["done"] += 1
             counts["successes"] += int(result.success)
-            bar.update(job, completed=counts["done"], success=counts["successes"] / counts["done"])
+            success = counts["successes"] / counts["done"]
+            bar.update(completed=counts["done"], total=len(plan.episodes), success=success)
 
         evaluation = run_policy_evaluation(plan, workers=workers, envs=envs, device=device, progress=update)
     if as_json:
@@ -138,24 +147,29 @@ def _print_closed_loop(evaluation) -> None:
     console.print(f"wrote {evaluation.path}", highlight=False, soft_wrap=True)
 
 
-def _open_loop(run, horizons: str, episodes: int, starts: int, data, device, as_json: bool) -> None:
+def _horizons(text: str) -> tuple[int, ...]:
+    """``--horizons 1,5,20`` as step counts, each at least 1."""
+    try:
+        steps = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        steps = ()
+    if not steps or min(steps) < 1:
+        raise BadInputError(f"--horizons {text!r}: give comma-separated step counts of at least 1, e.g. 1,5,20")
+    return steps
+
+
+def _open_loop(run, horizons: tuple[int, ...], episodes: int, starts: int, data, device, as_json: bool) -> None:
     from roboscale.evaluate.world_model import evaluate_world_model  # torch loads here
 
-    try:
-        steps = tuple(int(part) for part in horizons.split(",") if part.strip())
-    except ValueError:
-        raise BadInputError(f"--horizons {horizons!r}: give comma-separated step counts, e.g. 1,5,20") from None
-    columns = (TextColumn("[bold]predicting[/bold]"), BarColumn(bar_width=24), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        job = bar.add_task("open loop", total=None)
+    with LateProgress(bar_columns("predicting")) as bar:
         evaluation = evaluate_world_model(
             run,
-            horizons=steps,
+            horizons=horizons,
             episodes=episodes,
             starts_per_episode=starts,
             data=data,
             device=device,
-            progress=lambda done, total: bar.update(job, completed=done, total=total),
+            progress=lambda done, total: bar.update(completed=done, total=total),
         )
     if as_json:
         sys.stdout.write(json.dumps(evaluation.to_dict(), indent=2) + "\n")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +16,9 @@ import typer
 from rich.console import Console
 
 from roboscale.cli import render
+from roboscale.cli.options import Command, fields_of, options_from
 from roboscale.cli.output import make_console, note
-from roboscale.errors import BadInputError, RoboscaleError
+from roboscale.errors import BadInputError, RoboscaleError, check_seed
 from roboscale.fit import (
     audit_extrapolation,
     compute_optimal,
@@ -35,62 +38,94 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-# Options shared by every fit command (typer needs them in each signature).
 RunsArg = Annotated[
     Path | None,
     typer.Argument(help="Runs table: .csv, .tsv, .parquet or .jsonl, one row per run (or per learning-curve point)."),
 ]
-NCol = Annotated[str | None, typer.Option("--n", help="Column holding N, the parameter count.")]
-DCol = Annotated[str | None, typer.Option("--d", help="Column holding D, training tokens (or samples).")]
-CCol = Annotated[str | None, typer.Option("--c", help="Column holding C, training FLOPs.")]
-LossCol = Annotated[str | None, typer.Option("--loss", help="Column holding the loss.")]
-GroupCol = Annotated[str | None, typer.Option("--group", help="Fit each value of this column separately.")]
-Bootstrap = Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals (0: none).")]
-Seed = Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")]
-CiLevel = Annotated[float, typer.Option(help="Confidence level of the intervals.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
-FlopsPerParamToken = Annotated[
-    float,
-    typer.Option(help="FLOP convention C = k*N*D used to derive a missing C or D (6: dense forward+backward)."),
-]
-DropHighest = Annotated[int, typer.Option(help="Leave out this many runs with the highest loss (outliers).")]
-DropInvalid = Annotated[bool, typer.Option(help="Leave out rows with NaN/inf/zero/negative values (counted).")]
-MinFlops = Annotated[float | None, typer.Option(help="Keep only runs with C >= this many FLOPs.")]
-MaxFlops = Annotated[float | None, typer.Option(help="Keep only runs with C <= this many FLOPs.")]
 Budgets = Annotated[
     list[float] | None,
     typer.Option("--budget", help="FLOP budget for the compute-optimal table (repeatable; default 1-1000x the data)."),
 ]
 
 
-def _load(
-    runs: Path, n, d, c, loss, flops_per_param_token, drop_highest_loss, drop_invalid, min_flops, max_flops, run=None
-):
-    return load_runs(
-        runs,
-        n=n,
-        d=d,
-        c=c,
-        loss=loss,
-        run=run,
-        flops_per_param_token=flops_per_param_token,
-        drop_invalid=drop_invalid,
-        drop_highest_loss=drop_highest_loss,
-        min_flops=min_flops,
-        max_flops=max_flops,
-    )
+def _flag(name: str, help: str):
+    """A boolean option that is only switched on: ``--unweighted``, not ``--unweighted/--no-unweighted``."""
+    return typer.Option(name, help=help, metavar="")
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """What every fit command shares: where N, D, C and the loss are, which runs to
+    keep, the bootstrap, and the output. Each field is an option of each command."""
+
+    n: str | None = None
+    """Column holding N, the parameter count."""
+    d: str | None = None
+    """Column holding D, training tokens (or samples)."""
+    c: str | None = None
+    """Column holding C, training FLOPs."""
+    loss: str | None = None
+    """Column holding the loss."""
+    group: str | None = None
+    """Fit each value of this column separately."""
+    bootstrap: int = 1000
+    """Bootstrap resamples for confidence intervals (0: none)."""
+    seed: int = 0
+    """Seed of the bootstrap resampling, from 0 to 2^63 - 1."""
+    ci_level: float = 0.95
+    """Confidence level of the intervals."""
+    as_json: bool = field(default=False, metadata={"flag": "--json"})
+    """Print one JSON object on stdout instead of tables."""
+    flops_per_param_token: float = 6.0
+    """FLOP convention C = k*N*D used to derive a missing C or D (6: dense forward+backward)."""
+    drop_highest_loss: int = 0
+    """Leave out this many runs with the highest loss (outliers)."""
+    drop_invalid: bool = False
+    """Leave out rows with NaN/inf/zero/negative values (counted)."""
+    min_flops: float | None = None
+    """Keep only runs with C >= this many FLOPs."""
+    max_flops: float | None = None
+    """Keep only runs with C <= this many FLOPs."""
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
+
+    def resampling(self) -> dict:
+        """The keyword arguments of every fit function for its bootstrap intervals."""
+        return {"bootstrap": self.bootstrap, "seed": self.seed, "ci_level": self.ci_level}
+
+    def load(self, runs: Path, run: str | None = None) -> RunsTable:
+        """The runs table, with these columns and filters."""
+        return load_runs(
+            runs,
+            n=self.n,
+            d=self.d,
+            c=self.c,
+            loss=self.loss,
+            run=run,
+            flops_per_param_token=self.flops_per_param_token,
+            drop_invalid=self.drop_invalid,
+            drop_highest_loss=self.drop_highest_loss,
+            min_flops=self.min_flops,
+            max_flops=self.max_flops,
+        )
+
+
+def fit_options(**overrides):
+    """The FitOptions of one command: every field an option, ``defaults``/``skip`` as given."""
+    return options_from(fields_of(FitOptions), into="options", build=FitOptions, **overrides)
 
 
 def _run(
     table: RunsTable,
-    group: str | None,
-    as_json: bool,
+    options: FitOptions,
     fit_one: Callable[[RunsTable], object],
     show: Callable[[Console, object], None],
     describe: Callable[[object], dict],
     activity: str,
 ) -> None:
     """Fit every group (or the whole table), then print tables or one JSON object."""
+    group, as_json = options.group, options.as_json
     parts = list(table.groups(group)) if group else [(None, table)]
     console = make_console()
     status = Console(stderr=True)
@@ -146,84 +181,41 @@ def _example(runs: Path | None, name: str) -> Path:
     return path
 
 
-@app.command()
+@app.command(cls=Command)
+@fit_options()
 def parametric(
     runs: RunsArg = None,
-    n: NCol = None,
-    d: DCol = None,
-    c: CCol = None,
-    loss: LossCol = None,
-    group: GroupCol = None,
-    bootstrap: Bootstrap = 1000,
-    seed: Seed = 0,
-    ci_level: CiLevel = 0.95,
-    as_json: AsJson = False,
     huber_delta: Annotated[float, typer.Option(help="Huber loss threshold on log loss.")] = 1e-3,
     fixed_e: Annotated[
         float | None, typer.Option("--fixed-e", help="Hold the irreducible loss E at this value.")
     ] = None,
-    max_iter: Annotated[int, typer.Option(help="Iteration limit of the final L-BFGS stage.")] = 5000,
+    max_iter: Annotated[int, typer.Option(help="Iteration limit of the final L-BFGS stage (>= 1).")] = 5000,
     budget: Budgets = None,
-    flops_per_param_token: FlopsPerParamToken = 6.0,
-    drop_highest_loss: DropHighest = 0,
-    drop_invalid: DropInvalid = False,
-    min_flops: MinFlops = None,
-    max_flops: MaxFlops = None,
+    *,
+    options: FitOptions,
 ) -> None:
     """Approach 3: L(N, D) = E + A/N^alpha + B/D^beta, plus the compute-optimal allocation.
 
     Without RUNS, fits the bundled Hoffmann et al. (2022) runs (Epoch's extraction).
     """
-    table = _load(
-        _example(runs, "hoffmann2022"),
-        n,
-        d,
-        c,
-        loss,
-        flops_per_param_token,
-        drop_highest_loss,
-        drop_invalid,
-        min_flops,
-        max_flops,
-    )
+    if max_iter < 1:
+        raise BadInputError(f"--max-iter {max_iter}: the optimiser needs at least 1 iteration (default 5000)")
+    table = options.load(_example(runs, "hoffmann2022"))
 
     def fit_one(part):
-        return fit_parametric(
-            part,
-            huber_delta=huber_delta,
-            fixed_E=fixed_e,
-            max_iter=max_iter,
-            bootstrap=bootstrap,
-            seed=seed,
-            ci_level=ci_level,
-        )
+        return fit_parametric(part, huber_delta=huber_delta, fixed_E=fixed_e, max_iter=max_iter, **options.resampling())
 
     def show(console, fit):
         render.show(console, render.parametric(fit), render.allocation(compute_optimal(fit, budget)))
 
-    _run(
-        table,
-        group,
-        as_json,
-        fit_one,
-        show,
-        lambda fit: _with_allocation(fit, budget),
-        f"fitting L(N, D) from 4,500 starts + {bootstrap} bootstrap resamples",
-    )
+    activity = f"fitting L(N, D) from 4,500 starts + {options.bootstrap} bootstrap resamples"
+    _run(table, options, fit_one, show, lambda fit: _with_allocation(fit, budget), activity)
 
 
-@app.command()
+@app.command(cls=Command)
+@fit_options()
 def isoflop(
     runs: RunsArg = None,
-    n: NCol = None,
-    d: DCol = None,
-    c: CCol = None,
-    loss: LossCol = None,
-    group: GroupCol = None,
-    bootstrap: Bootstrap = 1000,
-    seed: Seed = 0,
-    ci_level: CiLevel = 0.95,
-    as_json: AsJson = False,
     budget_col: Annotated[
         str | None, typer.Option(help="Column naming each run's FLOP budget (default: group runs by C).")
     ] = None,
@@ -231,33 +223,20 @@ def isoflop(
     window: Annotated[
         int, typer.Option(help="Model sizes on each side of the lowest loss used for the parabola (0: all).")
     ] = 3,
-    unweighted: Annotated[bool, typer.Option(help="Do not weight budgets by their bootstrap spread.")] = False,
+    unweighted: Annotated[bool, _flag("--unweighted", "Do not weight budgets by their bootstrap spread.")] = False,
     budget: Budgets = None,
-    flops_per_param_token: FlopsPerParamToken = 6.0,
-    drop_highest_loss: DropHighest = 0,
-    drop_invalid: DropInvalid = False,
-    min_flops: MinFlops = None,
-    max_flops: MaxFlops = None,
+    *,
+    options: FitOptions,
 ) -> None:
     """Approach 2: a parabola per FLOP budget, then N_opt = k C^a and D_opt = k C^b.
 
     Without RUNS, fits the bundled Atari behaviour-cloning runs of Tuyls et al. (2023), one fit per game.
     """
+    if window < 0:
+        raise BadInputError(f"--window {window}: give a number of model sizes on each side, or 0 for all of them")
     if runs is None:
-        group = group or "game"
-        drop_invalid = True
-    table = _load(
-        _example(runs, "atari_bc"),
-        n,
-        d,
-        c,
-        loss,
-        flops_per_param_token,
-        drop_highest_loss,
-        drop_invalid,
-        min_flops,
-        max_flops,
-    )
+        options = replace(options, group=options.group or "game", drop_invalid=True)
+    table = options.load(_example(runs, "atari_bc"))
 
     def fit_one(part):
         return fit_isoflop(
@@ -266,110 +245,72 @@ def isoflop(
             budget_tolerance=budget_tolerance,
             window=window or None,
             weighted=not unweighted,
-            bootstrap=bootstrap,
-            seed=seed,
-            ci_level=ci_level,
+            **options.resampling(),
         )
 
     def show(console, fit):
         render.show(console, render.isoflop(fit), render.allocation(compute_optimal(fit, budget)))
 
-    _run(table, group, as_json, fit_one, show, lambda fit: _with_allocation(fit, budget), "fitting IsoFLOP profiles")
+    _run(table, options, fit_one, show, lambda fit: _with_allocation(fit, budget), "fitting IsoFLOP profiles")
 
 
-@app.command()
+@app.command(cls=Command)
+@fit_options()
 def frontier(
     runs: Annotated[Path, typer.Argument(help="Learning curves (run, C, D, loss per row) or one row per run.")],
-    n: NCol = None,
-    d: DCol = None,
-    c: CCol = None,
-    loss: LossCol = None,
     run: Annotated[str | None, typer.Option("--run", help="Column holding the run id of each curve point.")] = None,
-    group: GroupCol = None,
-    bootstrap: Bootstrap = 1000,
-    seed: Seed = 0,
-    ci_level: CiLevel = 0.95,
-    as_json: AsJson = False,
     grid_points: Annotated[int, typer.Option(help="Log-spaced compute values the curves are compared at.")] = 100,
     budget: Budgets = None,
-    flops_per_param_token: FlopsPerParamToken = 6.0,
-    drop_highest_loss: DropHighest = 0,
-    drop_invalid: DropInvalid = False,
-    min_flops: MinFlops = None,
-    max_flops: MaxFlops = None,
+    *,
+    options: FitOptions,
 ) -> None:
     """Approach 1: the lowest loss at each compute across runs, L(C) = E + A C^-alpha, N_opt ∝ C^a."""
-    table = _load(
-        runs, n, d, c, loss, flops_per_param_token, drop_highest_loss, drop_invalid, min_flops, max_flops, run=run
-    )
+    table = options.load(runs, run=run)
 
     def fit_one(part):
-        return fit_frontier(part, grid_points=grid_points, bootstrap=bootstrap, seed=seed, ci_level=ci_level)
+        return fit_frontier(part, grid_points=grid_points, **options.resampling())
 
     def show(console, fit):
         render.show(console, render.frontier(fit), render.allocation(compute_optimal(fit, budget)))
 
-    _run(
-        table, group, as_json, fit_one, show, lambda fit: _with_allocation(fit, budget), "fitting the compute frontier"
-    )
+    _run(table, options, fit_one, show, lambda fit: _with_allocation(fit, budget), "fitting the compute frontier")
 
 
-@app.command("power-law")
+@app.command("power-law", cls=Command)
+@fit_options()
 def power_law(
     runs: Annotated[Path, typer.Argument(help="Runs table: .csv, .tsv, .parquet or .jsonl.")],
     x: Annotated[str, typer.Option(help="Column on the x axis (N, D, C or any positive column).")] = "C",
     y: Annotated[str, typer.Option(help="Column on the y axis.")] = "loss",
-    group: GroupCol = None,
-    bootstrap: Bootstrap = 1000,
-    seed: Seed = 0,
-    ci_level: CiLevel = 0.95,
-    as_json: AsJson = False,
-    no_offset: Annotated[bool, typer.Option(help="Fit y = A x^-alpha (no floor E).")] = False,
+    no_offset: Annotated[bool, _flag("--no-offset", "Fit y = A x^-alpha (no floor E).")] = False,
     complement: Annotated[
         float | None, typer.Option(help="Fit (COMPLEMENT - y), e.g. 1 for a success rate (fits the failure rate).")
     ] = None,
-    broken: Annotated[bool, typer.Option(help="Fit a broken power law with one bend (Caballero et al. 2022).")] = False,
-    n: NCol = None,
-    d: DCol = None,
-    c: CCol = None,
-    loss: LossCol = None,
-    flops_per_param_token: FlopsPerParamToken = 6.0,
-    drop_highest_loss: DropHighest = 0,
-    drop_invalid: DropInvalid = False,
-    min_flops: MinFlops = None,
-    max_flops: MaxFlops = None,
+    broken: Annotated[bool, _flag("--broken", "Fit a broken power law with one bend (Caballero et al. 2022).")] = False,
+    *,
+    options: FitOptions,
 ) -> None:
     """y = E + A x^-alpha on any single axis (loss vs N, D or C; failure rate vs data)."""
-    table = _load(runs, n, d, c, loss, flops_per_param_token, drop_highest_loss, drop_invalid, min_flops, max_flops)
+    table = options.load(runs)
     for name in (x, y):
         table.column(name)  # an unknown name fails here, before any fitting
+    spread = options.resampling()
 
     def fit_one(part):
         xs = pd.to_numeric(part.column(x), errors="coerce").to_numpy(float)
         ys = pd.to_numeric(part.column(y), errors="coerce").to_numpy(float)
         if broken:
-            return fit_broken_power_law(
-                xs, ys, complement=complement, bootstrap=bootstrap, seed=seed, ci_level=ci_level, x_name=x, y_name=y
-            )
-        return fit_power_law(
-            xs,
-            ys,
-            offset=not no_offset,
-            complement=complement,
-            bootstrap=bootstrap,
-            seed=seed,
-            ci_level=ci_level,
-            x_name=x,
-            y_name=y,
-        )
+            return fit_broken_power_law(xs, ys, complement=complement, x_name=x, y_name=y, **spread)
+        return fit_power_law(xs, ys, offset=not no_offset, complement=complement, x_name=x, y_name=y, **spread)
 
     def show(console, fit):
         render.show(console, render.power_law(fit))
 
-    _run(table, group, as_json, fit_one, show, lambda fit: fit.to_dict(), f"fitting {y} against {x}")
+    _run(table, options, fit_one, show, lambda fit: fit.to_dict(), f"fitting {y} against {x}")
 
 
-@app.command()
+@app.command(cls=Command)
+@fit_options(skip=("ci_level",), defaults={"bootstrap": 200})
 def audit(
     runs: Annotated[Path, typer.Argument(help="Runs table (see `roboscale fit parametric --help`).")],
     method: Annotated[str, typer.Option(help=f"Law to audit: {', '.join(METHODS)}.")] = "parametric",
@@ -377,34 +318,38 @@ def audit(
     holdout_decades: Annotated[
         float, typer.Option(help="Learning curves (frontier): hold out the top this-many decades of compute.")
     ] = 0.5,
-    n: NCol = None,
-    d: DCol = None,
-    c: CCol = None,
-    loss: LossCol = None,
     run: Annotated[str | None, typer.Option("--run", help="Column holding the run id (learning curves).")] = None,
-    group: GroupCol = None,
-    bootstrap: Bootstrap = 200,
-    seed: Seed = 0,
-    as_json: AsJson = False,
-    flops_per_param_token: FlopsPerParamToken = 6.0,
-    drop_highest_loss: DropHighest = 0,
-    drop_invalid: DropInvalid = False,
-    min_flops: MinFlops = None,
-    max_flops: MaxFlops = None,
+    *,
+    options: FitOptions,
 ) -> None:
     """Refit without the largest-compute runs and report how well the law predicts them."""
     if method not in METHODS:
         raise BadInputError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
-    table = _load(
-        runs, n, d, c, loss, flops_per_param_token, drop_highest_loss, drop_invalid, min_flops, max_flops, run=run
-    )
+    table = options.load(runs, run=run)
+    if method == "frontier" and table.has_curves:
+        _check_holdout_decades(holdout_decades, table)
 
     def fit_one(part):
         return audit_extrapolation(
-            part, method, holdout=holdout, holdout_decades=holdout_decades, bootstrap=bootstrap, seed=seed
+            part,
+            method,
+            holdout=holdout,
+            holdout_decades=holdout_decades,
+            bootstrap=options.bootstrap,
+            seed=options.seed,
         )
 
     def show(console, result):
         render.show(console, render.audit(result))
 
-    _run(table, group, as_json, fit_one, show, lambda result: result.to_dict(), f"auditing the {method} law")
+    _run(table, options, fit_one, show, lambda result: result.to_dict(), f"auditing the {method} law")
+
+
+def _check_holdout_decades(decades: float, table: RunsTable) -> None:
+    """Holding out the top ``decades`` of compute must leave part of the curves to fit on."""
+    span = math.log10(table.C.max() / table.C.min())
+    if not 0 < decades < span:
+        raise BadInputError(
+            f"--holdout-decades {decades:g}: the learning curves span {span:.2g} decades of compute "
+            f"({table.C.min():.3g} to {table.C.max():.3g} FLOPs); hold out more than 0 and less than that, e.g. 0.5"
+        )

@@ -12,6 +12,7 @@ from rich.text import Text
 from roboscale import __version__
 from roboscale.cli import data, fit, study
 from roboscale.cli.eval import eval_command
+from roboscale.cli.options import Command
 from roboscale.cli.train import train_command
 from roboscale.errors import RoboscaleError
 
@@ -27,12 +28,12 @@ app.command("demo", help="Run the built-in scaling study (Meta-World BC and WM, 
     study.demo_command
 )
 app.add_typer(data.app, name="data", help="Generate, inspect and import demonstration datasets (LeRobot v3).")
-app.command("train", help="Train a world model or behaviour-cloning policy; writes a run record and checkpoint.")(
-    train_command
-)
-app.command("eval", help="Evaluate a run: closed-loop success of a policy, open-loop error of a world model.")(
-    eval_command
-)
+app.command(
+    "train", cls=Command, help="Train a world model or behaviour-cloning policy; writes a run record and checkpoint."
+)(train_command)
+app.command(
+    "eval", cls=Command, help="Evaluate a run: closed-loop success of a policy, open-loop error of a world model."
+)(eval_command)
 app.add_typer(study.app, name="study", help="Scaling studies: write, plan and run a study file.")
 app.add_typer(study.runs_app, name="runs", help="List a study's runs or export them for `roboscale fit` and pandas.")
 app.add_typer(fit.app, name="fit", help="Fit scaling laws (parametric, IsoFLOP, frontier, power law) to a runs table.")
@@ -56,29 +57,34 @@ def _root(
     """Measure, fit and forecast scaling laws for robot learning."""
 
 
+INTERRUPTED = "interrupted: what was finished is kept; run the same command again to resume"
+INTERRUPTED_EXIT_CODE = 130
+"""128 + SIGINT, as a shell reports a command stopped by Ctrl-C."""
+
+
 def main() -> None:
-    """Run the CLI; a RoboscaleError becomes one line on stderr and its exit code."""
+    """Run the CLI; a RoboscaleError becomes one line on stderr and its exit code, Ctrl-C exit code 130."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode typer returns the exit code instead of exiting, and turns
+        # Ctrl-C into exit code 130 before it reaches us.
+        exit_code = app(standalone_mode=False)
     except RoboscaleError as error:
         # Text, not markup: messages name keys like [sweep] that markup would swallow.
         message = Text.assemble(("error: ", "bold red"), str(error))
         Console(stderr=True).print(message, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
-        Console(stderr=True).print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted")
-        sys.exit(130)
+    except (KeyboardInterrupt, typer.Abort):
+        exit_code = INTERRUPTED_EXIT_CODE
     except Exception as error:  # click usage errors carry their own exit code
         exit_code = getattr(error, "exit_code", None)
         if exit_code is not None and hasattr(error, "show"):
             error.show()
             sys.exit(exit_code)
         raise
+    if exit_code == INTERRUPTED_EXIT_CODE:
+        # train resumes from its checkpoint, study run from its store; data generate starts again cleanly.
+        Console(stderr=True).print(INTERRUPTED, highlight=False, soft_wrap=True, markup=False)
+    sys.exit(exit_code if isinstance(exit_code, int) else 0)
 
 
 if __name__ == "__main__":

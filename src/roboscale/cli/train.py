@@ -6,41 +6,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import TextColumn
 
-from roboscale.cli.output import make_console
+import roboscale
+from roboscale.cli.options import fields_in_source, options_from
+from roboscale.cli.output import LateProgress, bar_columns, check_output_folder, make_console
+
+DEFAULT_STEPS = 1000
+"""Run length when none of --steps, --tokens, --flops, --tokens-per-param is given."""
+
+# Read from the source: importing roboscale.train loads torch, too slow for every CLI start.
+TRAIN_CONFIG_FIELDS = fields_in_source(Path(roboscale.__file__).parent / "train" / "config.py", "TrainConfig")
 
 
+@options_from(TRAIN_CONFIG_FIELDS, into="settings")
 def train_command(
-    data: Annotated[Path, typer.Option(help="Dataset folder (LeRobot v3, e.g. from roboscale data generate).")],
-    task: Annotated[str, typer.Option(help="bc: predict actions; wm: predict the next observation.")] = "bc",
-    tokenizer: Annotated[
-        str,
-        typer.Option(
-            help="State tokenizer: uniform:BINS, quantile:BINS or continuous; @K for K tokens per observation."
-        ),
-    ] = "uniform:256",
-    action_tokenizer: Annotated[
-        str | None, typer.Option(help="Action tokenizer (default: the state tokenizer's kind and bins).")
-    ] = None,
-    d_model: Annotated[int, typer.Option(help="Width.")] = 64,
-    n_layer: Annotated[int | None, typer.Option(help="Depth (default: the ladder rule, d_model / 32).")] = None,
-    n_head: Annotated[int | None, typer.Option(help="Heads (default: 32-dimensional heads).")] = None,
-    context_steps: Annotated[int, typer.Option(help="Timesteps per sequence.")] = 8,
-    batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 64,
-    steps: Annotated[int | None, typer.Option(help="Run length in optimiser steps.")] = None,
-    tokens: Annotated[float | None, typer.Option(help="Run length in training tokens.")] = None,
-    flops: Annotated[float | None, typer.Option(help="Run length as a FLOP budget, e.g. 1e12.")] = None,
-    tokens_per_param: Annotated[
-        float | None, typer.Option(help="Run length as tokens per parameter (e.g. 20).")
-    ] = None,
-    lr: Annotated[
-        float | None, typer.Option(help="Peak learning rate (default: a width rule, see --help of the API).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of initialisation and data order.")] = 0,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    settings: dict,
     out: Annotated[
         Path | None, typer.Option("--out", help="Run folder (default: runs/NAME from the settings).")
     ] = None,
@@ -50,46 +31,25 @@ def train_command(
     Re-running the same command resumes from the last checkpoint (or returns at once if finished).
     """
     from roboscale.train import TrainConfig, train  # torch loads here, not on every CLI start
-    from roboscale.train.config import run_name
+    from roboscale.train.config import LENGTH_OPTIONS, run_name
 
-    if steps is None and tokens is None and flops is None and tokens_per_param is None:
-        steps = 1000
-    config = TrainConfig(
-        data=str(data),
-        task=task,
-        tokenizer=tokenizer,
-        action_tokenizer=action_tokenizer,
-        d_model=d_model,
-        n_layer=n_layer,
-        n_head=n_head,
-        context_steps=context_steps,
-        batch_size=batch_size,
-        steps=steps,
-        tokens=tokens,
-        flops=flops,
-        tokens_per_param=tokens_per_param,
-        lr=lr,
-        seed=seed,
-        threads=threads,
-        device=device,
-    )
+    if all(settings[name] is None for name in LENGTH_OPTIONS):
+        settings = {**settings, "steps": DEFAULT_STEPS}
+    config = TrainConfig(**settings)
     config.validate()
     out = out or Path("runs") / run_name(config)
-    columns = (
-        TextColumn("[bold]training[/bold]"),
-        BarColumn(bar_width=24),
+    check_output_folder(out)
+    columns = bar_columns(
+        "training",
         TextColumn("step {task.completed:.0f}/{task.total}"),
         TextColumn("{task.fields[rate]:,.0f} tokens/s"),
         TextColumn("loss {task.fields[loss]:.4f}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        job = bar.add_task("train", total=None, rate=0.0, loss=float("nan"))
+    with LateProgress(columns, rate=0.0, loss=float("nan")) as bar:
 
         def update(step: int, total: int, metrics: dict) -> None:
             rate = metrics["tokens"] / max(metrics["seconds"], 1e-9)
-            bar.update(job, completed=step, total=total, loss=metrics["loss"], rate=rate)
+            bar.update(completed=step, total=total, loss=metrics["loss"], rate=rate)
 
         record = train(config, out, progress=update)
     _summary(record, out)

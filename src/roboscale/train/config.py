@@ -20,37 +20,43 @@ class TrainConfig:
     ``tokens_per_param`` sets its length."""
 
     data: str
-    """Dataset folder (LeRobot v3)."""
+    """Dataset folder (LeRobot v3, e.g. from roboscale data generate)."""
     task: str = "bc"
     """bc: predict actions; wm: predict the next observation."""
     tokenizer: str = "uniform:256"
-    """State tokenizer spec (uniform:B, quantile:B, continuous; @K tokens per observation)."""
+    """State tokenizer: uniform:BINS, quantile:BINS or continuous; @K for K tokens per observation."""
     action_tokenizer: str | None = None
     """Action tokenizer spec (default: the state tokenizer's kind and bins, one token per dimension)."""
     d_model: int = 64
+    """Width: dimensions of the residual stream (divisible into the heads)."""
     n_layer: int | None = None
-    """Default: the ladder rule, one layer per 32 dimensions of width."""
+    """Depth in transformer blocks (default: the ladder rule, one layer per 32 dimensions of width)."""
     n_head: int | None = None
-    """Default: the ladder rule, 32-dimensional heads."""
+    """Attention heads (default: the ladder rule, 32-dimensional heads)."""
     context_steps: int = 8
     """Timesteps per training sequence."""
     batch_size: int = 64
     """Sequences per optimiser step."""
     steps: int | None = None
+    """Run length in optimiser steps (1000 when no run length is given on the command line)."""
     tokens: float | None = None
-    """Training tokens (sequence positions) to process."""
+    """Run length in training tokens (sequence positions) to process."""
     flops: float | None = None
-    """Training FLOPs to spend (counted with ``flops_convention``)."""
+    """Run length as a budget of training FLOPs (counted with flops_convention), e.g. 1e12."""
     tokens_per_param: float | None = None
-    """Tokens = this ratio x parameters (e.g. 20, Chinchilla's)."""
+    """Run length in tokens per parameter: tokens = this ratio x parameters (e.g. 20, Chinchilla's)."""
     lr: float | None = None
-    """Peak learning rate (default: the width rule of :func:`default_lr`)."""
+    """Peak AdamW learning rate (default: 3e-3 x (64 / d_model)^0.5, at most 1e-2)."""
     warmup_fraction: float = 0.05
+    """Fraction of the run's steps spent warming the learning rate up linearly from 0, in [0, 1)."""
     min_lr_ratio: float = 0.1
     """Cosine decay ends at this fraction of the peak, at the last step."""
     weight_decay: float = 0.1
+    """AdamW decoupled weight decay coefficient (weight matrices only; 0 turns it off)."""
     grad_clip: float = 1.0
+    """Largest global L2 norm of the gradient; a larger gradient is scaled down to it."""
     seed: int = 0
+    """Seed of initialisation and data order, from 0 to 2^63 - 1."""
     eval_points: int = 16
     """Log-spaced validation evaluations along the run (plus the final one)."""
     eval_windows: int = 1024
@@ -62,7 +68,7 @@ class TrainConfig:
     threads: int | None = None
     """CPU threads (default: all this process may use)."""
     checkpoint_seconds: float = 60.0
-    """Save a checkpoint at an evaluation point at most this often (and always at the end)."""
+    """Seconds between checkpoints at most (saved at evaluation points, and always at the end)."""
 
     def validate(self) -> None:
         """Raise BadInputError for a config that cannot run, before any work."""
