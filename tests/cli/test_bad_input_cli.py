@@ -112,11 +112,6 @@ def test_fit_help_has_no_doubled_negations_and_flags_show_no_type():
     assert "--no-offset" in roboscale("fit", "power-law", "--help").stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs a guard where the steps are derived (train/trainer.py _total_steps, or train/sizing.py): "
-    "a budget of more steps than a run can take must raise BadInputError; then remove this mark",
-)
 def test_train_refuses_a_budget_too_large_for_the_model(pointmass_dataset, tmp_path):
     result = roboscale("train", "--data", str(pointmass_dataset), "--flops", "1e40", "--out", str(tmp_path / "run"))
     assert_one_line_exit_2(result, "--flops 1e+40")

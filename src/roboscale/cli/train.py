@@ -35,8 +35,7 @@ def train_command(
 
     if all(settings[name] is None for name in LENGTH_OPTIONS):
         settings = {**settings, "steps": DEFAULT_STEPS}
-    config = TrainConfig(**settings)
-    config.validate()
+    config = TrainConfig(**settings)  # validated once, by train(), before any work
     out = out or Path("runs") / run_name(config)
     check_output_folder(out)
     columns = bar_columns(

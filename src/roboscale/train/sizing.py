@@ -15,7 +15,7 @@ import torch
 
 from roboscale.errors import BadInputError
 from roboscale.models import ModelConfig, SequenceModel
-from roboscale.train.config import TrainConfig
+from roboscale.train.config import LENGTH_OPTIONS, TrainConfig
 from roboscale.train.data import TokenizedData
 from roboscale.train.step import make_optimizer, train_step
 
@@ -102,8 +102,21 @@ def size_run(config: TrainConfig, data: TokenizedData, model: ModelSize | None =
     return RunSize(model, tokens_per_step, steps, train_tokens)
 
 
+MAX_STEPS = 10**12
+"""More optimiser steps than any run can take (a million years at 30 steps per second):
+a length beyond it is a typo, refused before any work."""
+
+
 def require_a_step(config: TrainConfig, size: RunSize) -> None:
-    """Refuse a run whose budget buys no optimiser step."""
+    """Refuse a run whose length buys no optimiser step, or more than :data:`MAX_STEPS`."""
+    length = next(name for name in LENGTH_OPTIONS if getattr(config, name) is not None)
+    flag = f"--{length.replace('_', '-')} {getattr(config, length):g}"
+    if size.steps > MAX_STEPS:
+        per_step = size.tokens_per_step * size.model.flops_per_token[config.flops_convention]
+        raise BadInputError(
+            f"{flag}: that is {size.steps:.3g} optimiser steps with this model, more than any run can take; "
+            f"give at most {MAX_STEPS * per_step:.3g} FLOPs ({MAX_STEPS:.0e} steps)"
+        )
     if size.steps >= 1:
         return
     one_step = size.tokens_per_step * size.model.flops_per_token[config.flops_convention]
