@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from roboscale.errors import BadInputError
+
 FILE_MODE = 0o644
 """Mode of written files (readable by others, as an ordinary ``open(..., "w")`` would leave
 them under the usual umask; ``mkstemp`` alone would give 0600)."""
@@ -48,6 +50,33 @@ def write_atomically(path: str | Path, content: str | bytes | Callable[[Path], N
 def write_json_atomic(path: str | Path, payload) -> Path:
     """``payload`` as indented JSON (with a final newline), written atomically."""
     return write_atomically(path, json.dumps(payload, indent=2) + "\n")
+
+
+def existing_ancestor(path: str | Path) -> Path:
+    """``path`` itself if it exists, else its nearest existing parent."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def require_writable_folder(path: str | Path, option: str = "--out") -> None:
+    """Raise BadInputError unless folder ``path`` exists as a folder or can be created,
+    and files can be written where it is (or would be). Tried for real with a temporary
+    folder, removed at once: permission bits say nothing about /proc, read-only mounts
+    or root."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BadInputError(f"{option} {path}: is a file, not a folder; give a folder path")
+    ancestor = existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise BadInputError(f"{option} {path}: {ancestor} is a file, not a folder; give a path under a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".roboscale-probe-", dir=ancestor))
+    except OSError as error:
+        raise BadInputError(
+            f"{option} {path}: cannot write in {ancestor} ({error.strerror}); give a folder you can write to"
+        ) from None
 
 
 def available_cpus() -> int:

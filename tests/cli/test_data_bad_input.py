@@ -89,7 +89,7 @@ def unwritable_outs(tmp_path: Path) -> dict[str, tuple[str, str]]:
     return {
         "/proc/roboscale-ds": "cannot write in /proc",
         str(tmp_path / "a_file"): "is a file, not a dataset folder: choose another --out (or delete the file)",
-        str(tmp_path / "a_file" / "ds"): "is a file, so",
+        str(tmp_path / "a_file" / "ds"): "is a file, not a folder",
     }
 
 

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Self
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-from roboscale.errors import BadInputError
 
 
 def note(message: str) -> None:
@@ -65,22 +60,3 @@ class LateProgress:
     def __exit__(self, *exception) -> None:
         if self._progress is not None:
             self._progress.stop()
-
-
-def check_output_folder(path: Path, option: str = "--out") -> None:
-    """Raise BadInputError unless ``path`` is a folder this process can create or write
-    into; nothing is left behind. The probe writes for real (a temporary folder, removed
-    at once) because permission bits do not tell: root passes os.access under /proc."""
-    if path.exists() and not path.is_dir():
-        raise BadInputError(f"{option} {path}: is a file, not a folder; give a folder path")
-    parent = path
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise BadInputError(f"{option} {path}: {parent} is a file, not a folder; give a path under a folder")
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".roboscale-probe-", dir=parent))
-    except OSError as error:
-        raise BadInputError(
-            f"{option} {path}: cannot write in {parent} ({error.strerror}); give a folder you can write to"
-        ) from None

@@ -10,7 +10,8 @@ from rich.progress import TextColumn
 
 import roboscale
 from roboscale.cli.options import fields_in_source, options_from
-from roboscale.cli.output import LateProgress, bar_columns, check_output_folder, make_console
+from roboscale.cli.output import LateProgress, bar_columns, make_console
+from roboscale.files import require_writable_folder
 
 DEFAULT_STEPS = 1000
 """Run length when none of --steps, --tokens, --flops, --tokens-per-param is given."""
@@ -37,7 +38,7 @@ def train_command(
         settings = {**settings, "steps": DEFAULT_STEPS}
     config = TrainConfig(**settings)  # validated once, by train(), before any work
     out = out or Path("runs") / run_name(config)
-    check_output_folder(out)
+    require_writable_folder(out)
     columns = bar_columns(
         "training",
         TextColumn("step {task.completed:.0f}/{task.total}"),

@@ -12,7 +12,7 @@ import numpy as np
 
 from roboscale.data.envs.base import EnvSpec
 from roboscale.data.layout import STAT_NAMES, frame_features
-from roboscale.data.writer import existing_ancestor
+from roboscale.files import existing_ancestor
 from roboscale.errors import BadInputError
 
 MEMORY_BYTES_PER_EPISODE = 100

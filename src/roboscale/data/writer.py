@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from roboscale.data.layout import (
 )
 from roboscale.data.stats import StatsAccumulator, episode_stats, stats_to_json
 from roboscale.errors import BadInputError
+from roboscale.files import require_writable_folder
 
 ROWS_PER_GROUP = 65536
 """Parquet row-group size (frames): fixed, so files are byte-identical across runs."""
@@ -90,7 +90,7 @@ def check_destination(root: Path, overwrite: bool) -> None:
             f"{root} is not a roboscale dataset (no {INFO_PATH} and {PROVENANCE_PATH}): --overwrite only "
             "replaces datasets roboscale wrote, so nothing in it is deleted; choose another --out"
         )
-    check_writable(root)
+    require_writable_folder(root)
     lock = partial_folder(root) / ".pid"
     if lock.exists():
         try:
@@ -108,30 +108,6 @@ def is_replaceable(root: Path) -> bool:
     if not any(root.iterdir()):
         return True
     return (root / INFO_PATH).is_file() and (root / PROVENANCE_PATH).is_file()
-
-
-def check_writable(root: Path) -> None:
-    """Raise BadInputError unless folder ``root`` can be created with a sibling partial
-    folder: the nearest existing ancestor of its parent must be a folder in which a folder
-    can be made. Tried for real with a temporary folder, removed at once, because
-    permission bits say nothing about /proc or read-only mounts (or root)."""
-    ancestor = existing_ancestor(root.parent)
-    if not ancestor.is_dir():
-        raise BadInputError(f"{ancestor} is a file, so {root} cannot be created: choose an --out outside it")
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".roboscale-write-test-", dir=ancestor))
-    except OSError as error:
-        raise BadInputError(
-            f"cannot write in {ancestor} ({error.strerror}): choose an --out in a folder you can write to"
-        ) from None
-
-
-def existing_ancestor(path: Path) -> Path:
-    """``path`` itself if it exists, else its nearest existing parent."""
-    path = Path(os.path.abspath(path))
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
 
 
 def _alive(pid: int) -> bool:
