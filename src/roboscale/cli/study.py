@@ -267,6 +267,11 @@ def _headline(analysis: dict, report: Path, counts: dict) -> None:
             a_ci, b_ci = iso.get("ci", {}).get("a"), iso.get("ci", {}).get("b")
             line += f"N_opt ∝ C^{iso['a']:.3f}" + (f" [{a_ci[0]:.3f}, {a_ci[1]:.3f}]" if a_ci else "")
             line += f", D_opt ∝ C^{iso['b']:.3f}" + (f" [{b_ci[0]:.3f}, {b_ci[1]:.3f}]" if b_ci else "")
+        elif not any(
+            run["status"] == "finished" and (run["task"], run["tokenizer"]) == (group["task"], group["tokenizer"])
+            for run in analysis["runs"]
+        ):
+            line += "no finished run to fit"
         else:
             line += f"IsoFLOP fit not possible ({iso.get('error', '?')[:120]})"
         audit = group["audit"].get("parametric", {})
@@ -396,7 +401,11 @@ def report_command(
 
     check_bootstrap_options(bootstrap, 0.95)  # before anything is read or written
     folder, store = _store_for(study)
-    store.plan()  # a store without a recorded plan is refused before the spec is rebuilt
+    planned = set(store.plan().planned)
+    if not store.runs("finished")["run_id"].isin(planned).any():
+        raise BadInputError(
+            f"{folder} has no finished run to report on yet: run the study first (roboscale study run FILE)"
+        )
     spec = replace(study_from_dict(store.study()["spec"]), out=str(folder))
     analysis = analyze_study(spec, None, store, bootstrap=bootstrap)
     report = write_study_report(spec, analysis)
