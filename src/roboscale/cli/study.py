@@ -168,21 +168,8 @@ class _StudyDisplay:
     """:func:`run_study`'s progress on stderr: a note when the dataset is generated, a bar
     over the training FLOPs (runs done, running, left), a bar over the closed-loop evaluations."""
 
-    TRAINING_COLUMNS = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=24),
-        TextColumn("{task.fields[runs]}"),
-        TextColumn("{task.fields[flops]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    EVALUATION_COLUMNS = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=24),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} runs"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
+    TRAINING_FIELDS = ("{task.fields[runs]}", "{task.fields[flops]}")
+    EVALUATION_FIELDS = ("{task.completed:.0f}/{task.total:.0f} runs",)
 
     def __init__(self, spec) -> None:
         from roboscale.study.execute import local_workers
@@ -220,7 +207,7 @@ class _StudyDisplay:
             where = f"{self.workers} worker(s)" if self.spec.executor.kind == "local" else "Ray"
             stacked = f" as {len(jobs)} job(s)" if len(jobs) < len(self.budgets) else ""
             note(f"{len(self.budgets)} run(s) to train{stacked} on {where}; {done_before} already finished")
-        self._start(self.TRAINING_COLUMNS, f"study {self.spec.name}", max(self.total_flops, 1.0))
+        self._start(self.TRAINING_FIELDS, f"study {self.spec.name}", max(self.total_flops, 1.0))
         self.bar.update(self.task, runs=self._runs_field({}), flops="")
 
     def run_done(self, outcome, counts: dict) -> None:
@@ -234,7 +221,7 @@ class _StudyDisplay:
     def evaluation_started(self, total: int) -> None:
         self._stop()
         note(f"closed-loop evaluation of {total} bc run(s), {self.spec.evaluate.episodes} episodes per task")
-        self._start(self.EVALUATION_COLUMNS, "evaluate", total)
+        self._start(self.EVALUATION_FIELDS, "evaluate", total)
 
     def _runs_field(self, counts: dict) -> str:
         # Jobs go out in order, one per worker: the first unfinished ones are the running ones.
@@ -245,8 +232,10 @@ class _StudyDisplay:
         busy = f"{running} running, " if running else ""
         return f"runs {self.done_before + counts.get('finished', 0)} done{failed}, {busy}{max(left, 0)} left"
 
-    def _start(self, columns, description: str, total: float) -> None:
-        self.bar = Progress(*columns, console=Console(stderr=True))
+    def _start(self, fields: tuple[str, ...], description: str, total: float) -> None:
+        """A bar: its description, the bar, ``fields`` (rich format strings), elapsed and remaining time."""
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), *map(TextColumn, fields))
+        self.bar = Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
         self.bar.start()
         self.task = self.bar.add_task(description, total=total, runs="", flops="")
 
