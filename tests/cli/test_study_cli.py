@@ -150,3 +150,28 @@ def test_report_needs_a_finished_run_and_a_valid_bootstrap(planned_study):
     report.write_text("a good report")
     refused(roboscale("report", folder, "--bootstrap", "-1"), "bootstrap=-1")
     assert report.read_text() == "a good report"  # validated before anything was written
+
+
+def test_the_study_display_counts_runs_done_running_and_left():
+    from types import SimpleNamespace
+
+    from roboscale.cli.study import _StudyDisplay
+
+    spec = study_from_dict({"data": {"path": "x"}, "executor": {"workers": 2}})
+    runs = [SimpleNamespace(run_id=f"r{i}", budget=1e9 * (i + 1)) for i in range(4)]
+    jobs = [[runs[3]], [runs[2]], [runs[0], runs[1]]]  # the last job trains two seeds together
+    with _StudyDisplay(spec) as display:
+        progress = display.progress()
+        progress.training_started(jobs, 5)
+        assert display.bar.tasks[0].total == 1e10
+        assert display.bar.tasks[0].fields["runs"] == "runs 5 done, 2 running, 2 left"
+        progress.run_done(SimpleNamespace(run_id="r3"), {"finished": 1, "failed": 0})
+        task = display.bar.tasks[0]
+        assert task.completed == 4e9 and task.fields["flops"] == "4e+09/1e+10 FLOPs"
+        assert task.fields["runs"] == "runs 6 done, 3 running, 0 left"  # the stacked job started
+        progress.run_done(SimpleNamespace(run_id="r2"), {"finished": 1, "failed": 1})
+        assert display.bar.tasks[0].fields["runs"] == "runs 6 done, 1 failed, 2 running, 0 left"
+        progress.evaluation_started(3)
+        progress.run_evaluated(2, 3, "r0")
+        assert display.bar.tasks[0].description == "evaluate" and display.bar.tasks[0].completed == 2
+    assert display.bar is None
