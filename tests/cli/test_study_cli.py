@@ -171,6 +171,8 @@ def test_the_study_display_counts_runs_done_running_and_left():
         assert task.fields["runs"] == "runs 6 done, 3 running, 0 left"  # the stacked job started
         progress.run_done(SimpleNamespace(run_id="r2"), {"finished": 1, "failed": 1})
         assert display.bar.tasks[0].fields["runs"] == "runs 6 done, 1 failed, 2 running, 0 left"
+        progress.training_done({"finished": 1, "failed": 1})
+        assert display.bar is None  # the bar stops with training, before the fits
         progress.evaluation_started(3)
         progress.run_evaluated(2, 3, "r0")
         assert display.bar.tasks[0].description == "evaluate" and display.bar.tasks[0].completed == 2

@@ -41,11 +41,18 @@ def study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pipeline")
     path = folder / "study.toml"
     path.write_text(STUDY.format(out=folder / "study"))
-    events: dict[str, list] = {"data": [], "training_started": [], "run_done": [], "evaluation_started": []}
+    events: dict[str, list] = {
+        "data": [],
+        "training_started": [],
+        "run_done": [],
+        "training_done": [],
+        "evaluation_started": [],
+    }
     progress = StudyProgress(
         data=lambda *args: events["data"].append(args),
         training_started=lambda jobs, done: events["training_started"].append((jobs, done)),
         run_done=lambda outcome, counts: events["run_done"].append((outcome.run_id, dict(counts))),
+        training_done=lambda counts: events["training_done"].append(dict(counts)),
         evaluation_started=lambda total: events["evaluation_started"].append(total),
     )
     spec = load_study(path)
@@ -61,6 +68,7 @@ def test_run_study_reports_data_training_and_each_run(study):
     assert done_before == 0 and {run.run_id for job in jobs for run in job} == planned
     assert [run_id for run_id, _ in events["run_done"]] and {r for r, _ in events["run_done"]} == planned
     assert [counts["finished"] for _, counts in events["run_done"]] == [1, 2, 3]
+    assert events["training_done"] == [{"finished": 3, "failed": 0}]
     assert events["evaluation_started"] == []  # [evaluate] policies = none
     assert result.report is not None and result.report.exists()
 

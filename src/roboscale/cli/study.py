@@ -195,6 +195,7 @@ class _StudyDisplay:
             data=_data_progress_note(self.spec),
             training_started=self.training_started,
             run_done=self.run_done,
+            training_done=lambda counts: self._stop(),
             evaluation_started=self.evaluation_started,
             run_evaluated=lambda done, total, run_id: self.bar.update(self.task, completed=done),
         )

@@ -38,6 +38,8 @@ class StudyProgress:
     order they go out) and the number of the plan's runs already finished."""
     run_done: Callable[[Outcome, dict[str, int]], None] | None = None
     """As each run is recorded: its outcome, and the finished and failed runs so far."""
+    training_done: Callable[[dict[str, int]], None] | None = None
+    """Once, after training: the finished and failed runs of this call."""
     evaluation_started: Callable[[int], None] | None = None
     """Before closed-loop evaluation, when there are runs to evaluate: how many."""
     run_evaluated: Callable[[int, int, str], None] | None = None
@@ -166,6 +168,8 @@ def run_study(
         todo = pending_runs(plan.active, store, spec.executor.retry_failed)
         progress.training_started(stack_runs(todo, spec.executor.stack), len(plan.active) - len(todo))
     counts = execute(plan.active, store, spec.folder() / "runs", spec.executor, progress=progress.run_done)
+    if progress.training_done is not None:
+        progress.training_done(counts)
     errors = evaluate_study(spec, plan, store, progress=progress)
     analysis = analyze_study(spec, plan, store, bootstrap=bootstrap, warnings=errors)
     report = write_study_report(spec, analysis) if write else None
