@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
 import typer
 from rich.console import Console
@@ -26,25 +26,34 @@ StudyRef = Annotated[Path, typer.Argument(help="A study file or a study folder (
 
 
 def _spec_with(file: Path, executor: str | None, address: str | None, workers: int | None):
+    """The study file's spec with the command line's executor flags (checked first, so a
+    bad flag is blamed on the flag, not on the file)."""
     from dataclasses import replace
 
     from roboscale.study import load_study
 
+    if executor is not None and executor not in ("local", "ray"):
+        raise BadInputError(f"--executor {executor!r}: use local or ray")
+    if workers is not None and workers < 0:
+        raise BadInputError(f"--workers {workers}: must be >= 0 (0: one per CPU)")
     spec = load_study(file)
-    changes = {}
-    if executor is not None:
-        changes["kind"] = executor
-    if address is not None:
-        changes["address"] = address
-    if workers is not None:
-        changes["workers"] = workers
-    if changes:
-        from roboscale.study.spec import study_from_dict
+    changes = {"kind": executor, "address": address, "workers": workers}
+    return replace(spec, executor=replace(spec.executor, **{k: v for k, v in changes.items() if v is not None}))
 
-        raw = spec.to_dict()
-        raw["executor"] = {**raw["executor"], **changes}
-        spec = replace(study_from_dict(raw, source=spec.source), source=spec.source)
-    return spec
+
+def _write_output(path: Path, content, option: str, example_name: str) -> None:
+    """``content`` written atomically to ``path``, or one line naming ``option`` when it
+    cannot be (``example_name``: a file name to suggest when ``path`` is a folder)."""
+    from roboscale.files import write_atomically
+
+    if path.is_dir():
+        raise BadInputError(f"{option} {path} is a folder: give a file name, e.g. {path / example_name}")
+    try:
+        write_atomically(path, content)
+    except OSError as error:
+        raise BadInputError(
+            f"{option} {path}: cannot write there ({error.strerror or error}); choose a path you can write to"
+        ) from None
 
 
 @app.command()
@@ -55,10 +64,9 @@ def init(
     """Write a commented example study file (every value shown is its default)."""
     from roboscale.study import EXAMPLE
 
-    if file.exists() and not force:
+    if file.is_file() and not force:
         raise BadInputError(f"{file} already exists: choose another name or pass --force")
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(EXAMPLE)
+    _write_output(file, EXAMPLE, "FILE", "study.toml")
     make_console().print(f"wrote {file}: edit it, then `roboscale study plan {file}` and `roboscale study run {file}`")
 
 
@@ -149,77 +157,93 @@ def _data_progress_note(spec):
 
 
 def _run_and_summarise(spec, bootstrap: int) -> None:
-    from roboscale.study import prepare_study
-    from roboscale.study.execute import execute, local_workers, pending_runs
-    from roboscale.study.plan import stack_runs
-    from roboscale.study.run import analyze_study, write_study_report
+    from roboscale.study import run_study
 
-    study_plan, store = prepare_study(spec, data_progress=_data_progress_note(spec))
-    todo = pending_runs(study_plan.active, store, spec.executor.retry_failed)
-    done_before = len(study_plan.active) - len(todo)
-    workers = local_workers(spec.executor)
-    jobs = stack_runs(todo, spec.executor.stack)
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=24),
-        TextColumn("{task.fields[runs]}"),
-        TextColumn("{task.fields[flops]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    total_flops = sum(run.budget for run in todo)
-    budgets = {run.run_id: run.budget for run in todo}
-    recorded: set[str] = set()
+    with _StudyDisplay(spec) as display:
+        result = run_study(spec, progress=display.progress(), bootstrap=bootstrap)
+    _headline(result.analysis, result.report, result.counts)
 
-    def runs_field(counts: dict) -> str:
+
+class _StudyDisplay:
+    """:func:`run_study`'s progress on stderr: a note when the dataset is generated, a bar
+    over the training FLOPs (runs done, running, left), a bar over the closed-loop evaluations."""
+
+    TRAINING_FIELDS = ("{task.fields[runs]}", "{task.fields[flops]}")
+    EVALUATION_FIELDS = ("{task.completed:.0f}/{task.total:.0f} runs",)
+
+    def __init__(self, spec) -> None:
+        from roboscale.study.execute import local_workers
+
+        self.spec = spec
+        self.workers = local_workers(spec.executor)
+        self.bar: Progress | None = None
+        self.jobs: list[list] = []
+        self.budgets: dict[str, float] = {}
+        self.recorded: set[str] = set()
+        self.done_before = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop()
+
+    def progress(self):
+        from roboscale.study import StudyProgress
+
+        return StudyProgress(
+            data=_data_progress_note(self.spec),
+            training_started=self.training_started,
+            run_done=self.run_done,
+            training_done=lambda counts: self._stop(),
+            evaluation_started=self.evaluation_started,
+            run_evaluated=lambda done, total, run_id: self.bar.update(self.task, completed=done),
+        )
+
+    def training_started(self, jobs: list[list], done_before: int) -> None:
+        self.jobs, self.done_before = jobs, done_before
+        self.budgets = {run.run_id: run.budget for job in jobs for run in job}
+        self.total_flops = sum(self.budgets.values())
+        if jobs:
+            where = f"{self.workers} worker(s)" if self.spec.executor.kind == "local" else "Ray"
+            stacked = f" as {len(jobs)} job(s)" if len(jobs) < len(self.budgets) else ""
+            note(f"{len(self.budgets)} run(s) to train{stacked} on {where}; {done_before} already finished")
+        self._start(self.TRAINING_FIELDS, f"study {self.spec.name}", max(self.total_flops, 1.0))
+        self.bar.update(self.task, runs=self._runs_field({}), flops="")
+
+    def run_done(self, outcome, counts: dict) -> None:
+        self.recorded.add(outcome.run_id)
+        self.bar.advance(self.task, self.budgets.get(outcome.run_id, 0.0))
+        flops_done = self.bar.tasks[0].completed
+        self.bar.update(
+            self.task, runs=self._runs_field(counts), flops=f"{flops_done:.2g}/{self.total_flops:.2g} FLOPs"
+        )
+
+    def evaluation_started(self, total: int) -> None:
+        self._stop()
+        note(f"closed-loop evaluation of {total} bc run(s), {self.spec.evaluate.episodes} episodes per task")
+        self._start(self.EVALUATION_FIELDS, "evaluate", total)
+
+    def _runs_field(self, counts: dict) -> str:
         # Jobs go out in order, one per worker: the first unfinished ones are the running ones.
-        unfinished = [job for job in jobs if any(run.run_id not in recorded for run in job)]
-        running = sum(len(job) for job in unfinished[:workers]) if spec.executor.kind == "local" else 0
-        left = len(todo) - len(recorded) - running
+        unfinished = [job for job in self.jobs if any(run.run_id not in self.recorded for run in job)]
+        running = sum(len(job) for job in unfinished[: self.workers]) if self.spec.executor.kind == "local" else 0
+        left = len(self.budgets) - len(self.recorded) - running
         failed = f", {counts['failed']} failed" if counts.get("failed") else ""
         busy = f"{running} running, " if running else ""
-        return f"runs {done_before + counts.get('finished', 0)} done{failed}, {busy}{max(left, 0)} left"
+        return f"runs {self.done_before + counts.get('finished', 0)} done{failed}, {busy}{max(left, 0)} left"
 
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task(f"study {spec.name}", total=max(total_flops, 1.0), runs=runs_field({}), flops="")
+    def _start(self, fields: tuple[str, ...], description: str, total: float) -> None:
+        """A bar: its description, the bar, ``fields`` (rich format strings), elapsed and remaining time."""
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), *map(TextColumn, fields))
+        self.bar = Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
+        self.bar.start()
+        self.task = self.bar.add_task(description, total=total, runs="", flops="")
 
-        def update(outcome, counts) -> None:
-            recorded.add(outcome.run_id)
-            bar.advance(task, budgets.get(outcome.run_id, 0.0))
-            flops_done = bar.tasks[0].completed
-            bar.update(task, runs=runs_field(counts), flops=f"{flops_done:.2g}/{total_flops:.2g} FLOPs")
-
-        if todo:
-            where = f"{workers} worker(s)" if spec.executor.kind == "local" else "Ray"
-            stacked = f" as {len(jobs)} job(s)" if len(jobs) < len(todo) else ""
-            note(f"{len(todo)} run(s) to train{stacked} on {where}; {done_before} already finished")
-        counts = execute(study_plan.active, store, spec.folder() / "runs", spec.executor, progress=update)
-    errors = _evaluate_with_progress(spec, study_plan, store)
-    analysis = analyze_study(spec, study_plan, store, bootstrap=bootstrap, warnings=errors)
-    report = write_study_report(spec, analysis)
-    _headline(analysis, report, counts)
-
-
-def _evaluate_with_progress(spec, study_plan, store) -> list[str]:
-    """Closed-loop evaluation of the bc runs ``[evaluate]`` asks for, with a progress bar."""
-    from roboscale.study.run import evaluate_study, runs_to_evaluate
-
-    todo = runs_to_evaluate(spec, study_plan, store)
-    if not todo:
-        return []
-    note(f"closed-loop evaluation of {len(todo)} bc run(s), {spec.evaluate.episodes} episodes per task")
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=24),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} runs"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task("evaluate", total=len(todo))
-        return evaluate_study(
-            spec, study_plan, store, progress=lambda done, total, run_id: bar.update(task, completed=done)
-        )
+    def _stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 def _headline(analysis: dict, report: Path, counts: dict) -> None:
@@ -233,6 +257,11 @@ def _headline(analysis: dict, report: Path, counts: dict) -> None:
             a_ci, b_ci = iso.get("ci", {}).get("a"), iso.get("ci", {}).get("b")
             line += f"N_opt ∝ C^{iso['a']:.3f}" + (f" [{a_ci[0]:.3f}, {a_ci[1]:.3f}]" if a_ci else "")
             line += f", D_opt ∝ C^{iso['b']:.3f}" + (f" [{b_ci[0]:.3f}, {b_ci[1]:.3f}]" if b_ci else "")
+        elif not any(
+            run["status"] == "finished" and (run["task"], run["tokenizer"]) == (group["task"], group["tokenizer"])
+            for run in analysis["runs"]
+        ):
+            line += "no finished run to fit"
         else:
             line += f"IsoFLOP fit not possible ({iso.get('error', '?')[:120]})"
         audit = group["audit"].get("parametric", {})
@@ -262,6 +291,8 @@ def _headline(analysis: dict, report: Path, counts: dict) -> None:
 def _store_for(ref: Path):
     from roboscale.study import RunStore, load_study
 
+    if not ref.exists():
+        raise BadInputError(f"{ref} does not exist: give a study file (TOML) or a study folder (with study.db)")
     folder = load_study(ref).folder() if ref.is_file() else ref
     if not (folder / "study.db").exists():
         raise BadInputError(f"no run store at {folder / 'study.db'}: run the study first (roboscale study run FILE)")
@@ -303,47 +334,70 @@ def list_runs(
     console.print(", ".join(f"{count} {status}" for status, count in store.status_counts().items()))
 
 
+EXPORT_FORMATS = ("csv", "parquet")
+
+
 @runs_app.command("export")
 def export_runs(
     study: StudyRef,
-    format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    format: Annotated[
+        str | None, typer.Option("--format", help="csv or parquet (default: --out's suffix, else csv).")
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output file (default: STUDY/runs.FORMAT).")] = None,
     curves: Annotated[bool, typer.Option(help="Export the learning curves instead of the runs.")] = False,
 ) -> None:
     """Write the runs table (N, D, C, loss, budget, ...) for `roboscale fit` or pandas."""
-    if format not in ("csv", "parquet"):
-        raise BadInputError(f"--format {format!r}: choose csv or parquet")
+    format = _export_format(format, out)
     folder, store = _store_for(study)
     table = store.curves() if curves else store.runs()
     if curves:
         sizes = store.runs().set_index("run_id")["N"]
         table = table.assign(N=table["run_id"].map(sizes))
-    out = out or folder / f"{'curves' if curves else 'runs'}.{format}"
-    from roboscale.files import write_atomically
-
+    name = f"{'curves' if curves else 'runs'}.{format}"
+    out = out or folder / name
     if format == "csv":
-        write_atomically(out, lambda path: table.to_csv(path, index=False))
+        _write_output(out, lambda path: table.to_csv(path, index=False), "--out", name)
     else:
-        write_atomically(out, lambda path: table.to_parquet(path, index=False))
+        _write_output(out, lambda path: table.to_parquet(path, index=False), "--out", name)
     make_console().print(f"wrote {out}: {len(table)} rows")
+
+
+def _export_format(format: str | None, out: Path | None) -> str:
+    """The export format: ``--format``, else the suffix of ``--out``, else csv; refused
+    when the two disagree (parquet bytes in a .csv file would mislead every reader)."""
+    suffix = out.suffix.lstrip(".").lower() if out is not None else ""
+    if format is None:
+        return suffix if suffix in EXPORT_FORMATS else "csv"
+    if format not in EXPORT_FORMATS:
+        raise BadInputError(f"--format {format!r}: choose csv or parquet")
+    if suffix in EXPORT_FORMATS and suffix != format:
+        raise BadInputError(
+            f"--format {format} but --out {out} ends in .{suffix}: make them agree (without --format, the suffix decides)"
+        )
+    return format
 
 
 def report_command(
     study: StudyRef,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the fits.")] = 1000,
 ) -> None:
-    """Fit the study's finished runs again and write its HTML report and JSON of every number."""
-    from roboscale.study import plan_study, study_from_dict
-    from roboscale.study.run import analyze_study, write_study_report
-
-    folder, store = _store_for(study)
-    saved = store.study()
-    spec = study_from_dict(saved["spec"])
+    """Fit the study's finished runs again and write its HTML report and JSON of every number
+    (from its run store, study.db, alone: neither the dataset nor the runs' folders are read)."""
     from dataclasses import replace
 
-    spec = replace(spec, out=str(folder))
-    study_plan = plan_study(spec, saved["dataset"])
-    analysis = analyze_study(spec, study_plan, store, bootstrap=bootstrap)
+    from roboscale.fit.bootstrap import check_bootstrap_options
+    from roboscale.study import study_from_dict
+    from roboscale.study.run import analyze_study, write_study_report
+
+    check_bootstrap_options(bootstrap, 0.95)  # before anything is read or written
+    folder, store = _store_for(study)
+    planned = set(store.plan().planned)
+    if not store.runs("finished")["run_id"].isin(planned).any():
+        raise BadInputError(
+            f"{folder} has no finished run to report on yet: run the study first (roboscale study run FILE)"
+        )
+    spec = replace(study_from_dict(store.study()["spec"]), out=str(folder))
+    analysis = analyze_study(spec, None, store, bootstrap=bootstrap)
     report = write_study_report(spec, analysis)
     _headline(analysis, report, {})
 

@@ -19,7 +19,6 @@ from roboscale import __version__
 from roboscale.errors import result_or_reason
 from roboscale.fit import audit_extrapolation, compute_optimal, fit_frontier, fit_isoflop, fit_parametric, load_runs
 from roboscale.fit.bootstrap import to_jsonable
-from roboscale.models import ladder_shape
 from roboscale.study.store import RUN_COLUMNS
 from roboscale.study.success import success_analysis
 
@@ -63,19 +62,22 @@ def analyze(
     *,
     study: dict,
     ladder: dict[tuple, dict[int, int]],
+    n_layers: dict[int, int] | None = None,
     bootstrap: int = 1000,
     seed: int = 0,
     warnings: list[str] | None = None,
     evaluations: pd.DataFrame | None = None,
 ) -> dict:
     """The report's analysis dict (see roboscale.report) from the store's runs and curves
-    (and closed-loop ``evaluations`` of bc runs, when the study made them)."""
+    (and closed-loop ``evaluations`` of bc runs, when the study made them). ``ladder``:
+    parameters of every ladder width by (task, tokenizer); ``n_layers``: layers of every
+    width (see :class:`roboscale.study.store.PlanRecord`)."""
     groups = []
     for (task, tokenizer), part in runs.groupby(["task", "tokenizer"], sort=True):
         finished = part[(part["status"] == "finished") & ~part["holdout"].astype(bool)]
         group_curves = curves[curves["run_id"].isin(finished["run_id"])]
         sizes = ladder.get((task, tokenizer), {})
-        group = _group(task, tokenizer, part, finished, group_curves, sizes, bootstrap, seed)
+        group = _group(task, tokenizer, part, finished, group_curves, (sizes, n_layers or {}), bootstrap, seed)
         if evaluations is not None and len(evaluations) and task == "bc":
             group["success"] = success_analysis(finished, evaluations, bootstrap=bootstrap, seed=seed)
         groups.append(group)
@@ -122,7 +124,8 @@ def _run_row(row: dict) -> dict:
     return out
 
 
-def _group(task, tokenizer, part, finished, curves, sizes, bootstrap, seed) -> dict:
+def _group(task, tokenizer, part, finished, curves, ladder, bootstrap, seed) -> dict:
+    """One (task, tokenizer) group's fits; ``ladder``: (parameters, layers) of each width."""
     group = {
         "task": task,
         "tokenizer": tokenizer,
@@ -155,7 +158,7 @@ def _group(task, tokenizer, part, finished, curves, sizes, bootstrap, seed) -> d
             )
         )
         group["audit"][method] = audit if isinstance(audit, dict) else audit.to_dict()
-    group["recommendation"] = _recommend(fitted, largest, sizes)
+    group["recommendation"] = _recommend(fitted, largest, *ladder)
     return group
 
 
@@ -166,10 +169,12 @@ def _curve_table(curves: pd.DataFrame, finished: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns="run_id").dropna()
 
 
-def _recommend(fitted: dict, largest: float, sizes: dict[int, int]) -> dict | None:
+def _recommend(
+    fitted: dict, largest: float, sizes: dict[int, int], n_layers: dict[int, int] | None = None
+) -> dict | None:
     """The next run to train: the compute-optimal size at 10x the largest budget,
     snapped to the nearest ladder width (from the IsoFLOP law, else the parametric
-    or frontier one). ``sizes``: parameters of each ladder width."""
+    or frontier one). ``sizes``: parameters of each ladder width; ``n_layers``: its layers."""
     if not sizes or not math.isfinite(largest):
         return None
     for method in ("isoflop", "parametric", "frontier"):
@@ -181,7 +186,7 @@ def _recommend(fitted: dict, largest: float, sizes: dict[int, int]) -> dict | No
         if not (math.isfinite(N) and math.isfinite(D) and N > 0 and D > 0):
             continue  # a non-physical law (e.g. loss rising with size) has no optimum
         width = min(sizes, key=lambda w: abs(math.log(sizes[w] / N)))
-        n_layer, _ = ladder_shape(width)
+        n_layer = (n_layers or {}).get(width)
         beyond = " (beyond the ladder: add wider models)" if N > 2 * max(sizes.values()) else ""
         return {
             "budget": budget,

@@ -142,21 +142,46 @@ def _local(jobs: list[Job], executor: ExecutorSection) -> Iterator[list[Outcome]
         yield from pool.imap_unordered(run_job, jobs, chunksize=1)
 
 
-def _ray(jobs: list[Job], executor: ExecutorSection) -> Iterator[list[Outcome]]:
+def check_cluster(executor: ExecutorSection) -> None:
+    """For a Ray executor with an address: connect once, before any work, so a missing
+    cluster is one line (BadInputError) instead of a traceback after the data is made."""
+    if executor.kind != "ray" or not executor.address:
+        return
+    ray = _import_ray()
+    if ray.is_initialized():
+        return
+    _connect(ray, executor)
+    ray.shutdown()
+
+
+def _import_ray():
     try:
         import ray
     except ModuleNotFoundError:
         raise BadInputError("the Ray executor needs Ray: pip install 'roboscale[ray]'") from None
+    return ray
+
+
+def _connect(ray, executor: ExecutorSection) -> None:
+    options = (
+        {"address": executor.address} if executor.address else {"num_cpus": local_workers(executor) * executor.threads}
+    )
+    try:
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR", **options)
+    except ConnectionError:
+        raise BadInputError(
+            f"no Ray cluster found at address {executor.address!r}: start one with `ray start --head` "
+            "(or leave the address empty to start a local Ray instance)"
+        ) from None
+
+
+def _ray(jobs: list[Job], executor: ExecutorSection) -> Iterator[list[Outcome]]:
+    ray = _import_ray()
     if not jobs:
         return
     started_here = not ray.is_initialized()
     if started_here:
-        options = (
-            {"address": executor.address}
-            if executor.address
-            else {"num_cpus": local_workers(executor) * executor.threads}
-        )
-        ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR", **options)
+        _connect(ray, executor)
     try:
         remote = ray.remote(num_cpus=executor.threads, max_retries=0)(run_job)
         pending = [remote.remote(job) for job in jobs]

@@ -2,37 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from roboscale import __version__
 from roboscale.data import GenerationSpec, Quality, generate, open_dataset
 from roboscale.errors import BadInputError, RoboscaleError
+from roboscale.fit.bootstrap import check_bootstrap_options
 from roboscale.study.analyze import analyze
-from roboscale.study.execute import Progress, execute
-from roboscale.study.plan import StudyPlan, plan_study
+from roboscale.study.execute import Outcome, check_cluster, execute, pending_runs
+from roboscale.study.plan import PlannedRun, StudyPlan, plan_study, stack_runs
 from roboscale.study.spec import StudySpec
-from roboscale.study.store import RunStore
+from roboscale.study.store import LadderSize, PlanRecord, RunStore
+from roboscale.train import ladder_shape
 
-GENERATE_KEYS = {
-    "env",
-    "tasks",
-    "episodes",
-    "transitions",
-    "quality",
-    "random_episodes",
-    "successful_only",
-    "configs_per_task",
-    "num_tasks",
-    "heldout_tasks",
-    "validation_fraction",
-    "seed",
-    "max_steps",
-    "workers",
-}
+QUALITY_KEYS = {"random_episodes", "successful_only"}
+"""Keys of ``[data] generate`` that, with ``quality`` (a string), make its :class:`Quality`."""
+GENERATE_KEYS = {field.name for field in dataclasses.fields(GenerationSpec)} | QUALITY_KEYS | {"workers"}
+"""Keys of ``[data] generate``: the fields of :class:`GenerationSpec`, and its worker processes."""
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    """What :func:`run_study` reports as it goes, for a caller to show (every callback optional)."""
+
+    data: Callable[[int, int, int, int | None], None] | None = None
+    """While the dataset is generated: (episodes done, frames, successes, episodes expected or None)."""
+    training_started: Callable[[list[list[PlannedRun]], int], None] | None = None
+    """Once, before training: the jobs to train (each a list of runs trained together, in the
+    order they go out) and the number of the plan's runs already finished."""
+    run_done: Callable[[Outcome, dict[str, int]], None] | None = None
+    """As each run is recorded: its outcome, and the finished and failed runs so far."""
+    training_done: Callable[[dict[str, int]], None] | None = None
+    """Once, after training: the finished and failed runs of this call."""
+    evaluation_started: Callable[[int], None] | None = None
+    """Before closed-loop evaluation, when there are runs to evaluate: how many."""
+    run_evaluated: Callable[[int, int, str], None] | None = None
+    """After each closed-loop evaluation: (runs evaluated, runs to evaluate, run id)."""
 
 
 @dataclass(frozen=True)
@@ -46,13 +57,18 @@ class StudyResult:
 
 def generation_spec(spec: StudySpec) -> tuple[GenerationSpec, int]:
     """The validated :class:`GenerationSpec` of ``[data] generate`` and its worker count."""
+    where = spec.source or "the study"
     options = dict(spec.data.generate)
     unknown = sorted(set(options) - GENERATE_KEYS)
     if unknown:
         raise BadInputError(
-            f"{spec.source or 'the study'}: unknown key(s) {', '.join(unknown)} in [data] generate; "
+            f"{where}: unknown key(s) {', '.join(unknown)} in [data] generate; "
             f"known keys: {', '.join(sorted(GENERATE_KEYS))}"
         )
+    if "transitions" in options:
+        if "episodes" in options:
+            raise BadInputError(f"{where}: [data] generate has both episodes and transitions: keep one")
+        options["episodes"] = None  # TOML has no null: giving transitions is what turns episodes off
     workers = int(options.pop("workers", 1))
     quality = Quality.parse(
         str(options.pop("quality", "expert")),
@@ -67,7 +83,7 @@ def generation_spec(spec: StudySpec) -> tuple[GenerationSpec, int]:
         generation.validate()
     except TypeError as error:
         raise BadInputError(
-            f"{spec.source or 'the study'}: [data] generate has a value of the wrong type ({error}); "
+            f"{where}: [data] generate has a value of the wrong type ({error}); "
             "episodes, transitions, seed and the counts are integers, env, tasks and quality strings"
         ) from None
     return generation, workers
@@ -97,7 +113,9 @@ def ensure_dataset(spec: StudySpec, *, progress=None) -> str:
 
 
 def prepare_study(spec: StudySpec, *, calibrate: bool = False, data_progress=None) -> tuple[StudyPlan, RunStore]:
-    """Data, plan and run store, ready to execute (nothing is trained)."""
+    """Data, plan and run store, ready to execute (nothing is trained). The store keeps
+    what a report needs of the plan (:class:`PlanRecord`). ``data_progress``: see
+    :attr:`StudyProgress.data`."""
     dataset = ensure_dataset(spec, progress=data_progress)
     plan = plan_study(spec, dataset, calibrate=calibrate)
     if not plan.active:
@@ -115,22 +133,44 @@ def prepare_study(spec: StudySpec, *, calibrate: bool = False, data_progress=Non
             "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         }
     )
+    store.set_plan(plan_record(plan))
     store.add_planned([run.row() for run in plan.active])
     return plan, store
 
 
+def plan_record(plan: StudyPlan) -> PlanRecord:
+    """What the run store keeps of ``plan`` for the report (see :class:`PlanRecord`)."""
+    ladder = tuple(
+        LadderSize(task, tokenizer, width, ladder_shape(width)[0], params)
+        for (task, tokenizer), sizes in plan.ladder.items()
+        for width, params in sizes.items()
+    )
+    return PlanRecord(
+        dataset=plan.dataset,
+        planned=tuple(run.run_id for run in plan.active),
+        ladder=ladder,
+        flops_convention=plan.spec.train.flops_convention,
+        warnings=tuple(plan.warnings),
+    )
+
+
 def run_study(
-    spec: StudySpec,
-    *,
-    progress: Progress | None = None,
-    data_progress=None,
-    bootstrap: int = 1000,
-    write: bool = True,
+    spec: StudySpec, *, progress: StudyProgress | None = None, bootstrap: int = 1000, write: bool = True
 ) -> StudyResult:
-    """Plan, execute (skipping finished runs), fit and report a study."""
-    plan, store = prepare_study(spec, data_progress=data_progress)
-    counts = execute(plan.active, store, spec.folder() / "runs", spec.executor, progress=progress)
-    errors = evaluate_study(spec, plan, store)
+    """The study pipeline (what `roboscale study run` and `roboscale demo` call): prepare
+    the data, plan, train every run not yet finished, evaluate in closed loop, fit and
+    write the report. ``progress``: callbacks to show how far it is."""
+    check_bootstrap_options(bootstrap, 0.95)
+    check_cluster(spec.executor)
+    progress = progress or StudyProgress()
+    plan, store = prepare_study(spec, data_progress=progress.data)
+    if progress.training_started is not None:
+        todo = pending_runs(plan.active, store, spec.executor.retry_failed)
+        progress.training_started(stack_runs(todo, spec.executor.stack), len(plan.active) - len(todo))
+    counts = execute(plan.active, store, spec.folder() / "runs", spec.executor, progress=progress.run_done)
+    if progress.training_done is not None:
+        progress.training_done(counts)
+    errors = evaluate_study(spec, plan, store, progress=progress)
     analysis = analyze_study(spec, plan, store, bootstrap=bootstrap, warnings=errors)
     report = write_study_report(spec, analysis) if write else None
     return StudyResult(spec.folder(), plan, counts, analysis, report)
@@ -156,14 +196,19 @@ def runs_to_evaluate(spec: StudySpec, plan: StudyPlan, store: RunStore) -> list[
     return [run_id for run_id in runs["run_id"] if run_id not in done]
 
 
-def evaluate_study(spec: StudySpec, plan: StudyPlan, store: RunStore, *, progress=None) -> list[str]:
+def evaluate_study(
+    spec: StudySpec, plan: StudyPlan, store: RunStore, *, progress: StudyProgress | None = None
+) -> list[str]:
     """Closed-loop evaluation of the study's bc runs (see ``[evaluate]``), each stored in
     the run store as it finishes; a study that is interrupted resumes where it stopped.
     Returns the errors of runs that could not be evaluated (the study goes on)."""
     from roboscale.evaluate import evaluate_policy
     from roboscale.study.execute import local_workers
 
+    progress = progress or StudyProgress()
     todo = runs_to_evaluate(spec, plan, store)
+    if todo and progress.evaluation_started is not None:
+        progress.evaluation_started(len(todo))
     workers = spec.evaluate.workers or local_workers(spec.executor)
     settings = evaluation_settings(spec)
     errors = []
@@ -180,35 +225,42 @@ def evaluate_study(spec: StudySpec, plan: StudyPlan, store: RunStore, *, progres
             errors.append(f"{run_id}: {error}")
         else:
             store.record_evaluation(run_id, settings, result.to_dict())
-        if progress is not None:
-            progress(done, len(todo), run_id)
+        if progress.run_evaluated is not None:
+            progress.run_evaluated(done, len(todo), run_id)
     return errors
 
 
 def analyze_study(
-    spec: StudySpec, plan: StudyPlan, store: RunStore, *, bootstrap: int = 1000, warnings: list[str] | None = None
+    spec: StudySpec,
+    plan: StudyPlan | None,
+    store: RunStore,
+    *,
+    bootstrap: int = 1000,
+    warnings: list[str] | None = None,
 ) -> dict:
-    """Every fit and number of the report, from the run store (``warnings``: to show too)."""
-    planned = {run.run_id for run in plan.active}
+    """Every fit and number of the report, from the run store (``warnings``: to show too).
+    ``plan``: None reads what the store kept of the plan, so a report needs only ``study.db``."""
+    check_bootstrap_options(bootstrap, 0.95)
+    recorded = store.plan() if plan is None else plan_record(plan)
+    planned = set(recorded.planned)
     runs = store.runs()
     runs = runs[runs["run_id"].isin(planned)]
-    curves = store.curves()
-    study = store.study()
     info = {
         "name": spec.name,
         "path": str(spec.folder()),
-        "dataset": plan.dataset,
-        "command": study.get("command", ""),
+        "dataset": recorded.dataset,
+        "command": store.study().get("command", ""),
         "settings": spec.to_dict(),
     }
     evaluations = store.evaluations(evaluation_settings(spec))
     return analyze(
         runs,
-        curves,
+        store.curves(),
         study=info,
-        ladder=plan.ladder,
+        ladder=recorded.sizes(),
+        n_layers=recorded.n_layers(),
         bootstrap=bootstrap,
-        warnings=[*plan.warnings, *(f"closed-loop evaluation failed for {e}" for e in warnings or [])],
+        warnings=[*recorded.warnings, *(f"closed-loop evaluation failed for {e}" for e in warnings or [])],
         evaluations=evaluations[evaluations["run_id"].isin(planned)],
     )
 

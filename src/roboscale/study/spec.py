@@ -20,9 +20,12 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from roboscale.errors import BadInputError
-from roboscale.models import LADDER_WIDTHS
+from roboscale.errors import BadInputError, check_seed
 from roboscale.tokenize import TokenizerSpec
+from roboscale.train import LADDER_WIDTHS, check_width
+
+DEFAULT_BUDGET_RANGE = (1e11, 1e12)
+"""Compute budgets (FLOPs) spanned when a study gives neither budgets nor budget_range."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,9 @@ class SweepSection:
     """The model ladder as widths (d_model); depth and heads follow the ladder rule."""
     budgets: list[float] = field(default_factory=list)
     """Compute budgets in FLOPs; empty: ``budget_count`` log-spaced values over ``budget_range``."""
-    budget_range: list[float] = field(default_factory=lambda: [1e11, 1e12])
+    budget_range: list[float] = field(default_factory=list)
+    """[low, high] FLOPs, spanned by ``budget_count`` log-spaced budgets; empty (and no
+    ``budgets``): [1e11, 1e12]. Give ``budgets`` or ``budget_range``, not both."""
     budget_count: int = 3
     sizes_per_budget: int = 5
     """Ladder sizes trained per budget, the nearest to the expected optimum."""
@@ -125,7 +130,7 @@ class StudySpec:
     def budgets(self) -> list[float]:
         if self.sweep.budgets:
             return sorted(float(b) for b in self.sweep.budgets)
-        low, high = self.sweep.budget_range
+        low, high = self.sweep.budget_range or DEFAULT_BUDGET_RANGE
         count = self.sweep.budget_count
         return [float(low * (high / low) ** (i / max(count - 1, 1))) for i in range(count)]
 
@@ -149,6 +154,10 @@ def load_study(path: str | Path) -> StudySpec:
     path = Path(path)
     if not path.exists():
         raise BadInputError(f"study file {path} not found: write one with `roboscale study init {path}`")
+    if path.is_dir():
+        raise BadInputError(
+            f"{path} is a folder, not a study file: give the study's TOML file (e.g. {path / 'study.toml'})"
+        )
     try:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
@@ -211,48 +220,88 @@ def _is(value, kind) -> bool:
 
 
 def _check(spec: StudySpec, where: str) -> None:
-    sweep, train, executor = spec.sweep, spec.train, spec.executor
+    _check_data(spec, where)
+    _check_sweep(spec.sweep, where)
+    _check_train_and_executor(spec, where)
+    _check_evaluate(spec, where)
+
+
+def _check_data(spec: StudySpec, where: str) -> None:
     if not spec.data.path and not spec.data.generate:
         raise BadInputError(f"{where}: [data] needs a path or a generate table")
+    if spec.data.path and spec.data.generate:
+        raise BadInputError(
+            f"{where}: [data] has both path and generate: keep path to use that dataset, or generate to make one"
+        )
+
+
+def _check_sweep(sweep: SweepSection, where: str) -> None:
     for task in sweep.tasks:
         if task not in ("bc", "wm"):
             raise BadInputError(f"{where}: [sweep] tasks has {task!r}; use bc and/or wm")
     if not sweep.tasks or not sweep.tokenizers or not sweep.seeds:
         raise BadInputError(f"{where}: [sweep] tasks, tokenizers and seeds need at least one value each")
+    for seed in sweep.seeds:
+        check_seed(seed, f"{where}: [sweep] seeds has")
+    repeated = sorted({seed for seed in sweep.seeds if sweep.seeds.count(seed) > 1})
+    if repeated:
+        raise BadInputError(
+            f"{where}: [sweep] seeds repeats {', '.join(map(str, repeated))} (every run would be planned twice): "
+            "list each seed once"
+        )
     for text in [*sweep.tokenizers, *([sweep.action_tokenizer] if sweep.action_tokenizer else [])]:
         TokenizerSpec.parse(text)
     if not sweep.widths:
         raise BadInputError(
             f"{where}: [sweep] widths (the model ladder) is empty; list d_model values such as [16, 32, 64]"
         )
-    if any(w < 4 or w % 4 for w in sweep.widths):
-        raise BadInputError(f"{where}: [sweep] widths must be multiples of 4, at least 4 (got {sweep.widths})")
-    budgets = sweep.budgets or sweep.budget_range
-    if any(not (math.isfinite(b) and b > 0) for b in budgets):
-        raise BadInputError(f"{where}: [sweep] budgets must be positive FLOP counts (got {budgets})")
-    if not sweep.budgets and (len(sweep.budget_range) != 2 or sweep.budget_range[0] >= sweep.budget_range[1]):
-        raise BadInputError(f"{where}: [sweep] budget_range must be [low, high] FLOPs with low < high")
+    for width in sweep.widths:  # every width, so a bad one is refused before data is generated
+        try:
+            check_width(width)
+        except BadInputError as error:
+            raise BadInputError(f"{where}: [sweep] widths: {error}") from None
+    _check_budgets(sweep, where)
     if sweep.budget_count < 1 or sweep.sizes_per_budget < 1 or sweep.min_steps < 1:
         raise BadInputError(f"{where}: [sweep] budget_count, sizes_per_budget and min_steps must be >= 1")
     if sweep.max_epochs <= 0 or sweep.tokens_per_param <= 0:
         raise BadInputError(f"{where}: [sweep] max_epochs and tokens_per_param must be > 0")
+
+
+def _check_budgets(sweep: SweepSection, where: str) -> None:
+    if sweep.budgets and sweep.budget_range:
+        raise BadInputError(
+            f"{where}: [sweep] has both budgets and budget_range: keep budgets (a list of FLOPs) "
+            "or budget_range with budget_count"
+        )
+    budgets = sweep.budgets or sweep.budget_range
+    if any(not (math.isfinite(b) and b > 0) for b in budgets):
+        raise BadInputError(f"{where}: [sweep] budgets must be positive FLOP counts (got {budgets})")
+    if sweep.budget_range and (len(sweep.budget_range) != 2 or sweep.budget_range[0] >= sweep.budget_range[1]):
+        raise BadInputError(f"{where}: [sweep] budget_range must be [low, high] FLOPs with low < high")
+
+
+def _check_train_and_executor(spec: StudySpec, where: str) -> None:
+    train, executor = spec.train, spec.executor
     if train.context_steps < 1 or train.batch_size < 1 or train.lr_scale <= 0:
         raise BadInputError(f"{where}: [train] context_steps and batch_size must be >= 1, lr_scale > 0")
     if executor.kind not in ("local", "ray"):
         raise BadInputError(f"{where}: [executor] kind {executor.kind!r}: use local or ray")
+    if executor.stack < 1:
+        raise BadInputError(f"{where}: [executor] stack must be >= 1 (1: every run on its own)")
+    if executor.workers < 0 or executor.threads < 1:
+        raise BadInputError(f"{where}: [executor] workers must be >= 0 (0: one per CPU) and threads >= 1")
+
+
+def _check_evaluate(spec: StudySpec, where: str) -> None:
     evaluate = spec.evaluate
     if evaluate.policies not in ("none", "all", "optimal"):
         raise BadInputError(f"{where}: [evaluate] policies {evaluate.policies!r}: use none, all or optimal")
     if evaluate.episodes < 1 or evaluate.envs < 1 or evaluate.workers < 0:
         raise BadInputError(f"{where}: [evaluate] episodes and envs must be >= 1, workers >= 0 (0: one per CPU)")
-    if evaluate.policies != "none" and "bc" not in sweep.tasks:
+    if evaluate.policies != "none" and "bc" not in spec.sweep.tasks:
         raise BadInputError(
             f"{where}: [evaluate] rolls out bc policies: add bc to [sweep] tasks or set policies = none"
         )
-    if executor.stack < 1:
-        raise BadInputError(f"{where}: [executor] stack must be >= 1 (1: every run on its own)")
-    if executor.workers < 0 or executor.threads < 1:
-        raise BadInputError(f"{where}: [executor] workers must be >= 0 (0: one per CPU) and threads >= 1")
 
 
 EXAMPLE = """# A roboscale scaling study. Every value shown is the default unless marked.
@@ -271,7 +320,7 @@ tokenizers = ["uniform:256"]        # uniform:BINS, quantile:BINS, continuous; @
 action_tokenizer = ""               # empty: the state tokenizer's kind and bins (e.g. "uniform:256")
 widths = [16, 24, 32, 48, 64, 96, 128]   # the model ladder (d_model); depth = d_model / 32
 budget_range = [1e11, 1e12]         # compute budgets in FLOPs ...
-budget_count = 3                    # ... log-spaced; or list them: budgets = [1e11, 3e11, 1e12]
+budget_count = 3                    # ... log-spaced; or instead list them: budgets = [1e11, 3e11, 1e12]
 sizes_per_budget = 5                # ladder sizes per budget, nearest the expected optimum
 tokens_per_param = 20.0             # prior for the expected optimum: N* = sqrt(C / (6 * 20))
 seeds = [0]

@@ -2,7 +2,8 @@
 
 Tables:
 
-- ``study``: key/value, the study's configuration and the roboscale version;
+- ``study``: key/value, the study's configuration, the roboscale version and the
+  plan a report needs (:class:`PlanRecord`: planned runs, ladder, FLOP convention);
 - ``runs``: one row per run, keyed by a hash of its full training configuration,
   with its status (planned, running, finished, failed), headline numbers (N, D, C,
   losses), the error of a failed run and the whole run record as JSON;
@@ -20,9 +21,12 @@ import json
 import sqlite3
 import time
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from roboscale.errors import BadInputError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS study (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -100,14 +104,71 @@ RUN_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class LadderSize:
+    """One model size of a study's ladder, for one task and tokenizer."""
+
+    task: str
+    tokenizer: str
+    d_model: int
+    n_layer: int
+    N: int
+    """Parameters (total)."""
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """What a report needs of the plan, stored when the study is prepared: with it a
+    report is made from ``study.db`` alone (no re-planning, no dataset)."""
+
+    dataset: str
+    """The dataset folder the runs trained on (for the report's record only)."""
+    planned: tuple[str, ...]
+    """Run ids of the active plan (the store may also hold runs of earlier plans)."""
+    ladder: tuple[LadderSize, ...]
+    flops_convention: str
+    """How the runs' C was counted: exact, total (6N) or non_embedding (6N, Kaplan)."""
+    warnings: tuple[str, ...] = ()
+
+    def sizes(self) -> dict[tuple[str, str], dict[int, int]]:
+        """Parameters of every ladder width, by (task, tokenizer)."""
+        out: dict[tuple[str, str], dict[int, int]] = {}
+        for size in self.ladder:
+            out.setdefault((size.task, size.tokenizer), {})[size.d_model] = size.N
+        return out
+
+    def n_layers(self) -> dict[int, int]:
+        """Layers of every ladder width (the ladder rule: the same for every task)."""
+        return {size.d_model: size.n_layer for size in self.ladder}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> PlanRecord:
+        return cls(
+            dataset=values["dataset"],
+            planned=tuple(values["planned"]),
+            ladder=tuple(LadderSize(**size) for size in values["ladder"]),
+            flops_convention=values["flops_convention"],
+            warnings=tuple(values.get("warnings", ())),
+        )
+
+
 class RunStore:
     """The study's SQLite database at ``path`` (created on first use)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.executescript(SCHEMA)
+        try:
+            with self._connect() as connection:
+                connection.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise BadInputError(
+                f"{self.path} is not a readable run store (SQLite: {error}): restore it from a backup, "
+                "or move it away and run the study again"
+            ) from None
 
     @contextmanager
     def _connect(self):
@@ -136,6 +197,9 @@ class RunStore:
         with self._transaction() as connection:
             for key, value in values.items():
                 connection.execute("INSERT OR REPLACE INTO study (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def set_plan(self, plan: PlanRecord) -> None:
+        self.set_study({"plan": plan.to_dict()})
 
     def add_planned(self, runs: list[dict]) -> None:
         """Insert planned runs; runs already in the store keep their state."""
@@ -239,6 +303,16 @@ class RunStore:
         with self._connect() as connection:
             rows = connection.execute("SELECT key, value FROM study").fetchall()
         return {key: json.loads(value) for key, value in rows}
+
+    def plan(self) -> PlanRecord:
+        """The plan stored when the study was prepared (see :class:`PlanRecord`)."""
+        saved = self.study().get("plan")
+        if saved is None:
+            raise BadInputError(
+                f"{self.path} holds no study plan (made by an older roboscale, or never prepared): "
+                "run `roboscale study run FILE` once more to record it (finished runs are kept)"
+            )
+        return PlanRecord.from_dict(saved)
 
     def runs(self, status: str | None = None) -> pd.DataFrame:
         """The runs table (without the JSON columns), optionally of one status."""

@@ -90,29 +90,7 @@ class _Runs:
 def _draw_parity(figure: Figure, runs: _Runs, title: str) -> None:
     axes = log_axes(figure, title, f"observed {LABEL_LOSS}", f"predicted {LABEL_LOSS}", plain_y=True)
     label_log_axis(axes.xaxis, plain=True)
-    norm, cmap = log_color_norm(runs.C), matplotlib.colormaps[COLORMAP]
-    fitted = ~runs.held_out
-    axes.scatter(
-        runs.observed[fitted],
-        runs.predicted[fitted],
-        c=runs.C[fitted],
-        cmap=cmap,
-        norm=norm,
-        s=22,
-        edgecolors="black",
-        linewidths=0.3,
-        label="runs (colour: C)",
-        zorder=3,
-    )
-    if runs.held_out.any():
-        axes.scatter(
-            runs.observed[runs.held_out],
-            runs.predicted[runs.held_out],
-            marker="x",
-            color="black",
-            label="held-out runs (not fitted)",
-            zorder=3,
-        )
+    norm = _scatter_runs(axes, runs, runs.observed, runs.predicted, runs.C, "C")
     span = np.array([min(runs.observed.min(), runs.predicted.min()), max(runs.observed.max(), runs.predicted.max())])
     span = span * np.array([0.97, 1.03])
     axes.plot(span, span, "--", color="grey", linewidth=1, label="predicted = observed")
@@ -123,36 +101,36 @@ def _draw_parity(figure: Figure, runs: _Runs, title: str) -> None:
 def _draw_residuals(figure: Figure, runs: _Runs, fit: dict, title: str) -> None:
     ylabel = "relative error (predicted − observed) / observed (%)"
     axes = log_axes(figure, title, LABEL_C, ylabel, logy=False)
-    norm, cmap = log_color_norm(runs.N), matplotlib.colormaps[COLORMAP]
     rms = as_float(fit.get("residual_rms"))
     if np.isfinite(rms):
         axes.axhspan(-100 * rms, 100 * rms, color="grey", alpha=0.15, label=f"± rms log residual ({percent(rms)})")
     axes.axhline(0.0, color="grey", linewidth=1)
+    norm = _scatter_runs(axes, runs, runs.C, runs.relative_error_percent, runs.N, "N")
+    log_colorbar(figure, axes, norm, COLORMAP, LABEL_N)
+    axes.legend(loc="upper left")
+
+
+def _scatter_runs(axes, runs: _Runs, x: np.ndarray, y: np.ndarray, colour: np.ndarray, colour_name: str):
+    """The fitted runs as dots coloured by ``colour`` (log scale), held-out runs as black
+    crosses; returns the colour norm (for the colour bar)."""
+    norm, cmap = log_color_norm(colour), matplotlib.colormaps[COLORMAP]
     fitted = ~runs.held_out
-    error = runs.relative_error_percent
     axes.scatter(
-        runs.C[fitted],
-        error[fitted],
-        c=runs.N[fitted],
+        x[fitted],
+        y[fitted],
+        c=colour[fitted],
         cmap=cmap,
         norm=norm,
         s=22,
         edgecolors="black",
         linewidths=0.3,
-        label="runs (colour: N)",
+        label=f"runs (colour: {colour_name})",
         zorder=3,
     )
     if runs.held_out.any():
-        axes.scatter(
-            runs.C[runs.held_out],
-            error[runs.held_out],
-            marker="x",
-            color="black",
-            label="held-out runs (not fitted)",
-            zorder=3,
-        )
-    log_colorbar(figure, axes, norm, COLORMAP, LABEL_N)
-    axes.legend(loc="upper left")
+        held_out = runs.held_out
+        axes.scatter(x[held_out], y[held_out], marker="x", color="black", label="held-out runs (not fitted)", zorder=3)
+    return norm
 
 
 def _law_text(fit: dict) -> str:
