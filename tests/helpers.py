@@ -58,7 +58,7 @@ def start_cli(*args, **popen) -> subprocess.Popen:
     )
 
 
-TINY_BUDGETS = [3e9, 6e9, 1.2e10]
+TINY_BUDGETS = [2e9, 4e9, 8e9]
 """The tiny studies' compute budgets (FLOPs), three model sizes each."""
 
 TINY_DATA = {"env": "pointmass", "episodes": 120, "quality": "noise:0.1", "seed": 0}

@@ -46,6 +46,7 @@ def test_study_plan_prints_every_run_and_the_total(run_cli, tmp_path, tiny_study
     assert not (tmp_path / "tiny" / "runs").exists()  # planning trains nothing
 
 
+@pytest.mark.slow  # needs the session's tiny study (9 trained runs)
 def test_runs_list_shows_every_finished_run(run_cli, tiny_study):
     as_json = run_cli("runs", "list", tiny_study.folder, "--json")
     assert as_json.returncode == 0, as_json.stderr
@@ -58,6 +59,7 @@ def test_runs_list_shows_every_finished_run(run_cli, tiny_study):
     assert all(run["run_id"] in table.stdout for run in runs)
 
 
+@pytest.mark.slow  # needs the session's tiny study (9 trained runs)
 def test_runs_export_writes_one_costed_row_per_run(run_cli, tiny_study, tmp_path):
     out = tmp_path / "runs.csv"
     result = run_cli("runs", "export", tiny_study.folder, "--out", out)
@@ -77,6 +79,7 @@ def test_runs_export_writes_one_costed_row_per_run(run_cli, tiny_study, tmp_path
     assert set(points["run_id"]) == set(runs["run_id"]) and (points["val_loss"] > 0).all()
 
 
+@pytest.mark.slow  # needs the session's tiny study (9 trained runs)
 def test_report_writes_html_and_json_from_the_run_store(run_cli, copy_tiny_study):
     folder = copy_tiny_study("reported")
     result = run_cli("report", folder, "--bootstrap", "20")

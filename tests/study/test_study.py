@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from roboscale.fit import isoflop_profiles, load_runs
 from roboscale.study import prepare_study, run_study
@@ -25,6 +26,7 @@ def test_plan_makes_data_limits_visible(make_study):
         assert run.steps >= 30 and run.epochs <= 5.0
 
 
+@pytest.mark.slow
 def test_a_study_runs_records_fits_and_skips_finished_runs(tiny_study, copy_tiny_study):
     result = tiny_study  # run once per session by run_study, at 100 bootstrap resamples
     planned = len(result.plan.active)
@@ -36,7 +38,7 @@ def test_a_study_runs_records_fits_and_skips_finished_runs(tiny_study, copy_tiny
         assert np.isfinite(run["loss"])
     (group,) = result.analysis["groups"]
     assert group["label"] == "bc · uniform:32"
-# At these budgets the smallest model has the lowest loss at every budget: no IsoFLOP
+    # At these budgets the smallest model has the lowest loss at every budget: no IsoFLOP
     # minimum is bracketed and one size holds the frontier, and both fits say exactly that;
     # the parametric law still fits, and forecasts the held-out largest budget within 5%.
     assert "single model size" in group["frontier"]["error"]
@@ -51,6 +53,7 @@ def test_a_study_runs_records_fits_and_skips_finished_runs(tiny_study, copy_tiny
     assert {r["run_id"]: r["loss"] for r in again.analysis["runs"]} == {r["run_id"]: r["loss"] for r in runs}
 
 
+@pytest.mark.slow
 def test_a_failing_run_is_recorded_and_the_study_goes_on(make_study):
     spec = make_study(budgets=TINY_BUDGETS[:1])
     plan, store = prepare_study(spec)
@@ -83,6 +86,7 @@ def test_the_recommendation_skips_a_law_without_an_optimum():
     assert _recommend({"parametric": rising}, largest=1e18, sizes=sizes) is None
 
 
+@pytest.mark.slow
 def test_seeds_train_as_one_stacked_job_and_enter_the_fit_as_means(make_study, tiny_study):
     spec = make_study(name="seeds", seeds=[0, 1, 2])
     result = run_study(spec, bootstrap=50, write=False)
@@ -106,6 +110,7 @@ def test_seeds_train_as_one_stacked_job_and_enter_the_fit_as_means(make_study, t
             assert count == 3 and abs(mean - members.mean()) < 1e-12
 
 
+@pytest.mark.slow
 def test_a_study_evaluates_its_policies_in_closed_loop_and_reports_success(tiny_study, copy_tiny_study):
     from roboscale.report import write_report
     from roboscale.study import RunStore
