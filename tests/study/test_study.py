@@ -88,22 +88,22 @@ def test_the_recommendation_skips_a_law_without_an_optimum():
 
 @pytest.mark.slow
 def test_seeds_train_as_one_stacked_job_and_enter_the_fit_as_means(make_study, tiny_study):
-    spec = make_study(name="seeds", seeds=[0, 1, 2])
+    spec = make_study(name="seeds", seeds=[0, 1, 2], budgets=TINY_BUDGETS[:2])  # two budgets show it
     result = run_study(spec, bootstrap=50, write=False)
-    assert result.counts == {"finished": 27, "failed": 0}
+    assert result.counts == {"finished": 18, "failed": 0}
     store = result.plan.spec.folder() / "runs"
     records = {run.run_id: json.loads((store / run.run_id / "record.json").read_text()) for run in result.plan.active}
     assert {r["stack"]["models"] for r in records.values()} == {3}  # three seeds, one computation
     # a stacked run ends where the same run trained alone (the tiny study's seed 0) ends
     alone = {run["run_id"]: run["loss"] for run in tiny_study.analysis["runs"]}
     seed_zero = [run for run in result.plan.active if run.seed == 0]
-    assert len(seed_zero) == 9 and {run.run_id for run in seed_zero} == set(alone)
+    assert len(seed_zero) == 6 and {run.run_id for run in seed_zero} <= set(alone)
     for run in seed_zero:
         stacked = records[run.run_id]["final"]["val_loss"]
         assert abs(alone[run.run_id] - stacked) < 1e-6 * alone[run.run_id]
     runs = pd.DataFrame(result.analysis["runs"])[["N", "D", "C", "loss", "budget"]]
     profiles = isoflop_profiles(load_runs(runs), budget="budget", bootstrap=50)
-    assert len(profiles) == 3 and all(p.seeds == 3 and len(p.points) == 3 for p in profiles)
+    assert len(profiles) == 2 and all(p.seeds == 3 and len(p.points) == 3 for p in profiles)
     for profile in profiles:  # each size enters as the mean of its three seeds
         for N, mean, _, count in profile.points:
             members = runs[np.isclose(runs.budget, profile.C) & np.isclose(runs.N, N)].loss
