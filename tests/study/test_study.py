@@ -47,10 +47,11 @@ def test_a_study_runs_records_fits_and_skips_finished_runs(tiny_study, copy_tiny
     audit = group["audit"]["parametric"]
     assert audit["n_test"] == 3 and 0 < audit["mean_abs_relative_error"] < 0.05
     assert set(group["audit"]) == {"isoflop", "parametric"}
-    folder = copy_tiny_study("again")
-    again = run_study(dataclasses.replace(result.plan.spec, out=str(folder)), bootstrap=0, write=False)
-    assert again.counts == {"finished": 0, "failed": 0}  # nothing left to train
-    assert {r["run_id"]: r["loss"] for r in again.analysis["runs"]} == {r["run_id"]: r["loss"] for r in runs}
+    again = dataclasses.replace(result.plan.spec, out=str(copy_tiny_study("again")))
+    plan, store = prepare_study(again)
+    counts = execute(plan.active, store, again.folder() / "runs", again.executor)
+    assert counts == {"finished": 0, "failed": 0}  # nothing left to train
+    assert dict(zip(store.runs()["run_id"], store.runs()["loss"])) == {r["run_id"]: r["loss"] for r in runs}
 
 
 @pytest.mark.slow
