@@ -1,6 +1,14 @@
+"""Fixtures shared by every test folder. The expensive ones (datasets, a tiny study) are
+built once per session into a tmp_path_factory folder: treat them as read-only, and copy
+them (``copy_tiny_study``, ``seed_dataset``) when a test must change them."""
+
+import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import run_cli as _run_cli
+from tests.helpers import seed_dataset, study_toml, tiny_study_dict
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -12,9 +20,50 @@ def fixtures_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def run_cli():
+    """run_cli(*args, cwd=None, env=None, timeout=300) -> CompletedProcess of `python -m roboscale ARGS`."""
+    return _run_cli
+
+
+@pytest.fixture(scope="session")
 def pointmass_dataset(tmp_path_factory) -> Path:
     """A small generated pointmass dataset (both tasks, noisy expert), shared by the training tests."""
     from roboscale.data import GenerationSpec, Quality, generate
 
     spec = GenerationSpec(env="pointmass", episodes=120, quality=Quality(action_noise=0.1), validation_fraction=0.2)
     return generate(spec, tmp_path_factory.mktemp("datasets") / "pointmass").out
+
+
+@pytest.fixture(scope="session")
+def tiny_study_data(tmp_path_factory) -> Path:
+    """The dataset every tiny study uses (its ``[data] generate`` table), generated once;
+    :func:`tests.helpers.seed_dataset` copies it into a new study folder."""
+    from roboscale.study import ensure_dataset, study_from_dict
+
+    folder = tmp_path_factory.mktemp("tiny-data")
+    return Path(ensure_dataset(study_from_dict(tiny_study_dict(folder))))
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory, tiny_study_data):
+    """The tiny study (9 finished runs, fitted at 100 resamples), run once through
+    ``run_study``; read-only. ``tiny_study.folder`` holds study.db and runs/, and
+    ``tiny_study.folder.parent / "tiny.toml"`` is its study file."""
+    from roboscale.study import load_study, run_study
+
+    root = tmp_path_factory.mktemp("tiny-study")
+    file = root / "tiny.toml"
+    file.write_text(study_toml(tiny_study_dict(root / "tiny")))
+    seed_dataset(tiny_study_data, root / "tiny")
+    return run_study(load_study(file), bootstrap=100, write=False)
+
+
+@pytest.fixture
+def copy_tiny_study(tiny_study, tmp_path):
+    """copy_tiny_study(name) -> a writable copy of the tiny study's folder (its runs stay
+    finished: run ids do not depend on where the study lives)."""
+
+    def copy(name: str = "copy") -> Path:
+        return Path(shutil.copytree(tiny_study.folder, tmp_path / name))
+
+    return copy

@@ -3,20 +3,16 @@
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from roboscale.study import RunStore, load_study
+from tests.helpers import TINY_BUDGETS, start_cli
 
 
-def study_run(path, *args, **popen):
-    command = [sys.executable, "-m", "roboscale", "study", "run", str(path), "--bootstrap", "0", *args]
-    return subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen
-    )
+def study_run(path):
+    return start_cli("study", "run", path, "--bootstrap", "0")
 
 
 def finished_losses(path):
@@ -25,16 +21,19 @@ def finished_losses(path):
     return runs, dict(zip(runs["run_id"], runs["loss"]))
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_restart_gives_the_uninterrupted_result(tiny_study_toml):
     # Two seeds per run: the runs train as stacked jobs, which must resume in lockstep.
-    reference = tiny_study_toml("reference", seeds=[0, 1])
+    # The two smaller budgets (12 runs in 6 jobs) leave the kills enough to interrupt.
+    budgets = TINY_BUDGETS[:2]
+    reference = tiny_study_toml("reference", seeds=[0, 1], budgets=budgets)
     assert study_run(reference).wait(timeout=600) == 0
 
-    victim = tiny_study_toml("victim", seeds=[0, 1])
+    victim = tiny_study_toml("victim", seeds=[0, 1], budgets=budgets)
     moments = random.Random(7)
     for _ in range(3):
         process = study_run(victim)
-        time.sleep(moments.uniform(3.0, 12.0))
+        time.sleep(moments.uniform(3.0, 10.0))
         os.killpg(process.pid, signal.SIGKILL)  # the study and its workers, mid-flight
         process.wait()
     finish = study_run(victim)
@@ -56,25 +55,17 @@ def test_sigkill_at_random_moments_then_restart_gives_the_uninterrupted_result(t
         ('name = "x"\n[data]\npath = "d"\n[train]\nbatch_size = "big"\n', "[train] batch_size must be a int"),
     ],
 )
-def test_malformed_study_file_exits_2_before_anything_runs(tmp_path, content, message):
+def test_malformed_study_file_exits_2_before_anything_runs(run_cli, tmp_path, content, message):
     path = tmp_path / "study.toml"
     path.write_text(content)
-    result = subprocess.run(
-        [sys.executable, "-m", "roboscale", "study", "run", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    result = run_cli("study", "run", path, cwd=tmp_path, timeout=120)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "studies").exists()
 
 
-def test_budget_too_small_for_one_step_is_refused(tiny_study_toml, tmp_path):
+def test_budget_too_small_for_one_step_is_refused(run_cli, tiny_study_toml):
     path = tiny_study_toml("small", budgets=[1e5, 2e5, 4e5], min_steps=1)
-    result = subprocess.run(
-        [sys.executable, "-m", "roboscale", "study", "run", str(path)], capture_output=True, text=True, timeout=300
-    )
+    result = run_cli("study", "run", path)
     assert result.returncode == 2
     assert "no run is left in the plan" in result.stderr and "too few steps (0" in result.stderr

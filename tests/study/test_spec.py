@@ -34,11 +34,10 @@ def test_the_example_file_is_a_valid_study_with_the_defaults(tmp_path):
     ],
 )
 def test_malformed_studies_name_the_key(raw, message):
-    base = {"data": {"path": "somewhere"}}
-    for section, value in raw.items():
-        base[section] = value if not isinstance(value, dict) else value
+    valid = {"data": {"path": "somewhere"}}
+    assert study_from_dict(valid).data.path == "somewhere"  # so the error below is the bad entry's
     with pytest.raises(BadInputError, match=message):
-        study_from_dict(base)
+        study_from_dict({**valid, **raw})  # each bad section replaces the valid one
 
 
 def test_bad_toml_and_missing_file(tmp_path):
