@@ -1,22 +1,16 @@
 """Bad input to train, fit and eval through the real CLI: one line, exit code 2, nothing written."""
 
 import subprocess
-import sys
 
 import numpy as np
 import pytest
+from tests.helpers import run_cli as roboscale
 
 from roboscale.fit import simulate_learning_curves
 from roboscale.fit.examples import example_path
 
 TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 TOO_LARGE_SEED = str(2**64 + 1)
-
-
-def roboscale(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "roboscale", *args], capture_output=True, text=True, timeout=300, check=False, cwd=cwd
-    )
 
 
 def assert_one_line_exit_2(result: subprocess.CompletedProcess, message: str) -> None:

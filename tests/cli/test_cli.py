@@ -1,23 +1,16 @@
 """End-to-end: the real `roboscale` command in a subprocess, at small bootstrap sizes."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from tests.helpers import run_cli as roboscale
 
 from roboscale.fit import simulate_isoflop_runs, simulate_learning_curves
 from roboscale.fit.examples import example_path
 
 TRUTH = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
-
-
-def roboscale(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "roboscale", *args], capture_output=True, text=True, timeout=300, check=False
-    )
 
 
 def run_json(*args: str) -> dict:

@@ -2,19 +2,12 @@
 the problem and the fix, exit code 2, before any work, nothing left behind, nothing lost."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.helpers import run_cli as roboscale
 
 LEROBOT_SAMPLE = Path(__file__).parents[1] / "fixtures" / "lerobot_v3_sample"
-
-
-def roboscale(*args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "roboscale", *args], capture_output=True, text=True, timeout=300, cwd=cwd, check=False
-    )
 
 
 def everything_under(folder: Path) -> dict[str, bytes | None]:

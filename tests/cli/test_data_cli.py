@@ -8,15 +8,10 @@ import sys
 import time
 
 import pytest
+from tests.helpers import run_cli as roboscale
 
 from roboscale.data import open_dataset
 from roboscale.data.writer import partial_folder
-
-
-def roboscale(*args, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "roboscale", *args], capture_output=True, text=True, timeout=300, check=False, **kwargs
-    )
 
 
 def test_generate_then_info(tmp_path):

@@ -6,9 +6,9 @@ import re
 
 import pandas as pd
 import pytest
+from tests.helpers import TINY_BUDGETS, seed_dataset, study_toml, tiny_study_dict
 
 from roboscale.study import load_study
-from tests.helpers import TINY_BUDGETS, seed_dataset, study_toml, tiny_study_dict
 
 BUDGETS = TINY_BUDGETS
 

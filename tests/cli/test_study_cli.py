@@ -3,9 +3,9 @@ exit code 2, before any work, and nothing written or lost."""
 
 import os
 import subprocess
-import sys
 
 import pytest
+from tests.helpers import run_cli as roboscale
 
 from roboscale.study import RunStore, study_from_dict
 from roboscale.study.store import LadderSize, PlanRecord
@@ -18,12 +18,6 @@ generate = {{ env = "pointmass", episodes = 120, quality = "noise:0.1", seed = 0
 tokenizers = ["uniform:32"]
 {sweep}
 """
-
-
-def roboscale(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "roboscale", *map(str, args)], capture_output=True, text=True, timeout=300, check=False
-    )
 
 
 def refused(result: subprocess.CompletedProcess, *fragments: str) -> None:

@@ -1,14 +1,9 @@
 """`roboscale train` end to end in a subprocess, at a tiny budget."""
 
 import json
-import subprocess
-import sys
 
 import pytest
-
-
-def roboscale(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "roboscale", *args], capture_output=True, text=True, timeout=300)
+from tests.helpers import run_cli as roboscale
 
 
 def test_train_writes_record_and_resumes_as_finished(pointmass_dataset, tmp_path):

@@ -3,16 +3,9 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
-
-
-def roboscale(*args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "roboscale", *args], capture_output=True, text=True, timeout=300, check=False, env=env
-    )
+from tests.helpers import run_cli as roboscale
 
 
 def test_closed_loop_table_and_json(trained_policy):
