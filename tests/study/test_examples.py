@@ -46,5 +46,5 @@ def test_unknown_generate_key_is_refused(tmp_path):
 def test_wrong_type_in_generate_is_refused(tmp_path):
     file = tmp_path / "s.toml"
     file.write_text('[data]\ngenerate = { env = "pointmass", episodes = "many" }\n')
-    with pytest.raises(BadInputError, match="wrong type"):
+    with pytest.raises(BadInputError, match="episodes='many': must be a whole number"):
         generation_spec(load_study(file))

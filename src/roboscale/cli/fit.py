@@ -9,29 +9,21 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 
+import roboscale.fit as fits  # its submodules load on first use, not at CLI start-up
 from roboscale.cli import render
 from roboscale.cli.options import Command, fields_of, options_from
 from roboscale.cli.output import make_console, note
 from roboscale.errors import BadInputError, RoboscaleError, check_seed
-from roboscale.fit import (
-    audit_extrapolation,
-    compute_optimal,
-    fit_broken_power_law,
-    fit_frontier,
-    fit_isoflop,
-    fit_parametric,
-    fit_power_law,
-    load_runs,
-)
-from roboscale.fit.audit import METHODS
+from roboscale.fit import AUDIT_METHODS as METHODS
 from roboscale.fit.examples import example_path
-from roboscale.fit.runs_table import RunsTable
+
+if TYPE_CHECKING:
+    from roboscale.fit import RunsTable
 
 app = typer.Typer(
     help="Fit scaling laws to a runs table (CSV, Parquet or JSON lines; one row per trained model).",
@@ -96,7 +88,7 @@ class FitOptions:
 
     def load(self, runs: Path, run: str | None = None) -> RunsTable:
         """The runs table, with these columns and filters."""
-        return load_runs(
+        return fits.load_runs(
             runs,
             n=self.n,
             d=self.d,
@@ -170,7 +162,7 @@ def _run(
 
 
 def _with_allocation(fit, budgets) -> dict:
-    return {**fit.to_dict(), "compute_optimal": compute_optimal(fit, budgets).to_dict()}
+    return {**fit.to_dict(), "compute_optimal": fits.compute_optimal(fit, budgets).to_dict()}
 
 
 def _example(runs: Path | None, name: str) -> Path:
@@ -203,10 +195,12 @@ def parametric(
     table = options.load(_example(runs, "hoffmann2022"))
 
     def fit_one(part):
-        return fit_parametric(part, huber_delta=huber_delta, fixed_E=fixed_e, max_iter=max_iter, **options.resampling())
+        return fits.fit_parametric(
+            part, huber_delta=huber_delta, fixed_E=fixed_e, max_iter=max_iter, **options.resampling()
+        )
 
     def show(console, fit):
-        render.show(console, render.parametric(fit), render.allocation(compute_optimal(fit, budget)))
+        render.show(console, render.parametric(fit), render.allocation(fits.compute_optimal(fit, budget)))
 
     activity = f"fitting L(N, D) from 4,500 starts + {options.bootstrap} bootstrap resamples"
     _run(table, options, fit_one, show, lambda fit: _with_allocation(fit, budget), activity)
@@ -239,7 +233,7 @@ def isoflop(
     table = options.load(_example(runs, "atari_bc"))
 
     def fit_one(part):
-        return fit_isoflop(
+        return fits.fit_isoflop(
             part,
             budget=budget_col,
             budget_tolerance=budget_tolerance,
@@ -249,7 +243,7 @@ def isoflop(
         )
 
     def show(console, fit):
-        render.show(console, render.isoflop(fit), render.allocation(compute_optimal(fit, budget)))
+        render.show(console, render.isoflop(fit), render.allocation(fits.compute_optimal(fit, budget)))
 
     _run(table, options, fit_one, show, lambda fit: _with_allocation(fit, budget), "fitting IsoFLOP profiles")
 
@@ -268,10 +262,10 @@ def frontier(
     table = options.load(runs, run=run)
 
     def fit_one(part):
-        return fit_frontier(part, grid_points=grid_points, **options.resampling())
+        return fits.fit_frontier(part, grid_points=grid_points, **options.resampling())
 
     def show(console, fit):
-        render.show(console, render.frontier(fit), render.allocation(compute_optimal(fit, budget)))
+        render.show(console, render.frontier(fit), render.allocation(fits.compute_optimal(fit, budget)))
 
     _run(table, options, fit_one, show, lambda fit: _with_allocation(fit, budget), "fitting the compute frontier")
 
@@ -297,11 +291,13 @@ def power_law(
     spread = options.resampling()
 
     def fit_one(part):
+        import pandas as pd
+
         xs = pd.to_numeric(part.column(x), errors="coerce").to_numpy(float)
         ys = pd.to_numeric(part.column(y), errors="coerce").to_numpy(float)
         if broken:
-            return fit_broken_power_law(xs, ys, complement=complement, x_name=x, y_name=y, **spread)
-        return fit_power_law(xs, ys, offset=not no_offset, complement=complement, x_name=x, y_name=y, **spread)
+            return fits.fit_broken_power_law(xs, ys, complement=complement, x_name=x, y_name=y, **spread)
+        return fits.fit_power_law(xs, ys, offset=not no_offset, complement=complement, x_name=x, y_name=y, **spread)
 
     def show(console, fit):
         render.show(console, render.power_law(fit))
@@ -330,7 +326,7 @@ def audit(
         _check_holdout_decades(holdout_decades, table)
 
     def fit_one(part):
-        return audit_extrapolation(
+        return fits.audit_extrapolation(
             part,
             method,
             holdout=holdout,

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from roboscale.fit import ComputeOptimal, ExtrapolationAudit, FrontierFit, IsoFlopFit, ParametricFit, PowerLawFit
-from roboscale.fit.power_law import BrokenPowerLawFit
+import roboscale.fit as fits  # its submodules load on first use, not at CLI start-up
+
+if TYPE_CHECKING:
+    from roboscale.fit import (
+        BrokenPowerLawFit,
+        ComputeOptimal,
+        ExtrapolationAudit,
+        FrontierFit,
+        IsoFlopFit,
+        ParametricFit,
+        PowerLawFit,
+    )
 
 
 def number(value: float, digits: int = 4) -> str:
@@ -152,7 +163,7 @@ def frontier(fit: FrontierFit) -> Group:
 
 
 def power_law(fit: PowerLawFit | BrokenPowerLawFit) -> Group:
-    if isinstance(fit, BrokenPowerLawFit):
+    if isinstance(fit, fits.BrokenPowerLawFit):
         title = Text.assemble(
             ("Broken power law  ", "bold"), fit.to_dict()["law"], (f"   {fit.n_points} points", "dim")
         )
@@ -169,7 +180,7 @@ def power_law(fit: PowerLawFit | BrokenPowerLawFit) -> Group:
         rows = [("E", "floor", ""), ("A", "coefficient", ""), ("alpha", "exponent", "")]
     quality = Text(f"rms error {100 * fit.residual_rms:.2f}% of {fit.y_name}", style="dim")
     parts = [title, _parameter_table(fit, rows), quality]
-    if isinstance(fit, PowerLawFit) and fit.alpha < 0:
+    if isinstance(fit, fits.PowerLawFit) and fit.alpha < 0:
         parts.append(Text(f"warning: alpha < 0, the fitted curve rises with {fit.x_name}", style="yellow"))
     return Group(*parts)
 

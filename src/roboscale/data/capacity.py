@@ -12,8 +12,8 @@ import numpy as np
 
 from roboscale.data.envs.base import EnvSpec
 from roboscale.data.layout import STAT_NAMES, frame_features
-from roboscale.files import existing_ancestor
 from roboscale.errors import BadInputError
+from roboscale.files import existing_ancestor
 
 MEMORY_BYTES_PER_EPISODE = 100
 """What the streaming writer keeps per episode until the end (its split label and

@@ -9,16 +9,41 @@ parameters, bootstrap intervals in ``ci`` and a ``to_dict()``)::
     plan = compute_optimal(law, [1e18, 1e19])     # N_opt, D_opt, loss with intervals
 """
 
-from roboscale.fit.allocation import ComputeOptimal, compute_optimal
-from roboscale.fit.audit import ExtrapolationAudit, audit_extrapolation
-from roboscale.fit.frontier import FrontierFit, fit_frontier
-from roboscale.fit.intrinsic import compute_frontier, intrinsic_performance
-from roboscale.fit.isoflop import IsoFlopFit, IsoFlopProfile, fit_isoflop, isoflop_profiles
-from roboscale.fit.parametric import HOFFMANN_GRID, ParametricFit, fit_parametric
-from roboscale.fit.power_law import BrokenPowerLawFit, PowerLawFit, fit_broken_power_law, fit_power_law
-from roboscale.fit.result import FitResult
-from roboscale.fit.runs_table import RunsTable, load_runs, read_table
-from roboscale.fit.simulate import simulate_isoflop_runs, simulate_learning_curves
+import importlib
+from typing import TYPE_CHECKING
+
+# Submodules load on first use (pandas and the fitters take most of a second to import,
+# which every `roboscale` command would otherwise pay at start-up).
+AUDIT_METHODS = ("parametric", "isoflop", "frontier")
+"""The laws :func:`audit_extrapolation` can audit."""
+
+_SOURCES = {
+    "BrokenPowerLawFit": "roboscale.fit.power_law",
+    "ComputeOptimal": "roboscale.fit.allocation",
+    "ExtrapolationAudit": "roboscale.fit.audit",
+    "FitResult": "roboscale.fit.result",
+    "FrontierFit": "roboscale.fit.frontier",
+    "HOFFMANN_GRID": "roboscale.fit.parametric",
+    "IsoFlopFit": "roboscale.fit.isoflop",
+    "IsoFlopProfile": "roboscale.fit.isoflop",
+    "ParametricFit": "roboscale.fit.parametric",
+    "PowerLawFit": "roboscale.fit.power_law",
+    "RunsTable": "roboscale.fit.runs_table",
+    "audit_extrapolation": "roboscale.fit.audit",
+    "compute_frontier": "roboscale.fit.intrinsic",
+    "compute_optimal": "roboscale.fit.allocation",
+    "fit_broken_power_law": "roboscale.fit.power_law",
+    "fit_frontier": "roboscale.fit.frontier",
+    "fit_isoflop": "roboscale.fit.isoflop",
+    "fit_parametric": "roboscale.fit.parametric",
+    "fit_power_law": "roboscale.fit.power_law",
+    "intrinsic_performance": "roboscale.fit.intrinsic",
+    "isoflop_profiles": "roboscale.fit.isoflop",
+    "load_runs": "roboscale.fit.runs_table",
+    "read_table": "roboscale.fit.runs_table",
+    "simulate_isoflop_runs": "roboscale.fit.simulate",
+    "simulate_learning_curves": "roboscale.fit.simulate",
+}
 
 __all__ = [
     "HOFFMANN_GRID",
@@ -47,3 +72,28 @@ __all__ = [
     "simulate_isoflop_runs",
     "simulate_learning_curves",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_SOURCES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from roboscale.fit.allocation import ComputeOptimal, compute_optimal
+    from roboscale.fit.audit import ExtrapolationAudit, audit_extrapolation
+    from roboscale.fit.frontier import FrontierFit, fit_frontier
+    from roboscale.fit.intrinsic import compute_frontier, intrinsic_performance
+    from roboscale.fit.isoflop import IsoFlopFit, IsoFlopProfile, fit_isoflop, isoflop_profiles
+    from roboscale.fit.parametric import HOFFMANN_GRID, ParametricFit, fit_parametric
+    from roboscale.fit.power_law import BrokenPowerLawFit, PowerLawFit, fit_broken_power_law, fit_power_law
+    from roboscale.fit.result import FitResult
+    from roboscale.fit.runs_table import RunsTable, load_runs, read_table
+    from roboscale.fit.simulate import simulate_isoflop_runs, simulate_learning_curves

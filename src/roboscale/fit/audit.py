@@ -13,14 +13,15 @@ import numpy as np
 import pandas as pd
 
 from roboscale.errors import BadInputError
+from roboscale.fit import AUDIT_METHODS
 from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, to_jsonable
 from roboscale.fit.frontier import fit_frontier
 from roboscale.fit.isoflop import fit_isoflop, isoflop_profiles
-from roboscale.fit.isoflop_profiles import group_budgets
+from roboscale.fit.parabolas import group_budgets
 from roboscale.fit.parametric import fit_parametric
 from roboscale.fit.runs_table import RunsTable, load_runs
 
-METHODS = ("parametric", "isoflop", "frontier")
+METHODS = AUDIT_METHODS
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import pandas as pd
 from roboscale.errors import BadInputError, FitDidNotConvergeError
 from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval
 from roboscale.fit.isoflop_optima import MIN_LOG_STD, BudgetOptima, optima_from_profiles, optima_from_table
-from roboscale.fit.isoflop_profiles import (
+from roboscale.fit.parabolas import (
     FLAT_T_STATISTIC,
     IsoFlopProfile,
     fit_profiles,

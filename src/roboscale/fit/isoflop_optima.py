@@ -16,7 +16,7 @@ import pandas as pd
 
 from roboscale.errors import BadInputError
 from roboscale.fit.bootstrap import resample_counts
-from roboscale.fit.isoflop_profiles import IsoFlopProfile
+from roboscale.fit.parabolas import IsoFlopProfile
 
 MIN_LOG_STD = 0.01
 """Floor on a vertex's log-spread when it becomes a weight (1/sigma^2): a budget
