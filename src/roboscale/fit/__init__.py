@@ -9,8 +9,9 @@ parameters, bootstrap intervals in ``ci`` and a ``to_dict()``)::
     plan = compute_optimal(law, [1e18, 1e19])     # N_opt, D_opt, loss with intervals
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from roboscale.lazy import lazy_exports
 
 # Submodules load on first use (pandas and the fitters take most of a second to import,
 # which every `roboscale` command would otherwise pay at start-up).
@@ -74,16 +75,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_SOURCES[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__ = lazy_exports(__name__, _SOURCES)
 
 
 if TYPE_CHECKING:

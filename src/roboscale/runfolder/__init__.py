@@ -8,8 +8,7 @@ on first use, so refusing a bad folder stays fast.
 
 from __future__ import annotations
 
-from importlib import import_module
-
+from roboscale.lazy import lazy_exports
 from roboscale.runfolder.layout import RunLayout
 from roboscale.runfolder.read import RunFolder, read_json, read_run_folder, tokenizer_payload, tokenizers_from_payload
 
@@ -36,7 +35,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name not in _TORCH_EXPORTS:
-        raise AttributeError(f"module 'roboscale.runfolder' has no attribute {name!r}")
-    return getattr(import_module(_TORCH_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _TORCH_EXPORTS)
