@@ -52,6 +52,21 @@ def write_json_atomic(path: str | Path, payload) -> Path:
     return write_atomically(path, json.dumps(payload, indent=2) + "\n")
 
 
+def read_json_object(path: str | Path, missing: str, damaged: str) -> dict:
+    """The JSON object in ``path``, or a BadInputError ending in ``missing`` (no file) or
+    ``damaged`` (not JSON, or JSON that is not an object): what to do about it."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInputError(f"{path} is missing: {missing}")
+    try:
+        payload = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BadInputError(f"{path} is not valid JSON ({error}): {damaged}") from None
+    if not isinstance(payload, dict):
+        raise BadInputError(f"{path} holds a {type(payload).__name__}, not an object: {damaged}")
+    return payload
+
+
 def existing_ancestor(path: str | Path) -> Path:
     """``path`` itself if it exists, else its nearest existing parent."""
     path = Path(path).absolute()

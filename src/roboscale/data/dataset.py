@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from roboscale.data.layout import EPISODES_PATH, INFO_PATH, PROVENANCE_PATH, STATS_PATH, TASKS_PATH, Feature
 from roboscale.errors import BadInputError
+from roboscale.files import read_json_object
 
 REQUIRED_INFO = ("codebase_version", "fps", "features", "total_episodes", "total_frames", "data_path")
 EPISODE_COLUMNS = (
@@ -186,14 +187,7 @@ def open_dataset(root: str | Path, *, check_files: bool = True) -> Dataset:
 
 def _read_info(root: Path) -> dict:
     path = root / INFO_PATH
-    if not path.exists():
-        raise BadInputError(f"{path} is missing: {root} is not a LeRobot dataset folder")
-    try:
-        info = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadInputError(f"{path} is not valid JSON ({error}): the dataset metadata is damaged") from None
-    if not isinstance(info, dict):
-        raise BadInputError(f"{path} holds a {type(info).__name__}, not an object: the dataset metadata is damaged")
+    info = read_json_object(path, f"{root} is not a LeRobot dataset folder", "the dataset metadata is damaged")
     missing = [key for key in REQUIRED_INFO if key not in info]
     if missing:
         raise BadInputError(f"{path} lacks {', '.join(missing)}: not a complete LeRobot v3 info file")
@@ -292,12 +286,9 @@ def _parse_splits(raw: dict, root: Path) -> dict[str, range]:
 
 def _read_stats(root: Path, features: dict[str, Feature]) -> dict[str, dict[str, np.ndarray]]:
     path = root / STATS_PATH
-    if not path.exists():
-        raise BadInputError(f"{path} is missing: per-feature statistics are needed (tokenizers use them)")
-    try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadInputError(f"{path} is not valid JSON ({error})") from None
+    raw = read_json_object(
+        path, "per-feature statistics are needed (tokenizers use them)", "the dataset's statistics are damaged"
+    )
     stats = {}
     for name in REQUIRED_FEATURES:
         if name not in raw:

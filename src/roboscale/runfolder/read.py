@@ -13,11 +13,11 @@ tokenizer, a checkpoint copied in) fails one of these checks.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from roboscale.errors import BadInputError
+from roboscale.files import read_json_object
 from roboscale.runfolder.layout import CHECKPOINT_STATE, MODEL_WEIGHTS, RunLayout
 from roboscale.tokenize import Tokenizer, TokenizerSpec
 
@@ -89,15 +89,9 @@ def read_run_folder(path: str | Path) -> RunFolder:
 
 def read_json(path: Path) -> dict:
     """A run file's JSON object; BadInputError when it is missing or damaged."""
-    if not path.exists():
-        raise BadInputError(f"{path} is missing: the run folder is incomplete; train the run again")
-    try:
-        payload = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadInputError(f"{path} is not valid JSON ({error}): the run folder is damaged; train again") from None
-    if not isinstance(payload, dict):
-        raise BadInputError(f"{path} holds a {type(payload).__name__}, not an object: the run folder is damaged")
-    return payload
+    return read_json_object(
+        path, "the run folder is incomplete; train the run again", "the run folder is damaged; train again"
+    )
 
 
 def _mixed(run: RunFolder, detail: str) -> BadInputError:
