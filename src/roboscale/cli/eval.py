@@ -58,7 +58,7 @@ def eval_command(
 
     Results are also written to RUN/eval/*.json.
     """
-    from roboscale.evaluate.runs import read_run_folder  # no torch: bad folders are refused at once
+    from roboscale.runfolder import read_run_folder  # no torch: bad folders are refused at once
 
     if mode not in MODES:
         raise BadInputError(f"--mode {mode}: choose {', '.join(MODES)}")

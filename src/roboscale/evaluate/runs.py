@@ -13,10 +13,7 @@ from pathlib import Path
 from roboscale.data.dataset import Dataset, open_dataset
 from roboscale.data.envs import EnvFamily, get_family
 from roboscale.errors import BadInputError
-from roboscale.runfolder import (
-    RunFolder,
-    read_run_folder,  # noqa: F401  (still imported from here by cli/eval.py)
-)
+from roboscale.runfolder import RunFolder
 
 
 def require_task(run: RunFolder, task: str) -> None:
