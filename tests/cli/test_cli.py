@@ -77,6 +77,20 @@ def closed_form_n_opt(flops: float) -> float:
     return G * (flops / 6) ** (beta / (alpha + beta))
 
 
+def test_fit_uses_the_runs_own_flops_per_parameter_per_token_unless_told(tmp_path):
+    path = tmp_path / "k12.csv"
+    simulate_isoflop_runs(
+        **TRUTH, budgets=np.geomspace(1e18, 1e21, 4), model_sizes=np.geomspace(1e7, 1e10, 7), flops_per_param_token=12
+    ).to_csv(path, index=False)
+    for option, k in (((), 12.0), (("--flops-per-param-token", "6"), 6.0)):
+        out = run_json("fit", "parametric", str(path), "--bootstrap", "0", *option)
+        assert out["flops_per_param_token"] == pytest.approx(k) and out["runs"]["compute_convention"]["k"] == k
+        for row in out["compute_optimal"]["budgets"]:
+            assert k * row["N_opt"] * row["D_opt"] == pytest.approx(row["C"], rel=1e-9)
+    shown = roboscale("fit", "parametric", str(path), "--bootstrap", "0").stdout
+    assert "compute: C = 12 N D (12 FLOPs per parameter per token)" in shown
+
+
 def test_group_fits_each_group(tmp_path):
     path = tmp_path / "atari.csv"
     frame = pd.read_csv(example_path("atari_bc"))

@@ -33,21 +33,23 @@ LAYOUTS = {
     "isoflop": (
         lambda: fit_isoflop(RUNS, bootstrap=4),
         [*HEAD, "a", "b", "k_N", "k_D", "ci", "ci_level", "weighted", "window", "n_runs", "n_budgets"]
-        + ["n_usable_budgets", "flat_budgets", *BOOTSTRAP, "loss_law", "compute_range", "profiles", "converged"],
+        + ["n_usable_budgets", "flat_budgets", "flops_per_param_token", *BOOTSTRAP, "loss_law", "compute_range"]
+        + ["profiles", "converged"],
     ),
     "isoflop-optima": (
         lambda: fit_isoflop(
             optima=pd.DataFrame({"C": np.geomspace(1e18, 1e21, 6), "N_opt": np.geomspace(1e8, 3e9, 6)}), bootstrap=4
         ),
         [*HEAD, "a", "b", "k_N", "k_D", "ci", "ci_level", "weighted", "window", "n_runs", "n_budgets"]
-        + ["n_usable_budgets", "flat_budgets", *BOOTSTRAP, "loss_law", "compute_range", "profiles", "converged"],
+        + ["n_usable_budgets", "flat_budgets", "flops_per_param_token", *BOOTSTRAP, "loss_law", "compute_range"]
+        + ["profiles", "converged"],
     ),
     "frontier": (
         lambda: fit_frontier(
             simulate_learning_curves(**TRUTH, model_sizes=np.geomspace(1e6, 1e9, 7), max_flops=1e21), bootstrap=4
         ),
         [*HEAD, "E", "A", "alpha", "a", "b", "k_N", "k_D", "ci", "ci_level", "residual_rms", "n_runs"]
-        + ["from_curves", "compute_range", *BOOTSTRAP, "frontier", "converged"],
+        + ["from_curves", "compute_range", "flops_per_param_token", *BOOTSTRAP, "frontier", "converged"],
     ),
     "power-law": (
         lambda: fit_power_law(X, Y, bootstrap=4),

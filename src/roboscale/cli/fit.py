@@ -68,8 +68,8 @@ class FitOptions:
     """Confidence level of the intervals."""
     as_json: bool = field(default=False, metadata={"flag": "--json"})
     """Print one JSON object on stdout instead of tables."""
-    flops_per_param_token: float = 6.0
-    """FLOP convention C = k*N*D used to derive a missing C or D (6: dense forward+backward)."""
+    flops_per_param_token: float | None = None
+    """FLOPs per parameter per token k of C = k*N*D, for allocations and to derive a missing C or D (default: the runs' median C/(N*D); 6 if C or D is missing)."""
     drop_highest_loss: int = 0
     """Leave out this many runs with the highest loss (outliers)."""
     drop_invalid: bool = False
@@ -150,6 +150,7 @@ def _run(
             "columns": table.columns_used,
             "dropped": table.dropped,
             "flops_per_param_token": table.flops_per_param_token,
+            "compute_convention": table.compute_convention.to_dict(),
         }
         payload = (
             {"group": group, "results": results, "runs": runs_info} if group else {**results[""], "runs": runs_info}

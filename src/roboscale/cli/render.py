@@ -80,7 +80,13 @@ def parametric(fit: ParametricFit) -> Group:
         + (", E held fixed" if fit.fixed_E else ""),
         style="dim",
     )
-    return Group(title, _parameter_table(fit, rows), quality)
+    return Group(title, _parameter_table(fit, rows), quality, convention(fit, "N_opt and D_opt solve C = k N D"))
+
+
+def convention(fit, use: str) -> Text:
+    """The fit's FLOP convention ``C = k N D`` and what the allocation does with it."""
+    k = getattr(fit, "flops_per_param_token", math.nan)
+    return Text(f"compute: C = {number(k, 3)} N D ({number(k, 3)} FLOPs per parameter per token); {use}", style="dim")
 
 
 def isoflop(fit: IsoFlopFit) -> Group:
@@ -126,7 +132,8 @@ def isoflop(fit: IsoFlopFit) -> Group:
             status,
             style=style,
         )
-    parts = [title, params, profiles]
+    use = "each D_opt is read off the runs' own D" if fit.n_runs else "a missing D_opt is C / (k N_opt)"
+    parts = [title, params, profiles, convention(fit, use)]
     if fit.flat_profiles:
         parts.append(
             Text(
@@ -158,7 +165,10 @@ def frontier(fit: FrontierFit) -> Group:
         ("b", "D_opt exponent", ""),
     ]
     return Group(
-        title, _parameter_table(fit, rows), Text(f"rms error {100 * fit.residual_rms:.2f}% of loss", style="dim")
+        title,
+        _parameter_table(fit, rows),
+        Text(f"rms error {100 * fit.residual_rms:.2f}% of loss", style="dim"),
+        convention(fit, "D_opt is the tokens the frontier's runs had seen"),
     )
 
 

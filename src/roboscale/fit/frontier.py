@@ -53,6 +53,9 @@ class FrontierFit(FitResult):
     residual_rms: float = float("nan")
     compute_range: tuple[float, float] = (float("nan"), float("nan"))
     """Smallest and largest compute the curves cover (FLOPs)."""
+    flops_per_param_token: float = float("nan")
+    """``k`` of the runs' ``C = k N D`` (FLOPs per parameter per token). Only for the
+    record: ``D_opt`` is read off the tokens the frontier's runs had seen."""
 
     method = "frontier"
     law = "L(C) = E + A * C^-alpha on the frontier; N_opt = k_N * C^a, D_opt = k_D * C^b"
@@ -95,6 +98,7 @@ class FrontierFit(FitResult):
                 "n_runs": self.n_runs,
                 "from_curves": self.from_curves,
                 "compute_range": self.compute_range,
+                "flops_per_param_token": self.flops_per_param_token,
             },
             {"frontier": frontier},
         )
@@ -169,6 +173,7 @@ def fit_frontier(
         from_curves=bool(_has_curves(table)),
         residual_rms=law.residual_rms,
         compute_range=(float(curves.grid.min()), float(curves.grid.max())),
+        flops_per_param_token=table.flops_per_param_token,
         **bootstrap_fields(samples, ci, bootstrap=bootstrap, ci_level=ci_level, dropped=dropped),
     )
 

@@ -25,6 +25,7 @@ import pandas as pd
 
 from roboscale.errors import BadInputError, FitDidNotConvergeError
 from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval
+from roboscale.fit.compute import DEFAULT_FLOPS_PER_PARAM_TOKEN
 from roboscale.fit.isoflop_optima import MIN_LOG_STD, BudgetOptima, optima_from_profiles, optima_from_table
 from roboscale.fit.parabolas import (
     FLAT_T_STATISTIC,
@@ -64,6 +65,9 @@ class IsoFlopFit(FitResult):
     window: int | None
     loss_law: PowerLawFit | None = None
     """``loss_opt = E + A C^-alpha`` over the usable budgets, when there are enough."""
+    flops_per_param_token: float = float("nan")
+    """``k`` of the runs' ``C = k N D`` (FLOPs per parameter per token). Only for the
+    record: each budget's ``D_opt`` is read off the runs' own D, not ``C / (k N_opt)``."""
     compute_range: tuple[float, float] = (float("nan"), float("nan"))
     """Smallest and largest compute budget (FLOPs)."""
 
@@ -107,6 +111,7 @@ class IsoFlopFit(FitResult):
                 "n_budgets": len(self.profiles),
                 "n_usable_budgets": len(self.usable_profiles),
                 "flat_budgets": [p.C for p in self.flat_profiles],
+                "flops_per_param_token": self.flops_per_param_token,
             },
             {
                 "loss_law": None if self.loss_law is None else self.loss_law.to_dict(),
@@ -141,7 +146,13 @@ def fit_isoflop(
     From ``optima`` (a DataFrame with columns ``C``, ``N_opt`` and optionally
     ``D_opt``, ``loss_opt``, ``N_opt_log_std``, ``D_opt_log_std``): the per-budget
     minima are taken as given and only the exponents are fitted (weights
-    ``1/log_std^2`` when ``weighted``); the bootstrap then resamples budgets.
+    ``1/log_std^2`` when ``weighted``); the bootstrap then resamples budgets. A
+    missing ``D_opt`` is ``C / (k N_opt)`` with ``k`` the ``flops_per_param_token``
+    load option (default 6).
+
+    Each budget's ``D_opt`` comes from its runs' own D: within a budget ln D is a
+    line in ln N (slope -1 when ``C = k N D`` with one k), fitted over the
+    parabola's window and read at the vertex, so no FLOP convention is assumed.
     """
     check_bootstrap_options(bootstrap, ci_level, seed)
     if window is not None and window < 1:
@@ -149,8 +160,10 @@ def fit_isoflop(
     if (runs is None) == (optima is None):
         raise BadInputError("give either runs (a runs table) or optima (per-budget minima), not both or neither")
     if optima is not None:
-        found = optima_from_table(optima, weighted=weighted, bootstrap=bootstrap, seed=seed)
-        return _exponent_fit(found, n_runs=0, window=None, bootstrap=bootstrap, seed=seed, ci_level=ci_level)
+        k = load_options.get("flops_per_param_token") or DEFAULT_FLOPS_PER_PARAM_TOKEN
+        found = optima_from_table(optima, weighted=weighted, bootstrap=bootstrap, seed=seed, flops_per_param_token=k)
+        resampling = {"bootstrap": bootstrap, "seed": seed, "ci_level": ci_level}
+        return _exponent_fit(found, n_runs=0, window=None, flops_per_param_token=k, **resampling)
 
     table = runs if isinstance(runs, RunsTable) and not load_options else load_runs(runs, **load_options)
     if np.unique(table.N).size < 3:
@@ -166,7 +179,9 @@ def fit_isoflop(
             f"bracketed minimum ({reasons}); add budgets or model sizes around the minimum"
         )
     found = optima_from_profiles(profiles, vertex_samples, weighted=weighted, bootstrap=bootstrap)
-    return _exponent_fit(found, n_runs=len(table), window=window, bootstrap=bootstrap, seed=seed, ci_level=ci_level)
+    k = table.flops_per_param_token
+    resampling = {"bootstrap": bootstrap, "seed": seed, "ci_level": ci_level}
+    return _exponent_fit(found, n_runs=len(table), window=window, flops_per_param_token=k, **resampling)
 
 
 def isoflop_profiles(
@@ -185,9 +200,17 @@ def isoflop_profiles(
 
 
 def _exponent_fit(
-    optima: BudgetOptima, *, n_runs: int, window: int | None, bootstrap: int, seed: int, ci_level: float
+    optima: BudgetOptima,
+    *,
+    n_runs: int,
+    window: int | None,
+    flops_per_param_token: float,
+    bootstrap: int,
+    seed: int,
+    ci_level: float,
 ) -> IsoFlopFit:
-    """The exponent lines through the per-budget optima, their intervals and the loss law."""
+    """The exponent lines through the per-budget optima, their intervals and the loss law;
+    ``flops_per_param_token``: the runs' k of C = k N D, kept with the fit."""
     a, log_k_n = weighted_line(optima.log_c, optima.log_n, optima.weights_n)
     b, log_k_d = weighted_line(optima.log_c, optima.log_d, optima.weights_d)
     samples = optima.samples
@@ -203,6 +226,7 @@ def _exponent_fit(
         n_runs=n_runs,
         window=window,
         loss_law=_loss_law(usable, bootstrap, seed),
+        flops_per_param_token=float(flops_per_param_token),
         compute_range=(min(p.C for p in optima.profiles), max(p.C for p in optima.profiles)),
         **bootstrap_fields(samples, ci, bootstrap=bootstrap, ci_level=ci_level, reason=optima.drop_reason),
     )

@@ -75,15 +75,17 @@ def optima_from_profiles(profiles, vertex_samples, *, weighted: bool, bootstrap:
     )
 
 
-def optima_from_table(optima: pd.DataFrame, *, weighted: bool, bootstrap: int, seed: int) -> BudgetOptima:
+def optima_from_table(
+    optima: pd.DataFrame, *, weighted: bool, bootstrap: int, seed: int, flops_per_param_token: float
+) -> BudgetOptima:
     """Published per-budget minima: columns ``C``, ``N_opt`` and optionally
-    ``D_opt`` (default ``C / 6 N_opt``), ``loss_opt``, ``N_opt_log_std``,
+    ``D_opt`` (default ``C / (k N_opt)``, ``k = flops_per_param_token``), ``loss_opt``, ``N_opt_log_std``,
     ``D_opt_log_std`` (weights ``1/log_std^2`` when ``weighted``). The bootstrap
     resamples budgets."""
     frame = _valid_optima(optima)
     C = frame["C"].to_numpy(np.float64)
     N = frame["N_opt"].to_numpy(np.float64)
-    D = frame["D_opt"].to_numpy(np.float64) if "D_opt" in frame else C / (6.0 * N)
+    D = frame["D_opt"].to_numpy(np.float64) if "D_opt" in frame else C / (flops_per_param_token * N)
     loss = frame["loss_opt"].to_numpy(np.float64) if "loss_opt" in frame else np.full(len(C), np.nan)
     sigma_n = frame["N_opt_log_std"].to_numpy(np.float64) if "N_opt_log_std" in frame else None
     sigma_d = frame["D_opt_log_std"].to_numpy(np.float64) if "D_opt_log_std" in frame else sigma_n

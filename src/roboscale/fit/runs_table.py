@@ -10,7 +10,9 @@ Canonical columns, all positive and finite:
 plus any other columns (task, tokenizer, seed, run id, ...), kept as they are.
 When one of N, D, C is missing it is derived from the other two with
 ``C = k N D`` (``k = flops_per_param_token``, 6 by default: forward plus backward
-pass of a dense model; say another value when your FLOP count differs).
+pass of a dense model; say another value when your FLOP count differs). With all
+three given, the table's ``k`` (which every compute-optimal allocation uses) is
+measured from the runs: their median ``C / (N D)`` (see :mod:`roboscale.fit.compute`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from roboscale.errors import BadInputError
+from roboscale.fit.compute import DEFAULT_FLOPS_PER_PARAM_TOKEN, ComputeConvention, measure_convention
 
 QUANTITIES = ("N", "D", "C", "loss")
 """The canonical numeric columns of a runs table."""
@@ -55,9 +58,25 @@ class RunsTable:
     source: str = "<table>"
     columns_used: dict[str, str] = field(default_factory=dict)
     """Canonical name -> the source column it came from, or how it was derived."""
-    flops_per_param_token: float = 6.0
+    given_flops_per_param_token: float | None = None
+    """``k`` of ``C = k N D`` as given by the user (None: measured from the runs)."""
     dropped: dict[str, int] = field(default_factory=dict)
     """Why rows were left out, and how many."""
+
+    @property
+    def compute_convention(self) -> ComputeConvention:
+        """``k`` of ``C = k N D`` of these rows: measured (median ``C / (N D)`` over
+        runs) or given, with its spread over runs."""
+        derived = [f"{q} {how}" for q, how in self.columns_used.items() if how.startswith("derived")]
+        runs = self.frame["run"].to_numpy() if self.has_runs else None
+        return measure_convention(
+            self.N, self.D, self.C, runs=runs, given=self.given_flops_per_param_token, assumed="; ".join(derived)
+        )
+
+    @property
+    def flops_per_param_token(self) -> float:
+        """``k`` of ``C = k N D`` (FLOPs per parameter per token) that allocations use."""
+        return self.compute_convention.k
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -152,7 +171,7 @@ def load_runs(
     c: str | None = None,
     loss: str | None = None,
     run: str | None = None,
-    flops_per_param_token: float = 6.0,
+    flops_per_param_token: float | None = None,
     drop_invalid: bool = False,
     drop_highest_loss: int = 0,
     min_flops: float | None = None,
@@ -167,14 +186,18 @@ def load_runs(
     left out and counted in ``dropped``). ``drop_highest_loss`` leaves out that many
     runs with the highest loss (outliers such as diverged runs); ``min_flops`` and
     ``max_flops`` keep only runs within a compute range (FLOPs).
+    ``flops_per_param_token``: ``k`` of ``C = k N D`` (FLOPs per parameter per
+    token), to derive a missing N, D or C (default 6) and for every allocation; by
+    default the allocations use the runs' own median ``C / (N D)``.
     """
-    if not flops_per_param_token > 0:
+    if flops_per_param_token is not None and not flops_per_param_token > 0:
         raise BadInputError(f"flops_per_param_token={flops_per_param_token}: must be > 0 (6 for a dense transformer)")
     if drop_highest_loss < 0:
         raise BadInputError(f"drop_highest_loss={drop_highest_loss}: must be >= 0")
     if isinstance(source, RunsTable):
         frame, name = source.frame, source.source
-        flops_per_param_token = source.flops_per_param_token
+        if flops_per_param_token is None:
+            flops_per_param_token = source.given_flops_per_param_token
     elif isinstance(source, pd.DataFrame):
         frame, name = source, "<table>"
     else:
@@ -194,7 +217,7 @@ def load_runs(
     if found["run"] is not None:
         out["run"] = frame[found["run"]].astype(str)
         used["run"] = found["run"]
-    _derive_missing(out, used, flops_per_param_token, name)
+    _derive_missing(out, used, flops_per_param_token or DEFAULT_FLOPS_PER_PARAM_TOKEN, name)
 
     dropped: dict[str, int] = {}
     out = _check_values(out, _Origin(frame, name, used, _first_data_line(source)), drop_invalid, dropped)
@@ -216,7 +239,7 @@ def load_runs(
         frame=out[list(dict.fromkeys(ordered))].reset_index(drop=True),
         source=name,
         columns_used=used,
-        flops_per_param_token=float(flops_per_param_token),
+        given_flops_per_param_token=None if flops_per_param_token is None else float(flops_per_param_token),
         dropped={k: v for k, v in dropped.items() if v},
     )
 

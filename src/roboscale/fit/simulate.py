@@ -19,13 +19,19 @@ def simulate_isoflop_runs(
     model_sizes,
     noise: float = 0.01,
     seed: int = 0,
-    flops_per_param_token: float = 6.0,
+    flops_per_param_token=6.0,
 ) -> pd.DataFrame:
     """One run per (budget, model size): ``D = C / (k N)`` tokens, loss from the law
-    times log-normal noise of relative size ``noise``. Columns N, D, C, loss."""
+    times log-normal noise of relative size ``noise``. Columns N, D, C, loss.
+
+    ``flops_per_param_token``: ``k`` (FLOPs per parameter per token), one number or
+    one per model size (exact FLOP counts give each width its own k)."""
     rng = np.random.default_rng(seed)
-    C, N = (grid.ravel() for grid in np.meshgrid(np.asarray(budgets, float), np.asarray(model_sizes, float)))
-    D = C / (flops_per_param_token * N)
+    sizes = np.asarray(model_sizes, float)
+    per_size = np.broadcast_to(np.asarray(flops_per_param_token, float), sizes.shape)
+    C, N = (grid.ravel() for grid in np.meshgrid(np.asarray(budgets, float), sizes))
+    k = np.meshgrid(np.asarray(budgets, float), per_size)[1].ravel()
+    D = C / (k * N)
     loss = parametric_loss(N, D, E, A, B, alpha, beta) * np.exp(noise * rng.standard_normal(C.size))
     return pd.DataFrame({"N": N, "D": D, "C": C, "loss": loss})
 

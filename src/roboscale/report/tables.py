@@ -186,7 +186,20 @@ def forecasts_table(data: GroupData) -> Html:
             )
     if not rows:
         return element("p", "No compute-optimal forecast: no fit succeeded.", class_="muted")
-    return table(FORECAST_HEADERS, rows, class_="forecasts")
+    return table(FORECAST_HEADERS, rows, caption=compute_convention_text(data.group), class_="forecasts")
+
+
+def compute_convention_text(group: dict) -> str | None:
+    """The group's ``C = k N D`` (k measured from its runs) and how the forecasts use it."""
+    convention = group.get("compute_convention")
+    if not isinstance(convention, dict) or not is_number(convention.get("k")):
+        return None
+    low, high = as_float(convention.get("k_min")), as_float(convention.get("k_max"))
+    spread = f", {number(low)} to {number(high)} over runs" if high > low * (1 + 1e-6) else ""
+    return (
+        f"Compute: C = {number(convention['k'])} N D FLOPs ({convention.get('source', 'measured')}{spread}). "
+        "The parametric law's N_opt and D_opt solve it; IsoFLOP and frontier D_opt are the runs' own tokens."
+    )
 
 
 # Audit -----------------------------------------------------------------------------------------------------------

@@ -137,6 +137,8 @@ def _group(task, tokenizer, part, finished, curves, ladder, bootstrap, seed) -> 
         "recommendation": None,
     }
     table = finished[["run_id", "N", "D", "C", "loss", "budget", "seed", "d_model"]]
+    convention = result_or_reason(lambda: load_runs(table).compute_convention)  # k of C = k N D, from the runs
+    group["compute_convention"] = convention if isinstance(convention, dict) else convention.to_dict()
     fits = {
         "isoflop": lambda: fit_isoflop(load_runs(table), budget="budget", bootstrap=bootstrap, seed=seed),
         "parametric": lambda: fit_parametric(load_runs(table), bootstrap=bootstrap, seed=seed),

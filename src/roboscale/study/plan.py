@@ -1,9 +1,10 @@
 """Planning a study: the IsoFLOP design, what the data can supply, and how long it will take.
 
 For every task and tokenizer and every compute budget C, the ladder sizes nearest
-the expected optimum ``N* = sqrt(C / (6 r))`` (``r`` tokens per parameter, a prior)
-are trained for exactly C FLOPs. A size is left out, visibly, when its run would
-take fewer than ``min_steps`` optimiser steps (too few steps bend the right arm of
+the expected optimum ``N* = sqrt(C / (k r))`` (``r`` tokens per parameter, a prior;
+``k`` each width's own training FLOPs per parameter per token under the study's
+FLOP convention, known from its shape before training) are trained for exactly C
+FLOPs. A size is left out, visibly, when its run would take fewer than ``min_steps`` optimiser steps (too few steps bend the right arm of
 the IsoFLOP curve) or would need more than ``max_epochs`` passes over the training
 data (data-constrained training). Every run logs a learning curve, which the
 frontier method uses.
@@ -80,6 +81,9 @@ class StudyPlan:
     """``[executor] stack``: the most models one job may train together."""
     ladder: dict[tuple, dict[int, int]] = field(default_factory=dict)
     """Parameters of every ladder width, by (task, tokenizer)."""
+    flops_per_token: dict[tuple, dict[int, float]] = field(default_factory=dict)
+    """Training FLOPs per token of every ladder width under the study's FLOP convention,
+    by (task, tokenizer): ``C = flops_per_token * D`` for a run of that width."""
 
     @property
     def active(self) -> list[PlannedRun]:
@@ -151,6 +155,7 @@ def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> Stu
     warnings: list[str] = []
     rates: dict[tuple, float] = {}
     ladder: dict[tuple, dict[int, int]] = {}
+    per_token: dict[tuple, dict[int, float]] = {}
     for task in spec.sweep.tasks:
         for tokenizer in spec.sweep.tokenizers:
             base = _config(spec, dataset, task, tokenizer, spec.sweep.widths[0], budgets[0], spec.sweep.seeds[0])
@@ -158,6 +163,8 @@ def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> Stu
             data, fingerprint = prepare_data(base)
             models = {width: size_model(_with(base, d_model=width), data) for width in spec.sweep.widths}
             ladder[(task, tokenizer)] = {width: model.params["total"] for width, model in models.items()}
+            convention = spec.train.flops_convention
+            per_token[(task, tokenizer)] = {w: model.flops_per_token[convention] for w, model in models.items()}
             if calibrate:
                 for width, model in models.items():
                     config = _with(base, d_model=width)
@@ -166,7 +173,11 @@ def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> Stu
                     rates[(task, tokenizer, width)] = seconds_per_step(config, data, stack)
             for budget, is_holdout in levels:
                 chosen = _sizes_near_optimum(
-                    ladder[(task, tokenizer)], budget, spec.sweep.tokens_per_param, spec.sweep.sizes_per_budget
+                    ladder[(task, tokenizer)],
+                    per_token[(task, tokenizer)],
+                    budget,
+                    spec.sweep.tokens_per_param,
+                    spec.sweep.sizes_per_budget,
                 )
                 usable = 0
                 for width in chosen:
@@ -186,7 +197,7 @@ def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> Stu
             f"{len(data_limited)} run(s) left out because they would repeat the training data more than "
             f"max_epochs = {spec.sweep.max_epochs:g} times: generate more data or raise max_epochs to allow repeats"
         )
-    return StudyPlan(spec, dataset, runs, warnings, rates, spec.executor.stack, ladder)
+    return StudyPlan(spec, dataset, runs, warnings, rates, spec.executor.stack, ladder, per_token)
 
 
 def _planned(
@@ -236,12 +247,20 @@ def _with(config: TrainConfig, **changes) -> TrainConfig:
     return TrainConfig(**{**config.to_dict(), **changes})
 
 
-def _sizes_near_optimum(params: dict[int, int], budget: float, tokens_per_param: float, count: int) -> list[int]:
+def _sizes_near_optimum(
+    params: dict[int, int], flops_per_token: dict[int, float], budget: float, tokens_per_param: float, count: int
+) -> list[int]:
     """The ``count`` ladder widths whose parameter counts (``params`` by width) are
-    nearest (in log) to the prior optimum."""
-    expected = math.sqrt(budget / (6.0 * tokens_per_param))
-    nearest = sorted(params, key=lambda width: abs(math.log(params[width] / expected)))
-    return sorted(nearest[:count])
+    nearest (in log) to the prior optimum ``N* = sqrt(C / (k r))`` at ``budget`` C
+    (FLOPs), with ``k`` each width's FLOPs per parameter per token
+    (``flops_per_token / params``) and ``r = tokens_per_param``. Equivalently: the
+    widths whose runs at C see nearest ``r`` tokens per parameter."""
+
+    def distance(width: int) -> float:
+        k = flops_per_token[width] / params[width]
+        return abs(math.log(params[width] / math.sqrt(budget / (k * tokens_per_param))))
+
+    return sorted(sorted(params, key=distance)[:count])
 
 
 def _skip_reason(steps: int, epochs: float, spec: StudySpec) -> str:

@@ -141,7 +141,9 @@ def prepare_study(spec: StudySpec, *, calibrate: bool = False, data_progress=Non
 def plan_record(plan: StudyPlan) -> PlanRecord:
     """What the run store keeps of ``plan`` for the report (see :class:`PlanRecord`)."""
     ladder = tuple(
-        LadderSize(task, tokenizer, width, ladder_shape(width)[0], params)
+        LadderSize(
+            task, tokenizer, width, ladder_shape(width)[0], params, plan.flops_per_token[(task, tokenizer)][width]
+        )
         for (task, tokenizer), sizes in plan.ladder.items()
         for width, params in sizes.items()
     )
@@ -251,6 +253,7 @@ def analyze_study(
         "dataset": recorded.dataset,
         "command": store.study().get("command", ""),
         "settings": spec.to_dict(),
+        "compute_convention": recorded.compute_convention(),
     }
     evaluations = store.evaluations(evaluation_settings(spec))
     return analyze(

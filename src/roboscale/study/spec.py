@@ -54,7 +54,8 @@ class SweepSection:
     sizes_per_budget: int = 5
     """Ladder sizes trained per budget, the nearest to the expected optimum."""
     tokens_per_param: float = 20.0
-    """Prior for the expected optimum, N* = sqrt(C / (6 x tokens_per_param)): where each budget's sizes are centred."""
+    """Prior for the expected optimum, N* = sqrt(C / (k x tokens_per_param)) with k each width's FLOPs per
+    parameter per token: where each budget's sizes are centred."""
     seeds: list[int] = field(default_factory=lambda: [0])
     min_steps: int = 50
     """Runs with fewer optimiser steps are left out (too few steps make the right arm of the U)."""
@@ -322,7 +323,7 @@ widths = [16, 24, 32, 48, 64, 96, 128]   # the model ladder (d_model); depth = d
 budget_range = [1e11, 1e12]         # compute budgets in FLOPs ...
 budget_count = 3                    # ... log-spaced; or instead list them: budgets = [1e11, 3e11, 1e12]
 sizes_per_budget = 5                # ladder sizes per budget, nearest the expected optimum
-tokens_per_param = 20.0             # prior for the expected optimum: N* = sqrt(C / (6 * 20))
+tokens_per_param = 20.0             # prior for the expected optimum: N* = sqrt(C / (k * 20)), k = C/(N D)
 seeds = [0]
 min_steps = 50                      # runs with fewer optimiser steps are left out
 max_epochs = 1.0                    # runs needing more passes over the data are left out (raise to allow repeats)

@@ -114,6 +114,14 @@ class LadderSize:
     n_layer: int
     N: int
     """Parameters (total)."""
+    flops_per_token: float = float("nan")
+    """Training FLOPs per token under the study's FLOP convention (NaN in stores made
+    before it was recorded): a run of this width has ``C = flops_per_token * D``."""
+
+    @property
+    def flops_per_param_token(self) -> float:
+        """``k`` of ``C = k N D`` for this width (FLOPs per parameter per token)."""
+        return self.flops_per_token / self.N
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,15 @@ class PlanRecord:
         for size in self.ladder:
             out.setdefault((size.task, size.tokenizer), {})[size.d_model] = size.N
         return out
+
+    def compute_convention(self) -> dict:
+        """The study's FLOP convention and each ladder width's planned ``k`` of
+        ``C = k N D`` (FLOPs per parameter per token), by "task · tokenizer" label, for
+        the report: known from the model shapes before any run trains."""
+        planned: dict[str, dict[str, float]] = {}
+        for size in self.ladder:
+            planned.setdefault(f"{size.task} · {size.tokenizer}", {})[str(size.d_model)] = size.flops_per_param_token
+        return {"flops_convention": self.flops_convention, "planned_k_by_width": planned}
 
     def n_layers(self) -> dict[int, int]:
         """Layers of every ladder width (the ladder rule: the same for every task)."""
