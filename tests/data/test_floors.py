@@ -101,8 +101,9 @@ def test_the_floor_of_generated_data_matches_the_recorded_noisy_actions(pointmas
     floor = known_floor(pointmass_dataset, "bc", "uniform:64")
     assert floor.kind == "exact" and len(floor.per_dim) == 2
     assert abs(floor.loss - np.mean(floor.per_dim)) < 1e-12
+    assert floor.validation is not None and abs(floor.validation - floor.loss) < 0.1
     dataset = open_dataset(pointmass_dataset)
-    frames = dataset.frames(["action", "expert.action"], split="validation")
+    frames = dataset.frames(["action", "expert.action"])
     tokenizer = _trainer_action_tokenizer(pointmass_dataset, "uniform:64")
     tokens = tokenizer.encode(frames["action"])[:, :, 0]
     surprisal = []

@@ -16,7 +16,6 @@ from roboscale.study import prepare_study, study_from_dict
 from roboscale.study.analyze import analyze
 from roboscale.study.run import analyze_study, fixed_e_by_group
 from roboscale.study.store import PlanRecord
-from tests.helpers import tiny_study_dict
 
 GROUP = ("bc", "uniform:32")
 
@@ -92,8 +91,8 @@ def test_fixed_e_setting_known_uses_each_groups_floor_and_warns_without_one():
 
 
 @pytest.mark.parametrize("value", ["floor", 0.0, -1])
-def test_a_bad_fixed_e_is_refused(tmp_path, value):
-    raw = {**tiny_study_dict(tmp_path), "fit": {"fixed_e": value}}
+def test_a_bad_fixed_e_is_refused(value):
+    raw = {"name": "floors", "data": {"path": "data/any"}, "fit": {"fixed_e": value}}
     with pytest.raises(BadInputError, match=r"\[fit\] fixed_e"):
         study_from_dict(raw)
     assert study_from_dict({**raw, "fit": {"fixed_e": "known"}}).fit.fixed_e == "known"

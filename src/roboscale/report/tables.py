@@ -350,6 +350,8 @@ def known_floor_table(groups: list[GroupData]) -> Html | None:
             rows.append([data.label, Cell(f"none: {floor.get('note', '')}", len(FLOOR_HEADERS) - 1)])
             continue
         shown = element("span", f"{number(floor['loss'], 4)} ({floor.get('kind')})", title=floor.get("note"))
+        if is_number(floor.get("validation")):
+            shown = join([shown, f"; validation frames {number(floor['validation'], 4)}"])
         for law, fit in fitted_floors(data.group):
             rows.append([data.label, shown, law, *_floor_comparison(fit, float(floor["loss"]))])
     return table(FLOOR_HEADERS, rows, class_="known-floors") if rows else None

@@ -146,9 +146,11 @@ class PlanRecord:
         return {size.d_model: size.n_layer for size in self.ladder}
 
     def floors(self) -> dict[tuple[str, str], dict]:
-        """The known floor (``loss``, ``per_dim``, ``kind``, ``note``) by (task, tokenizer)."""
+        """The known floor (``loss``, ``per_dim``, ``kind``, ``note``, ``validation``) by (task, tokenizer)."""
         return {
-            (floor["task"], floor["tokenizer"]): {key: floor.get(key) for key in ("loss", "per_dim", "kind", "note")}
+            (floor["task"], floor["tokenizer"]): {
+                key: floor.get(key) for key in ("loss", "per_dim", "kind", "note", "validation")
+            }
             for floor in self.known_floors
         }
 
