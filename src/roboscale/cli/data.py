@@ -176,6 +176,35 @@ def info(
     console.print(table)
 
 
+@app.command()
+def floor(
+    path: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    task: Annotated[str, typer.Option(help="bc (predict actions) or wm (predict the next observation).")] = "bc",
+    tokenizer: Annotated[
+        str, typer.Option(help="State tokenizer as a study names it: uniform:BINS, quantile:BINS or continuous.")
+    ] = "uniform:256",
+    action_tokenizer: Annotated[
+        str, typer.Option(help="Action tokenizer; empty: the state tokenizer's kind and bins (as training does).")
+    ] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """The task's known (analytic) floor on data made with injected noise: the loss no model can beat."""
+    from roboscale.data.floors import known_floor
+
+    result = known_floor(path, task, tokenizer, action_tokenizer=action_tokenizer or None)
+    if as_json:
+        sys.stdout.write(json.dumps({"task": task, "tokenizer": tokenizer, **result.to_dict()}, indent=2) + "\n")
+        return
+    console = make_console()
+    if result.loss is None:
+        console.print(f"{task} · {tokenizer}: no known floor ({result.note})", highlight=False)
+        return
+    per_dim = ", ".join(f"{value:.3f}" for value in result.per_dim)
+    console.print(f"{task} · {tokenizer}: known floor {result.loss:.4f} ({result.kind})", highlight=False)
+    console.print(f"per dimension: {per_dim}", highlight=False, soft_wrap=True)
+    console.print(result.note, highlight=False, soft_wrap=True)
+
+
 @import_app.command("lerobot")
 def import_lerobot_command(
     source: Annotated[Path, typer.Argument(help="A local LeRobot v3 dataset folder.")],

@@ -14,6 +14,7 @@ from roboscale.report.tables import (
     exponents_table,
     failed_runs_table,
     forecasts_table,
+    known_floor_table,
     recommendation_text,
     runs_table,
     summary_table,
@@ -81,6 +82,7 @@ def render_html(analysis: dict) -> str:
         _warnings(analysis.get("warnings") or []),
         _contents(groups),
         _section("summary", "Summary", summary_table(groups), wrap=True),
+        _known_floors_section(groups),
         *(_group_section(data) for data in groups),
         _section(
             "exponents",
@@ -93,6 +95,14 @@ def render_html(analysis: dict) -> str:
         element("footer", _made_by((analysis.get("study") or {}).get("roboscale_version"))),
     )
     return "<!DOCTYPE html>\n" + element("html", head, element("body", body), lang="en") + "\n"
+
+
+def _known_floors_section(groups: list[GroupData]) -> Html | None:
+    """Fitted E beside the data's known floor (only when the study recorded floors)."""
+    floors = known_floor_table(groups)
+    if floors is None:
+        return None
+    return _section("known-floors", "Fitted E against the known floor of the data", floors, wrap=True)
 
 
 def _made_by(version) -> str:

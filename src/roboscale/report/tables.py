@@ -334,3 +334,50 @@ def _cell(value, show) -> str:
     if value is None:
         return MISSING
     return show(value)
+
+
+# Known floors ----------------------------------------------------------------------------------------------------
+
+FLOOR_HEADERS = ["group", "known floor", "fitted E from", "E [CI]", "E - known floor", "floor inside the interval"]
+
+
+def fitted_floors(group: dict) -> list[tuple[str, dict | None]]:
+    """Every fitted E of a group, as (law, its fit dict with ``E`` and ``ci``, or None when not fitted)."""
+    isoflop = fit_or_none(group.get("isoflop")) or {}
+    return [
+        ("parametric", fit_or_none(group.get("parametric"))),
+        ("frontier", fit_or_none(group.get("frontier"))),
+        ("IsoFLOP loss law", fit_or_none(isoflop.get("loss_law"))),
+    ]
+
+
+def known_floor_table(groups: list[GroupData]) -> Html | None:
+    """The known (analytic) floor of each group beside every fitted E, with the difference;
+    None when no group has a known floor recorded (studies prepared before floors existed)."""
+    rows = []
+    for data in groups:
+        floor = data.group.get("known_floor")
+        if not isinstance(floor, dict):
+            continue
+        if floor.get("loss") is None:
+            rows.append([data.label, Cell(f"none: {floor.get('note', '')}", len(FLOOR_HEADERS) - 1)])
+            continue
+        shown = element("span", f"{number(floor['loss'], 4)} ({floor.get('kind')})", title=floor.get("note"))
+        if is_number(floor.get("validation")):
+            shown = join([shown, f"; validation frames {number(floor['validation'], 4)}"])
+        for law, fit in fitted_floors(data.group):
+            rows.append([data.label, shown, law, *_floor_comparison(fit, float(floor["loss"]))])
+    return table(FLOOR_HEADERS, rows, class_="known-floors") if rows else None
+
+
+def _floor_comparison(fit: dict | None, floor: float) -> list:
+    """E [CI], E minus the floor, and whether the floor lies inside E's interval."""
+    if fit is None or not is_number(fit.get("E")):
+        return [MISSING, MISSING, MISSING]
+    interval = (fit.get("ci") or {}).get("E")
+    inside = MISSING
+    if interval and all(is_number(bound) for bound in interval):
+        inside = "yes" if interval[0] <= floor <= interval[1] else "no"
+    if fit.get("fixed_E"):
+        inside = "E held at it"
+    return [fit_value(fit, None, "E"), f"{as_float(fit['E']) - floor:+.4f}", inside]

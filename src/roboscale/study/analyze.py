@@ -67,17 +67,23 @@ def analyze(
     seed: int = 0,
     warnings: list[str] | None = None,
     evaluations: pd.DataFrame | None = None,
+    known_floors: dict[tuple[str, str], dict] | None = None,
+    fixed_E: dict[tuple[str, str], float] | None = None,
 ) -> dict:
     """The report's analysis dict (see roboscale.report) from the store's runs and curves
     (and closed-loop ``evaluations`` of bc runs, when the study made them). ``ladder``:
     parameters of every ladder width by (task, tokenizer); ``n_layers``: layers of every
-    width (see :class:`roboscale.study.store.PlanRecord`)."""
+    width (see :class:`roboscale.study.store.PlanRecord`); ``known_floors``: each group's
+    known floor (roboscale.data.floors); ``fixed_E``: groups whose parametric E is held fixed."""
     groups = []
     for (task, tokenizer), part in runs.groupby(["task", "tokenizer"], sort=True):
         finished = part[(part["status"] == "finished") & ~part["holdout"].astype(bool)]
         group_curves = curves[curves["run_id"].isin(finished["run_id"])]
         sizes = ladder.get((task, tokenizer), {})
-        group = _group(task, tokenizer, part, finished, group_curves, (sizes, n_layers or {}), bootstrap, seed)
+        fixed = (fixed_E or {}).get((task, tokenizer))
+        group = _group(task, tokenizer, part, finished, group_curves, (sizes, n_layers or {}), bootstrap, seed, fixed)
+        if known_floors and (task, tokenizer) in known_floors:
+            group["known_floor"] = known_floors[(task, tokenizer)]
         if evaluations is not None and len(evaluations) and task == "bc":
             group["success"] = success_analysis(finished, evaluations, bootstrap=bootstrap, seed=seed)
         groups.append(group)
@@ -124,8 +130,9 @@ def _run_row(row: dict) -> dict:
     return out
 
 
-def _group(task, tokenizer, part, finished, curves, ladder, bootstrap, seed) -> dict:
-    """One (task, tokenizer) group's fits; ``ladder``: (parameters, layers) of each width."""
+def _group(task, tokenizer, part, finished, curves, ladder, bootstrap, seed, fixed_E=None) -> dict:
+    """One (task, tokenizer) group's fits; ``ladder``: (parameters, layers) of each width;
+    ``fixed_E``: the parametric law's E, held fixed (None: fitted)."""
     group = {
         "task": task,
         "tokenizer": tokenizer,
@@ -141,7 +148,7 @@ def _group(task, tokenizer, part, finished, curves, ladder, bootstrap, seed) -> 
     group["compute_convention"] = convention if isinstance(convention, dict) else convention.to_dict()
     fits = {
         "isoflop": lambda: fit_isoflop(load_runs(table), budget="budget", bootstrap=bootstrap, seed=seed),
-        "parametric": lambda: fit_parametric(load_runs(table), bootstrap=bootstrap, seed=seed),
+        "parametric": lambda: fit_parametric(load_runs(table), bootstrap=bootstrap, seed=seed, fixed_E=fixed_E),
         "frontier": lambda: fit_frontier(_curve_table(curves, finished), bootstrap=bootstrap, seed=seed),
     }
     fitted = {}

@@ -133,13 +133,54 @@ def prepare_study(spec: StudySpec, *, calibrate: bool = False, data_progress=Non
             "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         }
     )
-    store.set_plan(plan_record(plan))
+    store.set_plan(plan_record(plan, known_floors=study_floors(plan)))
     store.add_planned([run.row() for run in plan.active])
     return plan, store
 
 
-def plan_record(plan: StudyPlan) -> PlanRecord:
-    """What the run store keeps of ``plan`` for the report (see :class:`PlanRecord`)."""
+def study_floors(plan: StudyPlan) -> tuple[dict, ...]:
+    """The known floor of every (task, tokenizer) group of ``plan`` on its dataset (see
+    :mod:`roboscale.data.floors`); a floor that cannot be computed is recorded with its reason."""
+    from roboscale.data.floors import known_floor, unknown
+
+    dataset = open_dataset(plan.dataset)
+    action_tokenizer = plan.spec.sweep.action_tokenizer or None
+    floors = []
+    for task, tokenizer in plan.ladder:
+        try:
+            floor = known_floor(dataset, task, tokenizer, action_tokenizer=action_tokenizer)
+        except RoboscaleError as error:
+            floor = unknown(f"not computed: {error}")
+        floors.append({"task": task, "tokenizer": tokenizer, **floor.to_dict()})
+    return tuple(floors)
+
+
+def fixed_e_by_group(
+    setting: str | float, groups: set[tuple[str, str]], floors: dict[tuple[str, str], dict]
+) -> tuple[dict[tuple[str, str], float], list[str]]:
+    """The parametric fit's fixed E per (task, tokenizer) of ``groups`` for ``[fit] fixed_e``
+    (empty: E is fitted), and a warning for every group whose known floor cannot serve ("known")."""
+    if setting == "":
+        return {}, []
+    if setting != "known":
+        return dict.fromkeys(groups, float(setting)), []
+    fixed, warnings = {}, []
+    for task, tokenizer in sorted(groups):
+        floor = floors.get((task, tokenizer)) or {"loss": None, "note": "the study was prepared before floors existed"}
+        loss = floor.get("loss")
+        if loss is not None and loss > 0:
+            fixed[(task, tokenizer)] = float(loss)
+        else:
+            why = floor.get("note") if loss is None else "it is 0 (a lower bound)"
+            warnings.append(
+                f'{task} · {tokenizer}: [fit] fixed_e = "known" but no known floor to fix E at ({why}); E is fitted'
+            )
+    return fixed, warnings
+
+
+def plan_record(plan: StudyPlan, known_floors: tuple[dict, ...] = ()) -> PlanRecord:
+    """What the run store keeps of ``plan`` for the report (see :class:`PlanRecord`);
+    ``known_floors``: see :func:`study_floors`."""
     ladder = tuple(
         LadderSize(
             task, tokenizer, width, ladder_shape(width)[0], params, plan.flops_per_token[(task, tokenizer)][width]
@@ -153,6 +194,7 @@ def plan_record(plan: StudyPlan) -> PlanRecord:
         ladder=ladder,
         flops_convention=plan.spec.train.flops_convention,
         warnings=tuple(plan.warnings),
+        known_floors=tuple(known_floors),
     )
 
 
@@ -244,6 +286,9 @@ def analyze_study(
     ``plan``: None reads what the store kept of the plan, so a report needs only ``study.db``."""
     check_bootstrap_options(bootstrap, 0.95)
     recorded = store.plan() if plan is None else plan_record(plan)
+    # Floors were computed from the dataset when the study was prepared; old stores have none.
+    floors = PlanRecord.from_dict(store.study()["plan"]).floors() if "plan" in store.study() else {}
+    fixed_e, fixed_e_warnings = fixed_e_by_group(spec.fit.fixed_e, set(recorded.sizes()), floors)
     planned = set(recorded.planned)
     runs = store.runs()
     runs = runs[runs["run_id"].isin(planned)]
@@ -263,8 +308,14 @@ def analyze_study(
         ladder=recorded.sizes(),
         n_layers=recorded.n_layers(),
         bootstrap=bootstrap,
-        warnings=[*recorded.warnings, *(f"closed-loop evaluation failed for {e}" for e in warnings or [])],
+        warnings=[
+            *recorded.warnings,
+            *fixed_e_warnings,
+            *(f"closed-loop evaluation failed for {e}" for e in warnings or []),
+        ],
         evaluations=evaluations[evaluations["run_id"].isin(planned)],
+        known_floors=floors,
+        fixed_E=fixed_e,
     )
 
 

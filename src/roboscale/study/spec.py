@@ -5,6 +5,8 @@
     [sweep]     tasks, tokenizers, the model ladder, compute budgets, seeds, limits
     [train]     settings shared by every run
     [executor]  local worker processes or a Ray cluster
+    [evaluate]  closed-loop success of the bc policies
+    [fit]       options of the fits (e.g. E held at the known floor)
 
 ``roboscale study init`` writes a commented example (:data:`EXAMPLE`). Unknown keys,
 wrong types and impossible values are refused before anything runs, naming the key
@@ -110,6 +112,13 @@ class EvaluateSection:
 
 
 @dataclass(frozen=True)
+class FitSection:
+    fixed_e: str | float = ""
+    """Hold the parametric law's E fixed: empty (fitted), "known" (each group's known floor,
+    when the data's injected noise gives one; see roboscale.data.floors) or a loss > 0."""
+
+
+@dataclass(frozen=True)
 class StudySpec:
     name: str = "study"
     out: str = ""
@@ -119,6 +128,7 @@ class StudySpec:
     train: TrainSection = field(default_factory=TrainSection)
     executor: ExecutorSection = field(default_factory=ExecutorSection)
     evaluate: EvaluateSection = field(default_factory=EvaluateSection)
+    fit: FitSection = field(default_factory=FitSection)
     source: str = ""
     """The file it was read from (not a setting)."""
 
@@ -147,6 +157,7 @@ _SECTIONS = {
     "train": TrainSection,
     "executor": ExecutorSection,
     "evaluate": EvaluateSection,
+    "fit": FitSection,
 }
 
 
@@ -225,6 +236,7 @@ def _check(spec: StudySpec, where: str) -> None:
     _check_sweep(spec.sweep, where)
     _check_train_and_executor(spec, where)
     _check_evaluate(spec, where)
+    _check_fit(spec.fit, where)
 
 
 def _check_data(spec: StudySpec, where: str) -> None:
@@ -305,6 +317,14 @@ def _check_evaluate(spec: StudySpec, where: str) -> None:
         )
 
 
+def _check_fit(fit: FitSection, where: str) -> None:
+    value = fit.fixed_e
+    if isinstance(value, str) and value not in ("", "known"):
+        raise BadInputError(f'{where}: [fit] fixed_e {value!r}: use "known", a loss > 0, or leave it out')
+    if not isinstance(value, str) and not (math.isfinite(value) and value > 0):
+        raise BadInputError(f"{where}: [fit] fixed_e {value!r}: an irreducible loss must be > 0")
+
+
 EXAMPLE = """# A roboscale scaling study. Every value shown is the default unless marked.
 # Run it with:  roboscale study plan study.toml   then   roboscale study run study.toml
 
@@ -351,4 +371,7 @@ episodes = 20                       # per task, on initial configurations the da
 seed = 0
 envs = 25                           # environments per batched policy call
 workers = 0                         # rollout processes; 0: one per CPU
+
+[fit]
+# fixed_e = "known"                 # hold the parametric law's E at the data's known noise floor (or a number)
 """

@@ -137,6 +137,10 @@ class PlanRecord:
     flops_convention: str
     """How the runs' C was counted: exact, total (6N) or non_embedding (6N, Kaplan)."""
     warnings: tuple[str, ...] = ()
+    known_floors: tuple[dict, ...] = ()
+    """The known (analytic) floor of each (task, tokenizer) group, computed from the dataset
+    when the study was prepared: ``task``, ``tokenizer`` and the fields of
+    :class:`roboscale.data.floors.KnownFloor` (empty in stores made before floors existed)."""
 
     def sizes(self) -> dict[tuple[str, str], dict[int, int]]:
         """Parameters of every ladder width, by (task, tokenizer)."""
@@ -158,6 +162,15 @@ class PlanRecord:
         """Layers of every ladder width (the ladder rule: the same for every task)."""
         return {size.d_model: size.n_layer for size in self.ladder}
 
+    def floors(self) -> dict[tuple[str, str], dict]:
+        """The known floor (``loss``, ``per_dim``, ``kind``, ``note``, ``validation``) by (task, tokenizer)."""
+        return {
+            (floor["task"], floor["tokenizer"]): {
+                key: floor.get(key) for key in ("loss", "per_dim", "kind", "note", "validation")
+            }
+            for floor in self.known_floors
+        }
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -169,6 +182,7 @@ class PlanRecord:
             ladder=tuple(LadderSize(**size) for size in values["ladder"]),
             flops_convention=values["flops_convention"],
             warnings=tuple(values.get("warnings", ())),
+            known_floors=tuple(values.get("known_floors", ())),
         )
 
 
