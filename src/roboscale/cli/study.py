@@ -156,12 +156,62 @@ def _data_progress_note(spec):
     return announce
 
 
-def _run_and_summarise(spec, bootstrap: int) -> None:
+def _run_and_summarise(spec, bootstrap: int, *, forecast_check: bool = False) -> None:
+    """Run the study, then print its headline (and, with ``forecast_check``, each group's
+    forecast-check table before it)."""
     from roboscale.study import run_study
 
     with _StudyDisplay(spec) as display:
         result = run_study(spec, progress=display.progress(), bootstrap=bootstrap)
+    if forecast_check:
+        console = make_console()
+        for group in result.analysis["groups"]:
+            console.print(forecast_check_table(group))
     _headline(result.analysis, result.report, result.counts)
+
+
+def forecast_check_table(group: dict) -> Table:
+    """One group's forecast check as a terminal table: every law's forecast of every
+    held-out run (observed, predicted with its prediction interval, relative error, inside
+    or not), then the IsoFLOP N_opt forecast against the best held-out size."""
+    check = group.get("forecast_check") or {}
+    budgets = ", ".join(f"{budget:.2g}" for budget in check.get("held_out_budgets") or []) or "none"
+    table = Table(
+        show_edge=False,
+        header_style="bold",
+        title=f"{group['label']}: forecast check (held-out {budgets} FLOPs, never fitted)",
+        title_justify="left",
+    )
+    for name in ("law", "run", "N", "observed", "predicted [interval]", "rel. error", "inside"):
+        table.add_column(name, justify="left" if name in ("law", "run", "inside") else "right")
+    for law, summary in (check.get("laws") or {}).items():
+        if "error" in summary:
+            table.add_row(law, "-", "-", "-", summary["error"][:80], "-", "-")
+            continue
+        for point in summary.get("points") or []:
+            low, high = point.get("predicted_lo"), point.get("predicted_hi")
+            bracket = f" [{low:.4g}, {high:.4g}]" if low is not None and high is not None else ""
+            inside = {True: "inside", False: "[red]OUTSIDE[/red]"}.get(point.get("inside"), "-")
+            table.add_row(
+                law,
+                str(point.get("run_id") or "-"),
+                number(point.get("N"), 3),
+                f"{point['observed']:.4g}",
+                f"{point['predicted']:.4g}{bracket}",
+                f"{100 * point['relative_error']:+.1f}%",
+                inside,
+            )
+        for row in summary.get("optimum") or []:
+            table.add_row(
+                f"{law} N_opt",
+                f"best d_model {row['d_model_best']}",
+                number(row["N_best_observed"], 3),
+                "-",
+                f"{row['N_opt_predicted']:.3g}",
+                f"x{row['ratio']:.2f}",
+                "-",
+            )
+    return table
 
 
 class _StudyDisplay:
@@ -251,25 +301,7 @@ def _headline(analysis: dict, report: Path, counts: dict) -> None:
     failed = [r for r in analysis["runs"] if r["status"] == "failed"]
     console.print(f"[bold]report:[/bold] {report}")
     for group in analysis["groups"]:
-        iso = group["isoflop"]
-        line = f"[bold]{group['label']}[/bold]: "
-        if "a" in iso:
-            a_ci, b_ci = iso.get("ci", {}).get("a"), iso.get("ci", {}).get("b")
-            line += f"N_opt ∝ C^{iso['a']:.3f}" + (f" [{a_ci[0]:.3f}, {a_ci[1]:.3f}]" if a_ci else "")
-            line += f", D_opt ∝ C^{iso['b']:.3f}" + (f" [{b_ci[0]:.3f}, {b_ci[1]:.3f}]" if b_ci else "")
-        elif not any(
-            run["status"] == "finished" and (run["task"], run["tokenizer"]) == (group["task"], group["tokenizer"])
-            for run in analysis["runs"]
-        ):
-            line += "no finished run to fit"
-        else:
-            line += f"IsoFLOP fit not possible ({iso.get('error', '?')[:120]})"
-        audit = group["audit"].get("parametric", {})
-        if "mean_abs_relative_error" in audit:
-            line += (
-                f"; forecast of the largest budget off by {100 * audit['mean_abs_relative_error']:.1f}% (parametric)"
-            )
-        console.print(line)
+        console.print(group_headline(group, analysis["runs"]))
         if group.get("recommendation"):
             rec = group["recommendation"]
             console.print(
@@ -286,6 +318,59 @@ def _headline(analysis: dict, report: Path, counts: dict) -> None:
             console.print(line)
     if failed:
         console.print(f"[yellow]{len(failed)} run(s) failed[/yellow] (listed in the report)")
+
+
+def group_headline(group: dict, runs: list[dict]) -> str:
+    """One group's headline (rich markup): when its verdict fails, that the law does not
+    extrapolate and why, with no exponent; else the IsoFLOP exponents with their intervals
+    and how far the forecast check (or the audit of the largest fitted budget) was off."""
+    verdict = group.get("verdict") or {}
+    label = f"[bold]{group['label']}[/bold]: "
+    if verdict.get("status") == "fails":
+        reasons = "; ".join(verdict.get("reasons") or ["see the report"])
+        return f"{label}the law does not extrapolate: {reasons}; exponents not shown as results — see the report"
+    line = label + _exponents_text(group, runs)
+    if verdict.get("status") == "holds":
+        return line + "; " + _held_out_text(group.get("forecast_check") or {})
+    audit = group["audit"].get("parametric", {})
+    if "mean_abs_relative_error" in audit:
+        line += f"; forecast of the largest budget off by {100 * audit['mean_abs_relative_error']:.1f}% (parametric)"
+    if verdict.get("status") == "unchecked":
+        line += "; not checked beyond the fitted budgets"
+    return line
+
+
+def _exponents_text(group: dict, runs: list[dict]) -> str:
+    """The IsoFLOP exponents with their intervals, or why there are none."""
+    iso = group["isoflop"]
+    if "a" in iso:
+        a_ci, b_ci = iso.get("ci", {}).get("a"), iso.get("ci", {}).get("b")
+        text = f"N_opt ∝ C^{iso['a']:.3f}" + (f" [{a_ci[0]:.3f}, {a_ci[1]:.3f}]" if a_ci else "")
+        return text + f", D_opt ∝ C^{iso['b']:.3f}" + (f" [{b_ci[0]:.3f}, {b_ci[1]:.3f}]" if b_ci else "")
+    if not any(
+        run["status"] == "finished" and (run["task"], run["tokenizer"]) == (group["task"], group["tokenizer"])
+        for run in runs
+    ):
+        return "no finished run to fit"
+    return f"IsoFLOP fit not possible ({iso.get('error', '?')[:120]})"
+
+
+HEADLINE_LAWS = {"parametric": "parametric", "isoflop": "IsoFLOP loss"}
+"""The laws a passing forecast check names in the headline, and how."""
+
+
+def _held_out_text(check: dict) -> str:
+    """ "held-out 10x check: off by 2.1% (parametric), inside the interval"."""
+    checked = {
+        name: law
+        for key, name in HEADLINE_LAWS.items()
+        if (law := (check.get("laws") or {}).get(key) or {}).get("n_points")
+    }
+    errors = ", ".join(f"{100 * law['mean_abs_relative_error']:.1f}% ({name})" for name, law in checked.items())
+    inside = all(law.get("n_outside") == 0 for law in checked.values())
+    factor = check.get("factor")
+    times = f" {factor:.0f}x" if isinstance(factor, int | float) else ""
+    return f"held-out{times} check: off by {errors}, " + ("inside the interval" if inside else "no interval to check")
 
 
 def _store_for(ref: Path):
@@ -405,14 +490,24 @@ def report_command(
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Study folder.")] = Path("studies/demo"),
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per CPU).")] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Also train one budget 10x the demo's largest, kept out of every fit, and print how far each "
+            "law's forecast of it is off (the forecast check and its verdict). Up to ~30 minutes on 2 CPU "
+            "cores; the demo's finished runs in the same --out folder are reused (their run ids do not change).",
+        ),
+    ] = False,
 ) -> None:
     """The built-in study: Meta-World demonstrations, BC and WM IsoFLOP sweeps, fits, report (<10 min, 2 CPUs)."""
     from dataclasses import replace
 
-    from roboscale.study.demo import demo_spec
+    from roboscale.study.demo import demo_check_spec, demo_spec
 
-    spec = demo_spec(out)
+    spec = demo_check_spec(out) if check else demo_spec(out)
     if workers is not None:
         spec = replace(spec, executor=replace(spec.executor, workers=workers))
-    note(f"roboscale demo: a scaling study in {out} (see README: what the demo shows)")
-    _run_and_summarise(spec, bootstrap=1000)
+    what = "a scaling study and its 10x forecast check" if check else "a scaling study"
+    note(f"roboscale demo: {what} in {out} (see README: what the demo shows)")
+    _run_and_summarise(spec, bootstrap=1000, forecast_check=check)

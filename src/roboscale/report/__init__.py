@@ -20,7 +20,14 @@ The analysis dict (JSON-ready: plain numbers, None for a missing one)::
               isoflop, frontier, parametric: the fit's to_dict() or {"error": why},
               compute_optimal: {method: ComputeOptimal.to_dict()},
               audit: {"isoflop" | "parametric": ExtrapolationAudit.to_dict() or {"error": why}},
-              recommendation: {budget, N, D, d_model, n_layer, method, reason} or None}]
+              recommendation: {budget, N, D, d_model, n_layer, method, reason} or None,
+              forecast_check: {held_out_budgets, largest_fitted_budget, factor, n_held_out,
+                               laws: {law: {points, n_points, mean_abs_relative_error, bias, n_outside,
+                                            ci_level, [optimum], [note]} or {"error": why}}}
+                  (see roboscale.fit.forecast_check),
+              regime: {warnings: [{kind, message, fix}], frontier, local_slopes, profiles, curvature, curves}
+                  (see roboscale.fit.regime),
+              verdict: {status: "holds" | "fails" | "unchecked", reasons: [str], checked_laws: [str]}}]
     published: [{source, setting, a_low, a_high, note}]
     warnings: [str]
 

@@ -13,11 +13,13 @@ from roboscale.report.tables import (
     audit_tables,
     exponents_table,
     failed_runs_table,
+    forecast_check_tables,
     forecasts_table,
     known_floor_table,
     recommendation_text,
     runs_table,
     summary_table,
+    verdict_text,
 )
 
 FIGURE_WIDTH, _ = FIGURE_PIXELS
@@ -61,6 +63,12 @@ figure.unavailable {{ min-height: 6rem; background: #fafbfc; }}
 pre.error-text {{ color: var(--error); background: #fdf2f4; margin: 0; max-width: 60ch; }}
 .muted {{ color: var(--muted); }}
 .recommendation {{ background: #eef6ee; border-left: 5px solid #2ca02c; padding: .5rem .9rem; border-radius: 4px; }}
+.verdict {{ font-weight: 600; padding: 0 .3rem; border-radius: 3px; }}
+.verdict-box {{ border-left: 6px solid var(--line); padding: .4rem .9rem; margin: .5rem 0; border-radius: 4px; }}
+.verdict-box ul {{ margin: .2rem 0 0; padding-left: 1.2rem; }}
+.verdict-holds {{ background: #eef6ee; border-color: #2ca02c; }}
+.verdict-fails {{ background: #fdf2f4; border-color: var(--error); }}
+.verdict-unchecked {{ background: #f4f5f7; border-color: var(--muted); }}
 footer {{ margin-top: 3rem; color: var(--muted); font-size: 13px; }}
 """
 
@@ -158,8 +166,11 @@ def _group_section(data: GroupData) -> Html:
     return element(
         "section",
         element("h2", f"{data.label}"),
+        verdict_text(data.group),
         element("p", recommendation_text(recommendation), class_="recommendation" if recommendation else "muted"),
         element("div", *(_figure(panel) for panel in group_panels(data)), class_="figures"),
+        element("h3", "Forecast check"),
+        element("div", forecast_check_tables(data), class_="table-wrap"),
         element("h3", "Compute-optimal forecasts"),
         element("div", forecasts_table(data), class_="table-wrap"),
         element("h3", "Extrapolation audit"),

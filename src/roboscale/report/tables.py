@@ -38,6 +38,7 @@ def fit_value(fit: dict | None, error: str | None, key: str, *, show_error: bool
 
 SUMMARY_HEADERS = [
     "group",
+    "verdict",
     "runs",
     "IsoFLOP a [CI]",
     "IsoFLOP b [CI]",
@@ -58,18 +59,66 @@ def summary_table(groups: list[GroupData]) -> Html:
 def _summary_row(data: GroupData) -> list:
     isoflop, frontier, parametric = (data.fit(method) for method in FIT_METHODS)
     iso_error, frontier_error, parametric_error = (data.fit_error(method) for method in FIT_METHODS)
-    return [
-        element("a", data.label, href=f"#group-{data.slug}"),
-        _run_counts(data.group),
+    exponents = [
         fit_value(isoflop, iso_error, "a"),
         fit_value(isoflop, iso_error, "b", show_error=False),
         fit_value(frontier, frontier_error, "a"),
         fit_value(parametric, parametric_error, "alpha"),
         fit_value(parametric, parametric_error, "beta", show_error=False),
         fit_value(parametric, parametric_error, "E", show_error=False),
+    ]
+    if verdict_status(data.group) == "fails":
+        exponents = [_untrusted(value) for value in exponents]
+    return [
+        element("a", data.label, href=f"#group-{data.slug}"),
+        verdict_badge(data.group),
+        _run_counts(data.group),
+        *exponents,
         _audit_errors(data),
         recommendation_summary(data.group.get("recommendation")),
     ]
+
+
+UNTRUSTED = "not trustworthy: the law does not extrapolate (see the verdict)"
+
+
+def _untrusted(value) -> Html:
+    """A fitted value of a failing group: struck through, marked as not a result."""
+    if value == MISSING:
+        return Html(MISSING)
+    return join([element("s", value, title=UNTRUSTED), element("span", " not trustworthy", class_="error")])
+
+
+def verdict_status(group: dict) -> str | None:
+    """The group's verdict: "holds", "fails", "unchecked", or None when there is none."""
+    return (group.get("verdict") or {}).get("status")
+
+
+VERDICT_WORDS = {
+    "holds": "holds: forecast checked beyond the fitted budgets",
+    "fails": "fails: the law does not extrapolate",
+    "unchecked": "unchecked: not checked beyond the fitted budgets",
+}
+
+
+def verdict_badge(group: dict) -> Html:
+    """The verdict in one word, coloured, its reasons on hover."""
+    status = verdict_status(group)
+    if status is None:
+        return Html(MISSING)
+    reasons = "; ".join((group.get("verdict") or {}).get("reasons") or [])
+    return element("span", status, class_=f"verdict verdict-{status}", title=reasons)
+
+
+def verdict_text(group: dict) -> Html:
+    """The verdict at the top of a group's section: its word and every reason."""
+    status = verdict_status(group)
+    if status is None:
+        return element("p", "No verdict: this analysis has no forecast check.", class_="muted")
+    reasons = (group.get("verdict") or {}).get("reasons") or []
+    heading = element("strong", f"Verdict: {VERDICT_WORDS.get(status, status)}.")
+    items = element("ul", *(element("li", reason) for reason in reasons)) if reasons else None
+    return element("div", heading, items, class_=f"verdict-box verdict-{status}")
 
 
 def _run_counts(group: dict) -> str:
@@ -200,6 +249,96 @@ def compute_convention_text(group: dict) -> str | None:
         f"Compute: C = {number(convention['k'])} N D FLOPs ({convention.get('source', 'measured')}{spread}). "
         "The parametric law's N_opt and D_opt solve it; IsoFLOP and frontier D_opt are the runs' own tokens."
     )
+
+
+# Forecast check --------------------------------------------------------------------------------------------------
+
+FORECAST_CHECK_HEADERS = [
+    "law",
+    "run",
+    "C",
+    "N",
+    "observed loss",
+    "predicted loss [prediction interval]",
+    "law's bootstrap interval",
+    "relative error",
+    "inside",
+]
+
+
+def forecast_check_tables(data: GroupData) -> Html:
+    """Every law's forecast of every held-out run (loss), then the IsoFLOP N_opt forecast
+    against the held-out budget's best observed size."""
+    check = data.group.get("forecast_check") or {}
+    laws = check.get("laws") or {}
+    if not laws:
+        return element(
+            "p",
+            "No held-out runs: the forecast is not checked beyond the fitted budgets "
+            "(set holdout_budget = true in the study's [sweep] to train a budget 10x the largest).",
+            class_="muted",
+        )
+    rows = []
+    for method, law in laws.items():
+        rows += _forecast_check_rows(METHOD_NAMES.get(method, method), law)
+    caption = (
+        f"Held-out {', '.join(flops(b) for b in check.get('held_out_budgets') or [])} "
+        f"({times(check.get('factor'))} the largest fitted budget, {flops(check.get('largest_fitted_budget'))}), "
+        "never seen by the fits. Prediction interval: the law's bootstrap interval widened by the fitted "
+        "runs' own scatter around the law."
+    )
+    parts = [table(FORECAST_CHECK_HEADERS, rows, caption=caption, class_="forecast-check")]
+    optimum = (laws.get("isoflop") or {}).get("optimum")
+    if optimum:
+        parts.append(_optimum_check_table(optimum))
+    return join(parts)
+
+
+def _forecast_check_rows(name: str, law: dict) -> list[list]:
+    if fit_or_none(law) is None:
+        return [[name, Cell(error_text(fit_error(law)), len(FORECAST_CHECK_HEADERS) - 1)]]
+    rows = [
+        [
+            name,
+            point.get("run_id") or MISSING,
+            flops(point.get("C", point.get("budget"))),
+            number(point.get("N")),
+            number(point.get("observed"), 4),
+            with_interval(point.get("predicted"), (point.get("predicted_lo"), point.get("predicted_hi")), 4),
+            interval_text(point.get("law_lo"), point.get("law_hi")),
+            percent(point.get("relative_error")),
+            {True: "inside", False: "OUTSIDE"}.get(point.get("inside"), MISSING),
+        ]
+        for point in law.get("points") or []
+    ]
+    if law.get("note"):
+        rows.append([name, Cell(element("span", law["note"], class_="muted"), len(FORECAST_CHECK_HEADERS) - 1)])
+    if law.get("n_points"):
+        summary = (
+            f"mean |relative error| {percent(law.get('mean_abs_relative_error'))}, bias {percent(law.get('bias'))}, "
+            f"{integer(law.get('n_outside'))} of {integer(law.get('n_points'))} outside"
+        )
+        rows.append([name, Cell(element("em", summary), len(FORECAST_CHECK_HEADERS) - 1)])
+    return rows
+
+
+def interval_text(low, high) -> str:
+    return MISSING if not (is_number(low) and is_number(high)) else f"[{number(low, 4)}, {number(high, 4)}]"
+
+
+def _optimum_check_table(optimum: list[dict]) -> Html:
+    rows = [
+        [
+            flops(row.get("budget")),
+            with_interval(row.get("N_opt_predicted"), (row.get("N_opt_lo"), row.get("N_opt_hi"))),
+            f"{number(row.get('N_best_observed'))} (d_model {integer(row.get('d_model_best'))})",
+            number(row.get("ratio")),
+        ]
+        for row in optimum
+    ]
+    headers = ["held-out budget", "IsoFLOP N_opt forecast [CI]", "best observed size", "forecast / observed"]
+    caption = "IsoFLOP N_opt forecast against the held-out budget's lowest-loss model size (a ladder width)"
+    return table(headers, rows, caption=caption, class_="forecast-check-optimum")
 
 
 # Audit -----------------------------------------------------------------------------------------------------------

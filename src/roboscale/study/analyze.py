@@ -19,6 +19,8 @@ from roboscale import __version__
 from roboscale.errors import result_or_reason
 from roboscale.fit import audit_extrapolation, compute_optimal, fit_frontier, fit_isoflop, fit_parametric, load_runs
 from roboscale.fit.bootstrap import to_jsonable
+from roboscale.fit.forecast_check import forecast_check, verdict
+from roboscale.fit.regime import detect_regime
 from roboscale.study.store import RUN_COLUMNS
 from roboscale.study.success import success_analysis
 
@@ -81,13 +83,17 @@ def analyze(
         group_curves = curves[curves["run_id"].isin(finished["run_id"])]
         sizes = ladder.get((task, tokenizer), {})
         fixed = (fixed_E or {}).get((task, tokenizer))
-        group = _group(task, tokenizer, part, finished, group_curves, (sizes, n_layers or {}), bootstrap, seed, fixed)
+        held_out = part[(part["status"] == "finished") & part["holdout"].astype(bool)]
+        held_curves = curves[curves["run_id"].isin(held_out["run_id"])]
+        group = _group(
+            task, tokenizer, part, finished, group_curves, (sizes, n_layers or {}), bootstrap, seed, held_curves, fixed
+        )
         if known_floors and (task, tokenizer) in known_floors:
             group["known_floor"] = known_floors[(task, tokenizer)]
         if evaluations is not None and len(evaluations) and task == "bc":
             group["success"] = success_analysis(finished, evaluations, bootstrap=bootstrap, seed=seed)
         groups.append(group)
-    warnings = list(warnings or []) + _flat_warnings(groups)
+    warnings = list(warnings or []) + _flat_warnings(groups) + _regime_warnings(groups)
     return to_jsonable(
         {
             "title": f"Scaling study: {study.get('name', 'study')}",
@@ -130,8 +136,9 @@ def _run_row(row: dict) -> dict:
     return out
 
 
-def _group(task, tokenizer, part, finished, curves, ladder, bootstrap, seed, fixed_E=None) -> dict:
+def _group(task, tokenizer, part, finished, curves, ladder, bootstrap, seed, held_curves, fixed_E=None) -> dict:
     """One (task, tokenizer) group's fits; ``ladder``: (parameters, layers) of each width;
+    ``held_curves``: learning curves of its held-out runs (for the regime checks);
     ``fixed_E``: the parametric law's E, held fixed (None: fitted)."""
     group = {
         "task": task,
@@ -168,7 +175,33 @@ def _group(task, tokenizer, part, finished, curves, ladder, bootstrap, seed, fix
         )
         group["audit"][method] = audit if isinstance(audit, dict) else audit.to_dict()
     group["recommendation"] = _recommend(fitted, largest, *ladder)
+    group.update(_forecast_checks(group, fitted, part, curves, held_curves, largest))
     return group
+
+
+def _forecast_checks(group: dict, fitted: dict, part, curves, held_curves, largest: float) -> dict:
+    """The group's "forecast_check" (fitted laws vs held-out runs), "regime" (are the runs in a
+    power-law regime; see roboscale.fit.regime) and "verdict" (see roboscale.fit.forecast_check)."""
+    finished = part[part["status"] == "finished"]
+    held_out = finished[finished["holdout"].astype(bool)]
+    check = forecast_check(fitted, held_out[["run_id", "N", "D", "C", "loss", "budget", "d_model"]], largest)
+    both = pd.concat([curves.assign(holdout=False), held_curves.assign(holdout=True)])
+    both = both.rename(columns={"run_id": "run", "flops": "C", "val_loss": "loss"})[["run", "C", "loss", "holdout"]]
+    fitted_runs = finished[~finished["holdout"].astype(bool)][["N", "loss", "budget"]].dropna()
+    profiles = (group.get("isoflop") or {}).get("profiles")
+    smallest = float(fitted_runs["budget"].min()) if len(fitted_runs) else None
+    regime = detect_regime(both.dropna(), fitted_runs, group.get("frontier"), profiles, smallest)
+    checks = {"forecast_check": check, "regime": regime}
+    return {**checks, "verdict": verdict({**group, **checks})}
+
+
+def _regime_warnings(groups: list[dict]) -> list[str]:
+    """One report warning per regime warning of a group, with what would fix it."""
+    return [
+        f"{group['label']}: not yet in a power-law regime: {warning['message']}; to fix: {warning['fix']}"
+        for group in groups
+        for warning in (group.get("regime") or {}).get("warnings") or []
+    ]
 
 
 def _curve_table(curves: pd.DataFrame, finished: pd.DataFrame) -> pd.DataFrame:

@@ -48,3 +48,16 @@ DEMO = {
 
 def demo_spec(out: str | Path = "studies/demo") -> StudySpec:
     return study_from_dict({**DEMO, "out": str(out)})
+
+
+def with_holdout_budget(study: dict) -> dict:
+    """``study`` (a study dict) that also trains one budget 10x its largest, kept out of
+    every fit to check the forecast (``holdout_budget = true``). Nothing else changes, so
+    the fitted runs keep their run ids and a study folder's finished runs are reused."""
+    return {**study, "sweep": {**study["sweep"], "holdout_budget": True}}
+
+
+def demo_check_spec(out: str | Path = "studies/demo") -> StudySpec:
+    """The demo's study with its forecast check (`roboscale demo --check`): :data:`DEMO`
+    plus the held-out budget, 10x the largest."""
+    return study_from_dict(with_holdout_budget({**DEMO, "out": str(out)}))
