@@ -119,6 +119,7 @@ def test_verdict_holds_when_every_check_passes():
         "status": "holds",
         "reasons": ["parametric forecast of the held-out 6e12 FLOPs off by 2.0%, inside the interval"],
         "checked_laws": ["parametric"],
+        "failed_checks": [],
     }
 
 
@@ -150,6 +151,7 @@ def test_verdict_fails_on_the_audit_and_on_a_regime_warning():
         "status": "fails",
         "reasons": ["not in a power-law regime: the profile at 6e11 FLOPs is a notch"],
         "checked_laws": ["parametric"],
+        "failed_checks": ["regime"],
     }
 
 
@@ -163,3 +165,34 @@ def test_verdict_is_unchecked_without_held_out_runs():
 
 def test_flops_text():
     assert [flops_text(x) for x in (6e12, 2.5e11, 1e9, 300.0)] == ["6e12", "2.5e11", "1e9", "3e2"]
+
+
+def test_a_fitted_floor_far_from_the_known_one_fails_but_still_extrapolates():
+    from roboscale.fit.forecast_check import extrapolates, verdict
+
+    group = {"parametric": {"E": 3.40}, "known_floor": {"loss": 3.262, "kind": "exact"}, "audit": {}}
+    result = verdict(group)
+    assert result["status"] == "fails" and result["failed_checks"] == ["floor"]
+    assert "+0.138 from the data's known floor 3.262" in result["reasons"][0]
+    assert extrapolates(result)
+    close = verdict({**group, "parametric": {"E": 3.30}})
+    assert close["status"] == "unchecked"
+    lower_bound = verdict({**group, "known_floor": {"loss": 0.0, "kind": "lower bound"}})
+    assert lower_bound["status"] == "unchecked"
+
+
+def test_an_exponent_interval_wider_than_a_tenth_fails_the_verdict():
+    from roboscale.fit.forecast_check import extrapolates, verdict
+
+    wide = verdict({"isoflop": {"a": 0.266, "ci": {"a": [0.148, 1.170]}}, "audit": {}})
+    assert wide["status"] == "fails" and wide["failed_checks"] == ["precision"]
+    assert "half-width 0.51" in wide["reasons"][0] and extrapolates(wide)
+    narrow = verdict({"isoflop": {"a": 0.45, "ci": {"a": [0.40, 0.52]}}, "audit": {}})
+    assert narrow["status"] == "unchecked"
+    both = verdict(
+        {
+            "isoflop": {"ci": {"a": [0.148, 1.170]}},
+            "audit": {"parametric": {"mean_abs_relative_error": 0.148, "held_out_budgets": [6e11]}},
+        }
+    )
+    assert both["failed_checks"] == ["audit", "precision"] and not extrapolates(both)

@@ -324,11 +324,14 @@ def group_headline(group: dict, runs: list[dict]) -> str:
     """One group's headline (rich markup): when its verdict fails, that the law does not
     extrapolate and why, with no exponent; else the IsoFLOP exponents with their intervals
     and how far the forecast check (or the audit of the largest fitted budget) was off."""
+    from roboscale.fit.forecast_check import extrapolates
+
     verdict = group.get("verdict") or {}
     label = f"[bold]{group['label']}[/bold]: "
     if verdict.get("status") == "fails":
         reasons = "; ".join(verdict.get("reasons") or ["see the report"])
-        return f"{label}the law does not extrapolate: {reasons}; exponents not shown as results — see the report"
+        what = "the law does not extrapolate" if not extrapolates(verdict) else "the law is not pinned down"
+        return f"{label}{what}: {reasons}; exponents not shown as results — see the report"
     line = label + _exponents_text(group, runs)
     if verdict.get("status") == "holds":
         return line + "; " + _held_out_text(group.get("forecast_check") or {})

@@ -43,6 +43,17 @@ its envelope of a few learning curves is too coarse to judge a study by."""
 BUDGET_TOLERANCE_DECADES = 0.01
 """Held-out runs whose compute budgets lie within this many decades form one budget."""
 
+MAX_FLOOR_DIFFERENCE = 0.05
+"""nats: a parametric law whose fitted E lies further than this from the data's exactly known
+floor (roboscale.data.floors, kind "exact") has not found the data's irreducible loss."""
+
+MAX_EXPONENT_HALF_WIDTH = 0.1
+"""A law fails when its IsoFLOP N_opt exponent's 95% interval is wider than +-this: an
+exponent known only to within +-0.1 does not say how to spend a budget 10x larger."""
+
+EXTRAPOLATION_CHECKS = ("forecast", "audit", "regime")
+"""Failed checks that mean the law does not extrapolate (the others mean it is not pinned down)."""
+
 STATUSES = ("holds", "fails", "unchecked")
 """The verdict's states, in report order."""
 
@@ -243,25 +254,77 @@ def verdict(group: dict) -> dict:
     :data:`MAX_MEAN_RELATIVE_ERROR` on average or leaves an observation outside its
     interval; or the parametric audit is off by more than :data:`MAX_AUDIT_RELATIVE_ERROR`;
     or the regime detection raised a warning (the runs are not yet in a power-law regime,
-    so no fitted exponent describes what comes next).
+    so no fitted exponent describes what comes next); or the fitted E misses the data's
+    exactly known floor by more than :data:`MAX_FLOOR_DIFFERENCE`; or the IsoFLOP N_opt
+    exponent's interval is wider than +-:data:`MAX_EXPONENT_HALF_WIDTH`. "failed_checks"
+    names which (forecast, audit, regime, floor, precision; see :func:`extrapolates`).
     holds: none of that, and at least one law forecast the held-out runs.
     unchecked: none of that, and nothing was forecast beyond the fitted budgets."""
     check = group.get("forecast_check") or {}
-    reasons = _forecast_reasons(check)
-    reasons += _audit_reasons((group.get("audit") or {}).get("parametric"))
-    reasons += [f"not in a power-law regime: {warning['message']}" for warning in _regime_warnings(group)]
+    failed = {
+        "forecast": _forecast_reasons(check),
+        "audit": _audit_reasons((group.get("audit") or {}).get("parametric")),
+        "regime": [f"not in a power-law regime: {warning['message']}" for warning in _regime_warnings(group)],
+        "floor": _floor_reasons(group),
+        "precision": _precision_reasons(group),
+    }
+    reasons = [reason for found in failed.values() for reason in found]
+    failed_checks = [name for name, found in failed.items() if found]
     checked = [law for law in VERDICT_LAWS if (_law(check, law) or {}).get("n_points")]
     if reasons:
-        return {"status": "fails", "reasons": reasons, "checked_laws": checked}
+        return {"status": "fails", "reasons": reasons, "checked_laws": checked, "failed_checks": failed_checks}
     if checked:
-        return {"status": "holds", "reasons": [_holds_reason(check, checked)], "checked_laws": checked}
+        return {
+            "status": "holds",
+            "reasons": [_holds_reason(check, checked)],
+            "checked_laws": checked,
+            "failed_checks": [],
+        }
     why = "not checked beyond the fitted budgets"
     why += (
         " (no law could forecast the held-out runs)"
         if check.get("n_held_out")
         else " (set holdout_budget = true to train a budget 10x the largest and check the forecast)"
     )
-    return {"status": "unchecked", "reasons": [why], "checked_laws": []}
+    return {"status": "unchecked", "reasons": [why], "checked_laws": [], "failed_checks": []}
+
+
+def extrapolates(verdict_: dict) -> bool:
+    """False when a failed check says the law does not carry beyond its budgets (forecast,
+    audit, regime); True when it only failed to pin its numbers down (floor, precision)."""
+    failed = verdict_.get("failed_checks")
+    if failed is None:  # a verdict from before the checks were named: assume the worst
+        return False
+    return not any(name in EXTRAPOLATION_CHECKS for name in failed)
+
+
+def _floor_reasons(group: dict) -> list[str]:
+    """The fitted parametric E against the data's exactly known floor (nats)."""
+    floor, fit = group.get("known_floor") or {}, group.get("parametric") or {}
+    known, fitted = floor.get("loss"), fit.get("E")
+    if floor.get("kind") != "exact" or known is None or fitted is None or fit.get("fixed_E"):
+        return []
+    if abs(fitted - known) <= MAX_FLOOR_DIFFERENCE:
+        return []
+    return [
+        f"fitted floor E = {fitted:.3f} nats is {fitted - known:+.3f} from the data's known floor {known:.3f} "
+        f"(> {MAX_FLOOR_DIFFERENCE:g} nats)"
+    ]
+
+
+def _precision_reasons(group: dict) -> list[str]:
+    """The IsoFLOP N_opt exponent's interval, when wider than +-MAX_EXPONENT_HALF_WIDTH."""
+    interval = ((group.get("isoflop") or {}).get("ci") or {}).get("a")
+    if not interval or not all(isinstance(v, int | float) and math.isfinite(v) for v in interval):
+        return []
+    half_width = (interval[1] - interval[0]) / 2
+    if half_width <= MAX_EXPONENT_HALF_WIDTH:
+        return []
+    return [
+        f"N_opt exponent not pinned down: 95% interval [{interval[0]:.3f}, {interval[1]:.3f}] "
+        f"(half-width {half_width:.2f} > {MAX_EXPONENT_HALF_WIDTH:g}); more budgets over a wider compute range "
+        "or more seeds would narrow it"
+    ]
 
 
 def _law(check: dict, law: str) -> dict | None:
