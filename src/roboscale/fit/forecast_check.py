@@ -306,10 +306,8 @@ def _floor_reasons(group: dict) -> list[str]:
         return []
     if abs(fitted - known) <= MAX_FLOOR_DIFFERENCE:
         return []
-    return [
-        f"fitted floor E = {fitted:.3f} nats is {fitted - known:+.3f} from the data's known floor {known:.3f} "
-        f"(> {MAX_FLOOR_DIFFERENCE:g} nats)"
-    ]
+    difference = fitted - known
+    return [f"fitted floor E = {fitted:.3f} nats is {difference:+.3f} from the data's known floor {known:.3f}"]
 
 
 def _precision_reasons(group: dict) -> list[str]:
@@ -320,11 +318,9 @@ def _precision_reasons(group: dict) -> list[str]:
     half_width = (interval[1] - interval[0]) / 2
     if half_width <= MAX_EXPONENT_HALF_WIDTH:
         return []
-    return [
-        f"N_opt exponent not pinned down: 95% interval [{interval[0]:.3f}, {interval[1]:.3f}] "
-        f"(half-width {half_width:.2f} > {MAX_EXPONENT_HALF_WIDTH:g}); more budgets over a wider compute range "
-        "or more seeds would narrow it"
-    ]
+    low, high = interval
+    why = f"half-width {half_width:.2f} > {MAX_EXPONENT_HALF_WIDTH:g}"
+    return [f"N_opt exponent not pinned down: 95% interval [{low:.3f}, {high:.3f}] ({why}); widen the budgets or add seeds"]
 
 
 def _law(check: dict, law: str) -> dict | None:
