@@ -27,8 +27,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 SHRINK = {"pointmass-quick.toml": 1.0, "pointmass-success.toml": 16.0}
 """Examples run in the test, by the factor their episodes, budgets and min_steps are divided by.
-The quick study runs at full size (about a minute): its profiles' minima are a few
-hundredths of a nat deep, and a smaller copy would test another study."""
+The quick study runs at full size (about a minute): its profiles' minima are about
+0.01 nat deep, and a smaller copy would test another study."""
 
 PLANNED_ONLY = {"demo.toml", "lerobot-import.toml", "mt50-tokenizers-gpu.toml"}
 """Examples too big for CI or needing the user's data (demo.toml: see tests/study/test_examples.py)."""
