@@ -14,6 +14,7 @@ from roboscale.report.tables import (
     exponents_table,
     failed_runs_table,
     forecasts_table,
+    noise_budget_table,
     recommendation_text,
     runs_table,
     summary_table,
@@ -154,6 +155,8 @@ def _group_section(data: GroupData) -> Html:
         element("div", forecasts_table(data), class_="table-wrap"),
         element("h3", "Extrapolation audit"),
         element("div", audit_tables(data), class_="table-wrap"),
+        element("h3", "Noise budget: validation estimator vs seeds"),
+        element("div", noise_budget_table(data), class_="table-wrap"),
         id=f"group-{data.slug}",
     )
 

@@ -19,6 +19,7 @@ from roboscale import __version__
 from roboscale.errors import result_or_reason
 from roboscale.fit import audit_extrapolation, compute_optimal, fit_frontier, fit_isoflop, fit_parametric, load_runs
 from roboscale.fit.bootstrap import to_jsonable
+from roboscale.fit.noise import noise_budget
 from roboscale.study.store import RUN_COLUMNS
 from roboscale.study.success import success_analysis
 
@@ -159,6 +160,7 @@ def _group(task, tokenizer, part, finished, curves, ladder, bootstrap, seed) -> 
         )
         group["audit"][method] = audit if isinstance(audit, dict) else audit.to_dict()
     group["recommendation"] = _recommend(fitted, largest, *ladder)
+    group["noise_budget"] = result_or_reason(lambda: noise_budget(finished))
     return group
 
 
