@@ -10,7 +10,7 @@ between two runs on the same windows), the standard deviation of the final loss 
 seeds, their ratios, and the fewest windows whose SE is at most a quarter of the seed
 SD. It also prints the evaluation's share of the training FLOPs at each window count.
 
-Run (about 10 minutes on one busy core, more when the dataset must be generated):
+Run (16 runs: about 45 minutes on a shared 2-core machine, plus 10 to generate the dataset):
     nice -n 10 python bench/noise_budget.py [--out /work/exp/noise-data]
 Runs and the dataset are cached under --out: a second run only re-measures.
 """
