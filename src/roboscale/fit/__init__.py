@@ -41,6 +41,7 @@ _SOURCES = {
     "intrinsic_performance": "roboscale.fit.intrinsic",
     "isoflop_profiles": "roboscale.fit.isoflop",
     "load_runs": "roboscale.fit.runs_table",
+    "noise_budget": "roboscale.fit.noise",
     "read_table": "roboscale.fit.runs_table",
     "simulate_isoflop_runs": "roboscale.fit.simulate",
     "simulate_learning_curves": "roboscale.fit.simulate",
@@ -69,6 +70,7 @@ __all__ = [
     "intrinsic_performance",
     "isoflop_profiles",
     "load_runs",
+    "noise_budget",
     "read_table",
     "simulate_isoflop_runs",
     "simulate_learning_curves",
@@ -84,6 +86,7 @@ if TYPE_CHECKING:
     from roboscale.fit.frontier import FrontierFit, fit_frontier
     from roboscale.fit.intrinsic import compute_frontier, intrinsic_performance
     from roboscale.fit.isoflop import IsoFlopFit, IsoFlopProfile, fit_isoflop, isoflop_profiles
+    from roboscale.fit.noise import noise_budget
     from roboscale.fit.parametric import HOFFMANN_GRID, ParametricFit, fit_parametric
     from roboscale.fit.power_law import BrokenPowerLawFit, PowerLawFit, fit_broken_power_law, fit_power_law
     from roboscale.fit.result import FitResult

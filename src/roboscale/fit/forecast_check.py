@@ -320,7 +320,9 @@ def _precision_reasons(group: dict) -> list[str]:
         return []
     low, high = interval
     why = f"half-width {half_width:.2f} > {MAX_EXPONENT_HALF_WIDTH:g}"
-    return [f"N_opt exponent not pinned down: 95% interval [{low:.3f}, {high:.3f}] ({why}); widen the budgets or add seeds"]
+    return [
+        f"N_opt exponent not pinned down: 95% interval [{low:.3f}, {high:.3f}] ({why}); widen the budgets or add seeds"
+    ]
 
 
 def _law(check: dict, law: str) -> dict | None:

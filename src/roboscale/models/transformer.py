@@ -211,9 +211,12 @@ class SlotHead(nn.Module):
             return self.out(hidden[..., None, :] + _per_model(self.query, hidden[..., None, :]))
         return self.out(hidden)
 
-    def loss(self, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss(
+        self, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, per_window: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per model (K,): the sum of per-dimension losses over ``mask`` and the number of
-        dimensions counted; ``hidden`` (K, *, d_model), ``target`` and ``mask`` (K, *, group)."""
+        dimensions counted; ``hidden`` (K, B, *, d_model), ``target`` and ``mask`` (K, B, *, group).
+        ``per_window``: one sum per model and window instead, shape (K, B)."""
         prediction = self.predict(hidden)
         if self.discrete:
             classes = prediction.shape[-1]
@@ -222,7 +225,8 @@ class SlotHead(nn.Module):
             per_dim = per_dim.view(target.shape)
         else:
             per_dim = (prediction - target) ** 2
-        return (per_dim * mask).flatten(1).sum(dim=1), mask.flatten(1).sum(dim=1)
+        kept = 2 if per_window else 1
+        return (per_dim * mask).flatten(kept).sum(dim=kept), mask.flatten(kept).sum(dim=kept)
 
 
 class Block(nn.Module):
@@ -332,9 +336,11 @@ class SequenceModel(nn.Module):
         loss = total / count.clamp_min(1.0)
         return loss, {"loss": float(loss.detach().mean()), "predicted_dims": float(count.mean())}
 
-    def loss_terms(self, batch: dict[str, torch.Tensor], task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss_terms(
+        self, batch: dict[str, torch.Tensor], task: str, per_window: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per model (K,): the sum of per-dimension losses over its rows of the batch, and
-        how many dimensions were predicted.
+        how many dimensions were predicted; ``per_window``: per model and row (K, B).
 
         ``batch``: ``states``/``actions`` slots (K*B, steps, tokens, group), ``tasks``
         (K*B,), ``valid`` (K*B, steps) frames inside the episode, and
@@ -356,7 +362,7 @@ class SequenceModel(nn.Module):
         else:
             raise ValueError(f"task {task!r}: choose one of {TASKS}")
         mask = frames[..., None, None] & pad
-        return head.loss(before, target, mask.to(before.dtype))
+        return head.loss(before, target, mask.to(before.dtype), per_window)
 
     # -- cost ---------------------------------------------------------------------
     def num_params(self) -> dict[str, int]:

@@ -16,6 +16,7 @@ from roboscale.report.tables import (
     forecast_check_tables,
     forecasts_table,
     known_floor_table,
+    noise_budget_table,
     recommendation_text,
     runs_table,
     summary_table,
@@ -175,6 +176,8 @@ def _group_section(data: GroupData) -> Html:
         element("div", forecasts_table(data), class_="table-wrap"),
         element("h3", "Extrapolation audit"),
         element("div", audit_tables(data), class_="table-wrap"),
+        element("h3", "Noise budget: validation estimator vs seeds"),
+        element("div", noise_budget_table(data), class_="table-wrap"),
         id=f"group-{data.slug}",
     )
 

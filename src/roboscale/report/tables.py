@@ -520,3 +520,47 @@ def _floor_comparison(fit: dict | None, floor: float) -> list:
     if fit.get("fixed_E"):
         inside = "E held at it"
     return [fit_value(fit, None, "E"), f"{as_float(fit['E']) - floor:+.4f}", inside]
+
+
+# Noise budget ----------------------------------------------------------------------------------------------------
+
+NOISE_HEADERS = ["budget", "d_model", "seeds", "mean loss", "estimator SE", "seed SD", "SE / SD"]
+
+
+def noise_budget_table(data: GroupData) -> Html:
+    """Per IsoFLOP point: the validation estimator's standard error (episode-clustered)
+    and the seed standard deviation of the final loss, with their ratio and a verdict
+    against the target (estimator SE at most a quarter of the seed SD)."""
+    budget = data.group.get("noise_budget")
+    if fit_or_none(budget) is None:
+        return element("p", f"No noise budget: {fit_error(budget, 'not measured')}", class_="muted")
+    rows = [
+        [
+            flops(point.get("budget")),
+            integer(point.get("d_model")),
+            integer(point.get("seeds")),
+            number(point.get("loss_mean"), 4),
+            number(point.get("estimator_se"), 2),
+            number(point.get("seed_sd"), 2),
+            number(point.get("ratio"), 2),
+        ]
+        for point in budget.get("points") or []
+    ]
+    return join([element("p", _noise_verdict(budget)), table(NOISE_HEADERS, rows, class_="noise")])
+
+
+def _noise_verdict(budget: dict) -> str:
+    se, sd, ratio = (as_float(budget.get(key)) for key in ("estimator_se_median", "seed_sd_median", "ratio"))
+    target = as_float(budget.get("target_ratio"))
+    text = f"Median estimator SE {number(se, 2)} nats, median seed SD {number(sd, 2)} nats"
+    if not is_number(ratio):
+        why = "fewer than 2 seeds per point" if not is_number(sd) else "no run measured its standard error"
+        return f"{text} (no ratio: {why})."
+    verdict = "within" if ratio <= target else "above"
+    advice = (
+        ""
+        if ratio <= target
+        else "; more validation episodes lower it (more windows per episode hardly do), and as every run is "
+        "measured on the same windows, much of it moves all losses together rather than apart"
+    )
+    return f"{text}: ratio {number(ratio, 2)}, {verdict} the target of {number(target, 2)}{advice}."

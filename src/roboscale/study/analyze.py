@@ -20,6 +20,7 @@ from roboscale.errors import result_or_reason
 from roboscale.fit import audit_extrapolation, compute_optimal, fit_frontier, fit_isoflop, fit_parametric, load_runs
 from roboscale.fit.bootstrap import to_jsonable
 from roboscale.fit.forecast_check import forecast_check, verdict
+from roboscale.fit.noise import noise_budget
 from roboscale.fit.regime import detect_regime
 from roboscale.study.store import RUN_COLUMNS
 from roboscale.study.success import success_analysis
@@ -90,6 +91,7 @@ def analyze(
         )
         if known_floors and (task, tokenizer) in known_floors:
             group["known_floor"] = known_floors[(task, tokenizer)]
+        group["verdict"] = verdict(group)
         if evaluations is not None and len(evaluations) and task == "bc":
             group["success"] = success_analysis(finished, evaluations, bootstrap=bootstrap, seed=seed)
         groups.append(group)
@@ -144,7 +146,7 @@ def _group(task, tokenizer, part, finished, curves, ladder, bootstrap, seed, hel
         "task": task,
         "tokenizer": tokenizer,
         "label": f"{task} · {tokenizer}",
-        "n_runs": int(len(part)),
+        "n_runs": len(part),
         "n_failed": int((part["status"] == "failed").sum()),
         "compute_optimal": {},
         "audit": {},
@@ -176,12 +178,13 @@ def _group(task, tokenizer, part, finished, curves, ladder, bootstrap, seed, hel
         group["audit"][method] = audit if isinstance(audit, dict) else audit.to_dict()
     group["recommendation"] = _recommend(fitted, largest, *ladder)
     group.update(_forecast_checks(group, fitted, part, curves, held_curves, largest))
+    group["noise_budget"] = result_or_reason(lambda: noise_budget(finished))
     return group
 
 
 def _forecast_checks(group: dict, fitted: dict, part, curves, held_curves, largest: float) -> dict:
     """The group's "forecast_check" (fitted laws vs held-out runs), "regime" (are the runs in a
-    power-law regime; see roboscale.fit.regime) and "verdict" (see roboscale.fit.forecast_check)."""
+    power-law regime; see roboscale.fit.regime); the verdict is drawn from them in :func:`analyze`."""
     finished = part[part["status"] == "finished"]
     held_out = finished[finished["holdout"].astype(bool)]
     check = forecast_check(fitted, held_out[["run_id", "N", "D", "C", "loss", "budget", "d_model"]], largest)
@@ -191,8 +194,7 @@ def _forecast_checks(group: dict, fitted: dict, part, curves, held_curves, large
     profiles = (group.get("isoflop") or {}).get("profiles")
     smallest = float(fitted_runs["budget"].min()) if len(fitted_runs) else None
     regime = detect_regime(both.dropna(), fitted_runs, group.get("frontier"), profiles, smallest)
-    checks = {"forecast_check": check, "regime": regime}
-    return {**checks, "verdict": verdict({**group, **checks})}
+    return {"forecast_check": check, "regime": regime}
 
 
 def _regime_warnings(groups: list[dict]) -> list[str]:

@@ -353,7 +353,7 @@ holdout_budget = false              # also train one budget 10x the largest, onl
 context_steps = 8                   # timesteps per sequence
 batch_size = 64                     # sequences per step
 eval_points = 16                    # log-spaced validation points per run (the frontier's learning curves)
-eval_windows = 1024
+eval_windows = 1024                 # validation windows per evaluation (see bench/noise_budget.py)
 flops_convention = "exact"          # exact, total (6N) or non_embedding (6N, Kaplan)
 lr_scale = 1.0                      # multiplies the default learning-rate rule
 

@@ -6,8 +6,10 @@ Tables:
   plan a report needs (:class:`PlanRecord`: planned runs, ladder, FLOP convention);
 - ``runs``: one row per run, keyed by a hash of its full training configuration,
   with its status (planned, running, finished, failed), headline numbers (N, D, C,
-  losses), the error of a failed run and the whole run record as JSON;
-- ``curves``: each run's learning curve, one row per evaluation point;
+  losses, and ``loss_se``: the validation loss's episode-clustered standard error),
+  the error of a failed run and the whole run record as JSON;
+- ``curves``: each run's learning curve, one row per evaluation point (``val_loss``
+  with its standard error ``val_loss_se``);
 - ``evaluations``: closed-loop results of bc runs (success rate with its Wilson
   interval, return, length), keyed by run and evaluation settings.
 
@@ -24,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from roboscale.errors import BadInputError
@@ -45,6 +48,7 @@ CREATE TABLE IF NOT EXISTS runs (
     D REAL,
     C REAL,
     loss REAL,
+    loss_se REAL,
     train_loss REAL,
     epochs REAL,
     wall_seconds REAL,
@@ -61,6 +65,7 @@ CREATE TABLE IF NOT EXISTS curves (
     flops REAL NOT NULL,
     train_loss REAL,
     val_loss REAL,
+    val_loss_se REAL,
     lr REAL,
     seconds REAL,
     PRIMARY KEY (run_id, step)
@@ -81,6 +86,10 @@ CREATE TABLE IF NOT EXISTS evaluations (
 );
 """
 
+ADDED_COLUMNS = {"runs": {"loss_se": "REAL"}, "curves": {"val_loss_se": "REAL"}}
+"""Columns added after the first release, by table: a store made before them gets them
+(empty, read as NaN) when it is opened."""
+
 RUN_COLUMNS = (
     "run_id",
     "status",
@@ -96,6 +105,7 @@ RUN_COLUMNS = (
     "D",
     "C",
     "loss",
+    "loss_se",
     "train_loss",
     "epochs",
     "wall_seconds",
@@ -195,6 +205,8 @@ class RunStore:
         try:
             with self._connect() as connection:
                 connection.executescript(SCHEMA)
+            with self._transaction() as connection:  # one writer at a time: no column added twice
+                _add_missing_columns(connection)
         except sqlite3.DatabaseError as error:
             raise BadInputError(
                 f"{self.path} is not a readable run store (SQLite: {error}): restore it from a backup, "
@@ -266,13 +278,14 @@ class RunStore:
         final = record.get("final", {})
         with self._transaction() as connection:
             connection.execute(
-                "UPDATE runs SET status = 'finished', N = ?, D = ?, C = ?, loss = ?, train_loss = ?, epochs = ?, "
-                "wall_seconds = ?, error = NULL, record = ?, updated = ? WHERE run_id = ?",
+                "UPDATE runs SET status = 'finished', N = ?, D = ?, C = ?, loss = ?, loss_se = ?, train_loss = ?, "
+                "epochs = ?, wall_seconds = ?, error = NULL, record = ?, updated = ? WHERE run_id = ?",
                 (
                     record["N"],
                     record["D"],
                     record["C"],
                     final.get("val_loss"),
+                    final.get("val_loss_se"),
                     final.get("train_loss"),
                     record.get("epochs"),
                     record.get("wall_seconds"),
@@ -283,8 +296,8 @@ class RunStore:
             )
             connection.execute("DELETE FROM curves WHERE run_id = ?", (run_id,))
             connection.executemany(
-                "INSERT INTO curves (run_id, step, tokens, flops, train_loss, val_loss, lr, seconds) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO curves (run_id, step, tokens, flops, train_loss, val_loss, val_loss_se, lr, seconds) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         run_id,
@@ -293,6 +306,7 @@ class RunStore:
                         p["flops"],
                         p.get("train_loss"),
                         p.get("val_loss"),
+                        p.get("val_loss_se"),
                         p.get("lr"),
                         p.get("seconds"),
                     )
@@ -353,9 +367,10 @@ class RunStore:
             query += " WHERE status = ?"
             params = (status,)
         with self._connect() as connection:
-            return pd.read_sql_query(
+            frame = pd.read_sql_query(
                 query + " ORDER BY budget, task, tokenizer, d_model, seed", connection, params=params
             )
+        return _as_float(frame, ADDED_COLUMNS["runs"])
 
     def configs(self) -> dict[str, dict]:
         with self._connect() as connection:
@@ -369,7 +384,8 @@ class RunStore:
 
     def curves(self) -> pd.DataFrame:
         with self._connect() as connection:
-            return pd.read_sql_query("SELECT * FROM curves ORDER BY run_id, step", connection)
+            frame = pd.read_sql_query("SELECT * FROM curves ORDER BY run_id, step", connection)
+        return _as_float(frame, ADDED_COLUMNS["curves"])
 
     def evaluations(self, settings: str | None = None) -> pd.DataFrame:
         """Closed-loop results (one row per run and settings), optionally of one setting."""
@@ -388,3 +404,19 @@ class RunStore:
         with self._connect() as connection:
             rows = connection.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
         return dict(rows)
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """Bring a store made by an older roboscale up to the schema (see ADDED_COLUMNS)."""
+    for table_name, columns in ADDED_COLUMNS.items():
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table_name})")}
+        for name, kind in columns.items():
+            if name not in present:
+                connection.execute(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}")
+
+
+def _as_float(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Added columns as floats: rows written before a column existed read as NaN (not None)."""
+    for name in columns:
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(np.float64)
+    return frame

@@ -58,7 +58,12 @@ def run_record(plan: RunPlan, state: dict, device, status: str) -> dict:
         "flops_per_token": plan.flops_per_token,
         "epochs": plan.size.passes(tokens),
         "learning_curve": state["curve"],
-        "final": {"val_loss": last.get("val_loss"), "train_loss": None, "lr": last.get("lr")},
+        "final": {
+            "val_loss": last.get("val_loss"),
+            "val_loss_se": last.get("val_loss_se"),
+            "train_loss": None,
+            "lr": last.get("lr"),
+        },
         "tokens_per_second": tokens / seconds,
         "flops_per_second": tokens * plan.flops_per_token["exact"] / seconds,
         "wall_seconds": seconds,

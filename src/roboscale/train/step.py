@@ -15,6 +15,7 @@ import torch
 from roboscale.models import SequenceModel
 from roboscale.train.config import TrainConfig
 from roboscale.train.data import TokenizedData
+from roboscale.train.validation import window_losses
 
 
 def make_optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Optimizer:
@@ -88,20 +89,11 @@ def fixed_windows(starts: np.ndarray, count: int) -> np.ndarray:
     return starts[np.linspace(0, len(starts) - 1, count).astype(np.int64)]
 
 
-@torch.no_grad()
 def evaluate(
     model: SequenceModel, data: TokenizedData, starts: np.ndarray, task: str, batch_size: int, device
 ) -> np.ndarray:
     """Mean loss per predicted dimension of each stacked model, shape (K,), over the
-    windows beginning at ``starts`` (the same windows for every model)."""
-    model.eval()
-    n_models = model.n_models
-    total = torch.zeros(n_models, dtype=torch.float64)
-    count = torch.zeros(n_models, dtype=torch.float64)
-    for i in range(0, len(starts), batch_size):
-        windows = np.tile(starts[i : i + batch_size], n_models)
-        loss_sum, dims = model.loss_terms(data.batch(windows, model.config.context_steps, device), task)
-        total += loss_sum.double().cpu()
-        count += dims.double().cpu()
-    model.train()
-    return (total / count.clamp_min(1.0)).numpy()
+    windows beginning at ``starts`` (the same windows for every model; its standard
+    error: :func:`roboscale.train.validation.validation_loss`)."""
+    sums, dims = window_losses(model, data, starts, task, batch_size, device)
+    return sums.sum(axis=1) / np.maximum(dims.sum(axis=1), 1.0)

@@ -33,6 +33,7 @@ from roboscale.train.record import curve_point, run_record
 from roboscale.train.resources import check_memory
 from roboscale.train.sizing import RunSize, require_a_step, size_run
 from roboscale.train.step import evaluate, fixed_windows, learning_rate, make_optimizer, train_step
+from roboscale.train.validation import validation_loss
 
 Progress = Callable[[int, int, dict], None]
 """progress(step done, total steps, metrics)."""
@@ -317,21 +318,23 @@ def _run_loop(stack: _Stack, progress: Progress | None) -> list[dict]:
 def _evaluation_point(
     stack: _Stack, done: int, point: dict, alive, records: list, last_save: float, validation, train_probe
 ) -> bool:
-    """Validation loss of every live model at step ``done``: a learning-curve point,
-    the record, and (when due) the checkpoint. Returns whether checkpoints were saved."""
+    """Validation loss of every live model at step ``done`` (with its episode-clustered
+    standard error): a learning-curve point, the record, and (when due) the checkpoint.
+    Returns whether checkpoints were saved."""
     plan = stack.plans[0]
     config, data = plan.config, plan.data
     eval_batch = 4 * config.batch_size
     finished = done == plan.total_steps
     save = finished or time.perf_counter() - last_save >= config.checkpoint_seconds
-    validation_loss = evaluate(stack.model, data, validation, config.task, eval_batch, stack.device)
+    losses, standard_errors = validation_loss(stack.model, data, validation, config.task, eval_batch, stack.device)
     probe = evaluate(stack.model, data, train_probe, config.task, eval_batch, stack.device) if finished else None
     for index in torch.nonzero(alive).flatten().tolist():
         state = stack.states[index]
         measured = curve_point(
             stack.plans[index], done, float(point["loss_sums"][index]), stack.optimizer, point["seconds"]
         )
-        measured["val_loss"] = float(validation_loss[index])
+        measured["val_loss"] = float(losses[index])
+        measured["val_loss_se"] = float(standard_errors[index])
         state["curve"].append(measured)
         state.update(step=done, seconds=point["seconds"], train_seconds=point["train_seconds"])
         state.update(loss_sum=0.0, loss_steps=0, sampler=stack.samplers[index].bit_generator.state)
