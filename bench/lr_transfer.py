@@ -9,6 +9,13 @@ learning rate, the best learning rate per width, and the verdict: the best learn
 rate must not move by more than one grid step across widths. The learning rate is
 the peak AdamW rate (under muP: of vector-like parameters; hidden matrices get it x
 base_width / d_model). Run: python bench/lr_transfer.py --data DIR
+
+Measured (2026-11-30, pointmass 400 episodes noise:0.02, defaults, one seed, 2188 s on
+a shared 2-core machine), best learning rate per width 8/16/32/64/128 over the grid
+1e-3..1e-1: muP 1e-2/1e-2/1e-2/3e-2/1e-2 (moves 1 step: holds); standard
+1e-2/3e-2/3e-3/3e-3/3e-3 (moves 2 steps: fails). Best losses: muP 3.326/3.208/3.206/
+3.184/3.235, standard 3.395/3.313/3.364/3.167/3.078 (at 200 steps the wide standard
+models reach lower loss than muP's).
 """
 
 from __future__ import annotations
