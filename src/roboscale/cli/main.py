@@ -14,6 +14,7 @@ from roboscale.cli import data, fit, study
 from roboscale.cli.eval import eval_command
 from roboscale.cli.options import Command
 from roboscale.cli.train import train_command
+from roboscale.cli.tune import tune_command
 from roboscale.errors import RoboscaleError
 
 app = typer.Typer(
@@ -35,6 +36,9 @@ app.command(
     "eval", cls=Command, help="Evaluate a run: closed-loop success of a policy, open-loop error of a world model."
 )(eval_command)
 app.add_typer(study.app, name="study", help="Scaling studies: write, plan and run a study file.")
+app.command("tune", help='Sweep learning rates at a study\'s base width; writes tune.json for [train] lr = "tuned".')(
+    tune_command
+)
 app.add_typer(study.runs_app, name="runs", help="List a study's runs or export them for `roboscale fit` and pandas.")
 app.add_typer(fit.app, name="fit", help="Fit scaling laws (parametric, IsoFLOP, frontier, power law) to a runs table.")
 app.command("report", help="Fit a study's runs and write its HTML report and JSON of every number.")(

@@ -26,6 +26,26 @@ and rows. With K = 1 this is the ordinary single model; at the small widths a CP
 study needs, K models cost little more time than one (Python and framework
 overhead, not arithmetic, sets the time there).
 
+Two parametrisations (``ModelConfig.parametrization``) share every shape:
+``standard`` (GPT-2 style initialisation, one learning rate, attention logits
+scaled 1/sqrt(d_head)) and ``mup``, the maximal-update parametrisation (Yang et
+al. 2021), whose best learning rate found at ``base_width`` carries over to other
+widths. With m = d_model / base_width, muP changes exactly four things:
+
+- hidden matrices (the blocks' qkv, attention output and MLP matrices, wide on both
+  sides) start at standard's std / sqrt(m), i.e. std proportional to 1/sqrt(fan_in);
+- their AdamW learning rate is lr / m, with weight decay x m so that the per-step
+  decay lr x weight_decay stays standard's (see ``roboscale.train.step.make_optimizer``);
+- the heads read hidden states x 1/m (the output multiplier; logits shrink as 1/m
+  at fixed weights; readout weights keep standard's init and learning rate);
+- attention logits are scaled 1/d_head instead of 1/sqrt(d_head).
+
+Embeddings, the per-position head query, LayerNorms and biases (one width-sized
+dimension: "vector-like") keep standard's initialisation and learning rate. At
+m = 1 the first three are the identity, so a muP model at its base width is the
+standard model (same seed, same bytes) except for attention logits that are
+1/sqrt(d_head) as large (:func:`attention_scale`).
+
 The model reports its own cost (per model, never for the stack): :meth:`SequenceModel.num_params` splits the
 parameters into embedding, transformer and head groups that add up to the total,
 and :meth:`SequenceModel.flops_per_token` counts training FLOPs per sequence
@@ -45,6 +65,7 @@ from torch import nn
 from roboscale.errors import BadInputError
 
 TASKS = ("bc", "wm")
+PARAMETRIZATIONS = ("standard", "mup")
 
 
 @dataclass(frozen=True)
@@ -66,9 +87,14 @@ class ModelConfig:
     action_bins: int
     n_tasks: int
     mlp_ratio: int = 4
+    parametrization: str = "standard"
+    """standard or mup (see the module docstring)."""
+    base_width: int = 32
+    """muP's reference width: at d_model = base_width muP's init and learning rates are standard's."""
 
     def __post_init__(self) -> None:
         check_width(self.d_model, self.n_layer, self.n_head)
+        check_parametrization(self.parametrization, self.base_width)
         for name in ("n_layer", "d_model", "n_head", "context_steps", "state_tokens", "action_tokens", "n_tasks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
@@ -82,8 +108,26 @@ class ModelConfig:
         """Tokens (slots) per sequence."""
         return self.context_steps * self.slots_per_step
 
+    @property
+    def width_multiplier(self) -> float:
+        """muP's m = d_model / base_width; 1 under the standard parametrisation."""
+        return self.d_model / self.base_width if self.parametrization == "mup" else 1.0
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every field, but the parametrisation's only when it is not the default (records
+        of standard models stay as they were)."""
+        out = asdict(self)
+        if self.parametrization == "standard" and self.base_width == 32:
+            del out["parametrization"], out["base_width"]
+        return out
+
+
+def check_parametrization(parametrization: str, base_width: int) -> None:
+    """Raise BadInputError unless ``parametrization`` is known and ``base_width`` is a positive integer."""
+    if parametrization not in PARAMETRIZATIONS:
+        raise BadInputError(f"parametrization {parametrization!r}: choose standard or mup")
+    if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
+        raise BadInputError(f"base_width={base_width!r}: muP's reference width must be a positive integer, e.g. 32")
 
 
 def ladder_shape(d_model: int) -> tuple[int, int]:
@@ -190,9 +234,11 @@ class SlotEmbedding(nn.Module):
 class SlotHead(nn.Module):
     """Predicts one stream's slots from hidden states: logits (…, group, bins) or values (…, group)."""
 
-    def __init__(self, n_models: int, group: int, bins: int, d_model: int) -> None:
+    def __init__(self, n_models: int, group: int, bins: int, d_model: int, output_multiplier: float = 1.0) -> None:
         super().__init__()
         self.n_models = n_models
+        self.output_multiplier = output_multiplier
+        """Scales the hidden state the head reads (muP: base_width / d_model)."""
         self.discrete = bins > 0
         if self.discrete:
             self.query = nn.Parameter(torch.zeros(n_models, group, d_model))  # which dimension is asked for
@@ -208,7 +254,9 @@ class SlotHead(nn.Module):
     def predict(self, hidden: torch.Tensor) -> torch.Tensor:
         """Predictions from stacked hidden states (K, *, d_model)."""
         if self.discrete:
-            return self.out(hidden[..., None, :] + _per_model(self.query, hidden[..., None, :]))
+            hidden = hidden[..., None, :] + _per_model(self.query, hidden[..., None, :])
+        if self.output_multiplier != 1.0:
+            hidden = hidden * self.output_multiplier
         return self.out(hidden)
 
     def loss(
@@ -229,12 +277,21 @@ class SlotHead(nn.Module):
         return (per_dim * mask).flatten(kept).sum(dim=kept), mask.flatten(kept).sum(dim=kept)
 
 
+def attention_scale(head_width: int, mup: bool) -> float | None:
+    """The factor on attention logits q.k: 1/d_head under muP (q and k become correlated
+    as they train, so that q.k grows like d_head), None under the standard
+    parametrisation (scaled_dot_product_attention's own 1/sqrt(d_head))."""
+    return 1.0 / head_width if mup else None
+
+
 class Block(nn.Module):
     """Pre-LN transformer block: causal self-attention and an MLP, each residual; (K, B, T, d)."""
 
-    def __init__(self, n_models: int, d_model: int, n_head: int, mlp_ratio: int) -> None:
+    def __init__(self, n_models: int, d_model: int, n_head: int, mlp_ratio: int, mup: bool = False) -> None:
         super().__init__()
         self.n_head = n_head
+        self.attention_scale = attention_scale(d_model // n_head, mup)
+        """Multiplies the attention logits q.k; None: 1/sqrt(d_head) (see :func:`attention_scale`)."""
         self.ln_attention = StackedLayerNorm(n_models, d_model)
         self.qkv = StackedLinear(n_models, d_model, 3 * d_model, bias=False)
         self.attention_out = StackedLinear(n_models, d_model, d_model, bias=False)
@@ -247,9 +304,19 @@ class Block(nn.Module):
         q, k, v = self.qkv(self.ln_attention(x)).split(width, dim=-1)
         # Attention has no parameters: the K models' sequences are one batch of K*B.
         heads = [t.reshape(n_models * batch, length, self.n_head, -1).transpose(1, 2) for t in (q, k, v)]
-        attended = F.scaled_dot_product_attention(*heads, is_causal=True)
+        attended = F.scaled_dot_product_attention(*heads, is_causal=True, scale=self.attention_scale)
         x = x + self.attention_out(attended.transpose(1, 2).reshape(n_models, batch, length, width))
         return x + self.mlp_out(F.gelu(self.mlp_in(self.ln_mlp(x))))
+
+
+HIDDEN_MATRICES = ("qkv.weight", "attention_out.weight", "mlp_in.weight", "mlp_out.weight")
+
+
+def is_hidden_matrix(name: str) -> bool:
+    """Whether parameter ``name`` of a :class:`SequenceModel` maps width to width (a
+    block's qkv, attention output or MLP matrix); everything else has at most one
+    width-sized dimension (embeddings, head query and readout, norms, biases)."""
+    return name.startswith("blocks.") and name.endswith(HIDDEN_MATRICES)
 
 
 class SequenceModel(nn.Module):
@@ -268,21 +335,25 @@ class SequenceModel(nn.Module):
         self.slot_embedding = nn.Parameter(torch.zeros(k, c.slots_per_step, c.d_model))
         self.time_embedding = nn.Parameter(torch.zeros(k, c.context_steps, c.d_model))
         self.task_embedding = StackedEmbedding(k, c.n_tasks, c.d_model)
-        self.blocks = nn.ModuleList(Block(k, c.d_model, c.n_head, c.mlp_ratio) for _ in range(c.n_layer))
+        mup = c.parametrization == "mup"
+        self.blocks = nn.ModuleList(Block(k, c.d_model, c.n_head, c.mlp_ratio, mup) for _ in range(c.n_layer))
         self.ln_final = StackedLayerNorm(k, c.d_model)
-        self.state_head = SlotHead(k, c.state_group, c.state_bins, c.d_model)
-        self.action_head = SlotHead(k, c.action_group, c.action_bins, c.d_model)
+        readout = 1.0 / c.width_multiplier
+        self.state_head = SlotHead(k, c.state_group, c.state_bins, c.d_model, readout)
+        self.action_head = SlotHead(k, c.action_group, c.action_bins, c.d_model, readout)
         self._init_weights(list(seeds))
 
     def _init_weights(self, seeds: list[int]) -> None:
         # GPT-2 style: weights and embeddings N(0, 0.02), the projections back into the
         # residual stream scaled down with depth; biases zero, LayerNorms at identity.
+        # muP divides the hidden matrices' std by sqrt(m) (std ~ 1/sqrt(fan_in)).
         # Model k draws from its own generator, parameter by parameter in name order,
         # so it is the same model whichever stack it is trained in.
         device = next(self.parameters()).device
         if device.type == "meta":  # shapes only (cost accounting): nothing to initialise
             return
-        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        hidden_std = 0.02 / math.sqrt(self.config.width_multiplier)
+        residual_std = hidden_std / math.sqrt(2 * self.config.n_layer)
         named = sorted(self.named_parameters())
         with torch.no_grad():
             for k, seed in enumerate(seeds):
@@ -294,11 +365,16 @@ class SequenceModel(nn.Module):
                         parameter[k].fill_(1.0)
                     else:
                         residual = name.endswith(("attention_out.weight", "mlp_out.weight"))
-                        std = residual_std if residual else 0.02
+                        std = residual_std if residual else hidden_std if is_hidden_matrix(name) else 0.02
                         parameter[k].normal_(mean=0.0, std=std, generator=generator)
             for embedding in (self.state_embedding, self.action_embedding):
                 if embedding.discrete:
                     embedding.table.weight[:, embedding.padding_id].zero_()
+
+    def hidden_matrices(self) -> list[str]:
+        """Names of the hidden matrices (wide on both sides), the parameters muP's
+        width multiplier scales (init std / sqrt(m), learning rate / m)."""
+        return [name for name, _ in self.named_parameters() if is_hidden_matrix(name)]
 
     # -- forward ------------------------------------------------------------------
     def _stacked(self, tensor: torch.Tensor) -> torch.Tensor:

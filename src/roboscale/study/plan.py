@@ -18,10 +18,10 @@ import math
 from dataclasses import dataclass, field
 
 from roboscale.study.spec import StudySpec
+from roboscale.study.tune import study_lr
 from roboscale.train import (
     RunSize,
     TrainConfig,
-    default_lr,
     prepare_data,
     seconds_per_step,
     size_model,
@@ -237,9 +237,11 @@ def _config(
         eval_points=spec.train.eval_points,
         eval_windows=spec.train.eval_windows,
         flops_convention=spec.train.flops_convention,
-        lr=default_lr(width) * spec.train.lr_scale,
+        lr=study_lr(spec, task, tokenizer, width),
         threads=spec.executor.threads,
         device="auto",
+        parametrization=spec.train.parametrization,
+        base_width=spec.train.base_width,
     )
 
 

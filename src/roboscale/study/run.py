@@ -19,6 +19,7 @@ from roboscale.study.execute import Outcome, check_cluster, execute, pending_run
 from roboscale.study.plan import PlannedRun, StudyPlan, plan_study, stack_runs
 from roboscale.study.spec import StudySpec
 from roboscale.study.store import LadderSize, PlanRecord, RunStore
+from roboscale.study.tune import tuned_lrs
 from roboscale.train import ladder_shape
 
 QUALITY_KEYS = {"random_episodes", "successful_only"}
@@ -116,6 +117,8 @@ def prepare_study(spec: StudySpec, *, calibrate: bool = False, data_progress=Non
     """Data, plan and run store, ready to execute (nothing is trained). The store keeps
     what a report needs of the plan (:class:`PlanRecord`). ``data_progress``: see
     :attr:`StudyProgress.data`."""
+    if spec.train.lr == "tuned":
+        tuned_lrs(spec)  # a missing or stale tune.json is refused before any work
     dataset = ensure_dataset(spec, progress=data_progress)
     plan = plan_study(spec, dataset, calibrate=calibrate)
     if not plan.active:

@@ -4,6 +4,7 @@
     [data]      the dataset: a path, or how to generate it
     [sweep]     tasks, tokenizers, the model ladder, compute budgets, seeds, limits
     [train]     settings shared by every run
+    [tune]      the learning-rate sweep of `roboscale tune` (used with [train] lr = "tuned")
     [executor]  local worker processes or a Ray cluster
     [evaluate]  closed-loop success of the bc policies
     [fit]       options of the fits (e.g. E held at the known floor)
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from roboscale.errors import BadInputError, check_seed
+from roboscale.models import check_parametrization
 from roboscale.tokenize import TokenizerSpec
 from roboscale.train import LADDER_WIDTHS, check_width
 
@@ -75,7 +77,26 @@ class TrainSection:
     eval_windows: int = 1024
     flops_convention: str = "exact"
     lr_scale: float = 1.0
-    """Multiplies the default learning-rate rule."""
+    """Multiplies the learning rate (the default rule's, a given one or the tuned one)."""
+    lr: float | str = "rule"
+    """Peak learning rate: "rule" (roboscale's default rule), a number (every width), or
+    "tuned": the best of `roboscale tune` (tune.json in the study folder) at base_width,
+    transferred to the other widths by muP, or under the standard parametrisation by
+    the default rule's width scaling."""
+    parametrization: str = "standard"
+    """standard, or mup (the maximal-update parametrisation: learning rates transfer across widths)."""
+    base_width: int = 32
+    """muP's reference width, and the width `roboscale tune` trains."""
+
+
+@dataclass(frozen=True)
+class TuneSection:
+    lrs: list[float] = field(default_factory=lambda: [1e-3, 3e-3, 1e-2, 3e-2])
+    """Peak learning rates tried at [train] base_width."""
+    budget: float = 0.0
+    """FLOPs per tuning run; 0: the study's smallest budget."""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    """Seeds per learning rate (their mean loss decides)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +150,7 @@ class StudySpec:
     executor: ExecutorSection = field(default_factory=ExecutorSection)
     evaluate: EvaluateSection = field(default_factory=EvaluateSection)
     fit: FitSection = field(default_factory=FitSection)
+    tune: TuneSection = field(default_factory=TuneSection)
     source: str = ""
     """The file it was read from (not a setting)."""
 
@@ -158,6 +180,7 @@ _SECTIONS = {
     "executor": ExecutorSection,
     "evaluate": EvaluateSection,
     "fit": FitSection,
+    "tune": TuneSection,
 }
 
 
@@ -237,6 +260,7 @@ def _check(spec: StudySpec, where: str) -> None:
     _check_train_and_executor(spec, where)
     _check_evaluate(spec, where)
     _check_fit(spec.fit, where)
+    _check_tune(spec, where)
 
 
 def _check_data(spec: StudySpec, where: str) -> None:
@@ -305,6 +329,27 @@ def _check_train_and_executor(spec: StudySpec, where: str) -> None:
         raise BadInputError(f"{where}: [executor] workers must be >= 0 (0: one per CPU) and threads >= 1")
 
 
+def _check_tune(spec: StudySpec, where: str) -> None:
+    train, tune = spec.train, spec.tune
+    if isinstance(train.lr, str) and train.lr not in ("rule", "tuned"):
+        raise BadInputError(f'{where}: [train] lr {train.lr!r}: use "rule", "tuned" or a number such as 0.003')
+    if not isinstance(train.lr, str) and not (math.isfinite(train.lr) and train.lr > 0):
+        raise BadInputError(f"{where}: [train] lr {train.lr}: a learning rate must be > 0")
+    try:
+        check_parametrization(train.parametrization, train.base_width)
+        check_width(train.base_width)
+    except BadInputError as error:
+        raise BadInputError(f"{where}: [train] {error}") from None
+    if not tune.lrs or any(not (math.isfinite(lr) and lr > 0) for lr in tune.lrs):
+        raise BadInputError(f"{where}: [tune] lrs must list learning rates > 0, e.g. [1e-3, 3e-3, 1e-2]")
+    if not (math.isfinite(tune.budget) and tune.budget >= 0):
+        raise BadInputError(f"{where}: [tune] budget must be FLOPs > 0, or 0 for the study's smallest budget")
+    if not tune.seeds or len(set(tune.seeds)) != len(tune.seeds):
+        raise BadInputError(f"{where}: [tune] seeds must list distinct seeds, e.g. [0] or [0, 1]")
+    for seed in tune.seeds:
+        check_seed(seed, f"{where}: [tune] seeds has")
+
+
 def _check_evaluate(spec: StudySpec, where: str) -> None:
     evaluate = spec.evaluate
     if evaluate.policies not in ("none", "all", "optimal"):
@@ -355,7 +400,10 @@ batch_size = 64                     # sequences per step
 eval_points = 16                    # log-spaced validation points per run (the frontier's learning curves)
 eval_windows = 1024                 # validation windows per evaluation (see bench/noise_budget.py)
 flops_convention = "exact"          # exact, total (6N) or non_embedding (6N, Kaplan)
-lr_scale = 1.0                      # multiplies the default learning-rate rule
+lr_scale = 1.0                      # multiplies the learning rate
+lr = "rule"                         # "rule" (the default rule), a number, or "tuned" (run `roboscale tune` first)
+parametrization = "standard"        # or "mup": learning rates that transfer across widths
+base_width = 32                     # muP's reference width, and the width `roboscale tune` trains
 
 [executor]
 kind = "local"                      # local worker processes, or "ray"
@@ -364,6 +412,11 @@ threads = 1                         # threads per run
 stack = 16                          # seeds of a run train together, up to this many (1: alone)
 # address = "auto"                  # Ray cluster address; empty starts a local Ray instance
 retry_failed = false
+
+[tune]                              # `roboscale tune study.toml`: the best lr at base_width -> tune.json
+lrs = [1e-3, 3e-3, 1e-2, 3e-2]      # peak learning rates tried
+budget = 0.0                        # FLOPs per tuning run; 0: the smallest budget
+seeds = [0]
 
 [evaluate]
 policies = "none"                   # closed-loop success of the bc runs: none, all, or optimal (best per budget)

@@ -7,9 +7,11 @@ from dataclasses import asdict, dataclass, fields
 
 from roboscale.errors import BadInputError, check_seed
 from roboscale.files import available_cpus
-from roboscale.models import TASKS, check_width, ladder_shape
+from roboscale.models import TASKS, check_parametrization, check_width, ladder_shape
 from roboscale.tokenize import TokenizerSpec
 
+OMITTED_WHEN_DEFAULT = {"parametrization": "standard", "base_width": 32}
+"""Settings left out of :meth:`TrainConfig.to_dict` at these values (run ids stay as they were)."""
 LENGTH_OPTIONS = ("steps", "tokens", "flops", "tokens_per_param")
 FLOPS_CONVENTIONS = ("exact", "total", "non_embedding")
 
@@ -72,6 +74,11 @@ class TrainConfig:
     """CPU threads (default: all this process may use)."""
     checkpoint_seconds: float = 60.0
     """Seconds between checkpoints at most (saved at evaluation points, and always at the end)."""
+    parametrization: str = "standard"
+    """standard, or mup: the maximal-update parametrisation, whose best learning rate at
+    base_width transfers across widths (see roboscale.models.transformer)."""
+    base_width: int = 32
+    """muP's reference width (d_model at which muP's init and learning rates are standard's)."""
 
     def validate(self) -> None:
         """Raise BadInputError for a config that cannot run, before any work."""
@@ -90,6 +97,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise BadInputError(f"{name}={getattr(self, name)}: must be >= 1")
         check_width(self.d_model, self.n_layer, self.n_head)
+        check_parametrization(self.parametrization, self.base_width)
         check_seed(self.seed)
         if self.lr is not None and not self.lr > 0:
             raise BadInputError(f"lr={self.lr}: must be > 0")
@@ -114,13 +122,22 @@ class TrainConfig:
         return (self.n_layer or rule_layers, self.n_head or rule_heads)
 
     def peak_lr(self) -> float:
-        return self.lr if self.lr is not None else default_lr(self.d_model)
+        """The peak learning rate (muP: of the base width; hidden matrices get it x base_width / d_model)."""
+        if self.lr is not None:
+            return self.lr
+        return default_lr(self.base_width if self.parametrization == "mup" else self.d_model)
 
     def thread_count(self) -> int:
         return self.threads if self.threads is not None else available_cpus()
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every setting, but those added after run ids existed only when they differ from
+        their defaults, so that a default config keeps its run id (a hash of this dict)."""
+        out = asdict(self)
+        for name, default in OMITTED_WHEN_DEFAULT.items():
+            if out[name] == default:
+                del out[name]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:

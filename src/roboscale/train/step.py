@@ -19,15 +19,34 @@ from roboscale.train.validation import window_losses
 
 
 def make_optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; weight decay on the blocks' and heads' matrices only."""
-    decay, no_decay = [], []
+    """AdamW; weight decay on the blocks' and heads' matrices only.
+
+    Under muP (``model.config.parametrization == "mup"``) the hidden matrices (see
+    :meth:`SequenceModel.hidden_matrices`) form a third group with ``lr_scale`` =
+    1/m = base_width / d_model and weight decay x m (torch's AdamW decays by lr x
+    weight_decay per step: that product stays the standard value). Every group
+    carries ``lr_scale`` (1 elsewhere); the trainer's schedule sets each group's
+    learning rate to the scheduled one x ``lr_scale``. Group 0 always has scale 1,
+    so its learning rate is the run's (what learning curves record).
+    """
+    multiplier = model.config.width_multiplier
+    hidden = set(model.hidden_matrices()) if multiplier != 1.0 else set()
+    # (weight decay, lr_scale) -> parameters, in the order groups are made.
+    grouped: dict[tuple[float, float], list[torch.nn.Parameter]] = {(config.weight_decay, 1.0): [], (0.0, 1.0): []}
     for name, parameter in model.named_parameters():
         matrix = parameter.dim() == 2 and (name.startswith("blocks.") or name.endswith("out.weight"))
-        (decay if matrix else no_decay).append(parameter)
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        decay = config.weight_decay if matrix else 0.0
+        key = (decay * multiplier, 1.0 / multiplier) if name in hidden else (decay, 1.0)
+        grouped.setdefault(key, []).append(parameter)
+    peak = config.peak_lr()
+    groups = [
+        {"params": params, "weight_decay": decay, "lr_scale": scale, "lr": peak * scale}
+        for (decay, scale), params in grouped.items()
+        if params or scale == 1.0
+    ]
     # The fused implementation is several times faster than the per-tensor loop on CPU
     # too, which matters for the small models a CPU study is made of.
-    return torch.optim.AdamW(groups, lr=config.peak_lr(), betas=(0.9, 0.95), eps=1e-8, fused=True)
+    return torch.optim.AdamW(groups, lr=peak, betas=(0.9, 0.95), eps=1e-8, fused=True)
 
 
 def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:

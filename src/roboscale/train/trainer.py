@@ -282,7 +282,7 @@ def _run_loop(stack: _Stack, progress: Progress | None) -> list[dict]:
     for step in range(start_step, plan.total_steps):
         step_started = time.perf_counter()
         for group in stack.optimizer.param_groups:
-            group["lr"] = learning_rate(step, plan.total_steps, config)
+            group["lr"] = learning_rate(step, plan.total_steps, config) * group.get("lr_scale", 1.0)
         starts = np.concatenate([sampler.choice(train_starts, size=config.batch_size) for sampler in stack.samplers])
         batch = data.batch(starts, config.context_steps, stack.device)
         was_alive = alive.clone()
