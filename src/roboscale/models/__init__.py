@@ -1,5 +1,25 @@
 """The model family: one decoder-only transformer, sized by a single ladder rule."""
 
-from roboscale.models.transformer import LADDER_WIDTHS, TASKS, ModelConfig, SequenceModel, check_width, ladder_shape
+from roboscale.models.transformer import (
+    LADDER_WIDTHS,
+    TASKS,
+    WM_TARGETS,
+    ModelConfig,
+    SequenceModel,
+    check_width,
+    ladder_shape,
+    next_state_from_target,
+    wm_target_slots,
+)
 
-__all__ = ["LADDER_WIDTHS", "TASKS", "ModelConfig", "SequenceModel", "check_width", "ladder_shape"]
+__all__ = [
+    "LADDER_WIDTHS",
+    "TASKS",
+    "WM_TARGETS",
+    "ModelConfig",
+    "SequenceModel",
+    "check_width",
+    "ladder_shape",
+    "next_state_from_target",
+    "wm_target_slots",
+]

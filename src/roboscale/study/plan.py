@@ -227,6 +227,7 @@ def _config(
         eval_windows=spec.train.eval_windows,
         flops_convention=spec.train.flops_convention,
         lr=default_lr(width) * spec.train.lr_scale,
+        wm_target=spec.train.wm_target if task == "wm" else "absolute",  # bc runs keep their ids
         threads=spec.executor.threads,
         device="auto",
     )

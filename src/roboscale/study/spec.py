@@ -73,6 +73,8 @@ class TrainSection:
     flops_convention: str = "exact"
     lr_scale: float = 1.0
     """Multiplies the default learning-rate rule."""
+    wm_target: str = "absolute"
+    """What world models predict of each next state: absolute, or delta (its change)."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,8 @@ def _check_train_and_executor(spec: StudySpec, where: str) -> None:
     train, executor = spec.train, spec.executor
     if train.context_steps < 1 or train.batch_size < 1 or train.lr_scale <= 0:
         raise BadInputError(f"{where}: [train] context_steps and batch_size must be >= 1, lr_scale > 0")
+    if train.wm_target not in ("absolute", "delta"):
+        raise BadInputError(f"{where}: [train] wm_target {train.wm_target!r}: use absolute or delta")
     if executor.kind not in ("local", "ray"):
         raise BadInputError(f"{where}: [executor] kind {executor.kind!r}: use local or ray")
     if executor.stack < 1:

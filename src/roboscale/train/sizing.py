@@ -74,6 +74,7 @@ def size_model(config: TrainConfig, data: TokenizedData) -> ModelSize:
         action_group=data.action_tokenizer.group,
         action_bins=data.action_tokenizer.bins,
         n_tasks=data.n_tasks,
+        wm_target=config.wm_target,
     )
     with torch.device("meta"):
         model = SequenceModel(model_config)
