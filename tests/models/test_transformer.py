@@ -1,7 +1,9 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from roboscale.models import LADDER_WIDTHS, ModelConfig, SequenceModel, ladder_shape
@@ -145,3 +147,47 @@ def test_a_stack_of_models_counts_each_model_and_never_mixes_them():
         stack.blocks[0].mlp_in.weight[2].mul_(3.0)
         after, _ = stack.loss(changed, "bc")
     assert after[1] == losses[1].detach() and after[0] != losses[0] and after[2] != losses[2]
+
+
+def test_delta_targets_are_the_changes_mod_bins_built_by_hand():
+    from roboscale.models import next_state_from_target, wm_target_slots
+
+    states = torch.tensor([[[[3]], [[1]], [[7]]]])  # (batch 1, steps 3, tokens 1, group 1), 8 bins
+    delta = wm_target_slots(states, "delta", 8)
+    assert delta.flatten().tolist() == [6, 6]  # (1 - 3) mod 8, (7 - 1) mod 8
+    assert wm_target_slots(states, "absolute", 8).flatten().tolist() == [1, 7]
+    assert torch.equal(next_state_from_target(states[:, :-1], delta, "delta", 8), states[:, 1:])
+    values = torch.tensor([[[[0.5]], [[0.25]]]])
+    assert wm_target_slots(values, "delta", 0).flatten().tolist() == [-0.25]
+
+
+def test_delta_loss_equals_the_absolute_loss_of_the_same_distribution_reindexed():
+    """A head whose delta logits are its absolute logits shifted by the previous bin
+    predicts the same distribution over next states, so the two losses agree exactly."""
+    torch.manual_seed(0)
+    config = DISCRETE
+    batch = batch_for(config, size=4)
+    absolute = SequenceModel(config)
+    delta = SequenceModel(replace(config, wm_target="delta"))
+    delta.load_state_dict(absolute.state_dict())
+    bins = config.state_bins
+    logits = torch.randn(4, config.context_steps - 1, config.state_tokens, config.state_group, bins)
+    previous = batch["states"][:, :-1]
+    # Delta class k means next bin (previous + k) mod bins: gather the absolute logit of that bin.
+    shifted = torch.gather(logits, -1, (previous[..., None] + torch.arange(bins)) % bins)
+
+    def cross_entropy(predicted, target):
+        return F.cross_entropy(predicted.flatten(0, -2), target.flatten(), reduction="sum")
+
+    from roboscale.models import wm_target_slots
+
+    stacked = batch["states"][None]
+    lossa = cross_entropy(logits, wm_target_slots(stacked, "absolute", bins)[0])
+    lossd = cross_entropy(shifted, wm_target_slots(stacked, "delta", bins)[0])
+    assert lossd.item() == pytest.approx(lossa.item(), rel=1e-6)
+    # The models' own losses count the same dimensions and start near log(bins) either way.
+    total_a, count_a = absolute.loss_terms(batch, "wm")
+    total_d, count_d = delta.loss_terms(batch, "wm")
+    assert torch.equal(count_a, count_d) and count_a.item() == 4 * 3 * 4 * 2
+    assert (total_d / count_d).item() == pytest.approx(math.log(bins), abs=0.3)
+    assert not torch.equal(total_a, total_d)  # other targets, same head

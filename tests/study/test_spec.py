@@ -25,6 +25,7 @@ def test_the_example_file_is_a_valid_study_with_the_defaults(tmp_path):
         ({"sweep": {"tokenizers": ["bins:8"]}}, "unknown kind"),
         ({"sweep": {"min_steps": "many"}}, "min_steps must be a int"),
         ({"train": {"batch_size": 0}}, "batch_size must be >= 1"),
+        ({"train": {"wm_target": "x"}}, "wm_target 'x': use absolute or delta"),
         ({"executor": {"kind": "slurm"}}, "use local or ray"),
         ({"data": {}}, "needs a path or a generate table"),
         ({"evaluate": {"policies": "best"}}, "use none, all or optimal"),

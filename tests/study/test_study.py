@@ -1,6 +1,7 @@
 """A tiny real study end to end: plan, local workers, store, skip on re-run, a failed run, fits."""
 
 import dataclasses
+import hashlib
 import json
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from roboscale.fit import isoflop_profiles, load_runs
 from roboscale.study import prepare_study, run_study
 from roboscale.study.execute import execute
+from roboscale.study.plan import run_id_for
 from roboscale.study.run import analyze_study
 from tests.helpers import TINY_BUDGETS
 
@@ -143,3 +145,21 @@ def test_a_study_evaluates_its_policies_in_closed_loop_and_reports_success(tiny_
     again = run_study(spec, bootstrap=0, write=False)  # evaluated runs are not rolled out again
     assert len(RunStore(spec.folder() / "study.db").evaluations()) == 3
     assert again.counts == {"finished": 0, "failed": 0}
+
+
+def test_a_study_carries_its_world_model_target_into_its_runs_and_their_ids(make_study):
+    default, _ = prepare_study(make_study("default", tasks=["wm"]))
+    spec = make_study("delta", tasks=["wm"])
+    delta, _ = prepare_study(dataclasses.replace(spec, train=dataclasses.replace(spec.train, wm_target="delta")))
+    assert {run.config.wm_target for run in default.runs} == {"absolute"}
+    assert {run.config.wm_target for run in delta.runs} == {"delta"}
+    assert len(delta.runs) == len(default.runs)
+    default_ids = {run.run_id for run in default.runs}
+    assert not default_ids & {run.run_id for run in delta.runs}
+    # The default leaves run ids as they were before wm_target existed: the hash of the other settings.
+    config = default.runs[0].config
+    settings = {**dataclasses.asdict(config), "data": "fingerprint"}
+    del settings["wm_target"]
+    before = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    assert run_id_for(config, "fingerprint") == before
+    assert run_id_for(dataclasses.replace(config, wm_target="delta"), "fingerprint") != before

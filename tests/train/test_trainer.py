@@ -121,6 +121,7 @@ def test_schedule_warms_up_and_decays_to_ten_percent(pointmass_dataset):
         ({"steps": None, "flops": 10.0}, "smaller than one optimiser step"),
         ({"steps": 5, "tokens": 1e6}, "exactly one run length"),
         ({"task": "rl"}, "choose bc or wm"),
+        ({"task": "wm", "wm_target": "x"}, "wm_target 'x': choose absolute or delta"),
         ({"d_model": 48, "n_head": 5}, "does not divide into"),
         ({"batch_size": 10**7}, "GiB is available"),
     ],
@@ -143,3 +144,14 @@ def test_a_config_is_validated_once_per_run(pointmass_dataset, tmp_path, monkeyp
     monkeypatch.setattr(TrainConfig, "validate", lambda self: calls.append(self.seed) or original(self))
     train(config(pointmass_dataset, steps=2), tmp_path / "run")
     assert calls == [0]
+
+
+def test_a_world_model_of_state_changes_trains_and_keeps_its_target(pointmass_dataset, tmp_path):
+    record = train(config(pointmass_dataset, task="wm", wm_target="delta"), tmp_path / "run")
+    curve = record["learning_curve"]
+    assert record["status"] == "finished" and record["model"]["wm_target"] == "delta"
+    assert curve[0]["val_loss"] == pytest.approx(math.log(32), abs=0.25)  # same 32 classes as absolute bins
+    assert curve[-1]["val_loss"] < curve[0]["val_loss"] - 0.5  # it learns
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["wm_target"] == "delta"
+    default = TrainConfig(data=str(pointmass_dataset), steps=1)
+    assert "wm_target" not in default.to_dict()  # run ids of earlier runs do not change

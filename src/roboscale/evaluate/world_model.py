@@ -8,7 +8,8 @@ frame u is exactly the one training scored it in with the most context: frames
 max(episode start, u-K+1)..u (K = ``context_steps``), frame u's state slots
 decoded one after another (slot 0 at the last slot of frame u-1, slot j at
 slot j-1), greedily: argmax for bins, the regression output for continuous
-slots.
+slots. A model trained on changes (``wm_target = "delta"``) predicts each slot's
+change, added to the frame before it.
 
 Errors are reported at each horizon h (frame s+h) on the same starts:
 
@@ -41,6 +42,7 @@ from roboscale.errors import BadInputError
 from roboscale.evaluate.policy import LoadedModel, choose_slot, empty_slots, load_model
 from roboscale.evaluate.runs import open_run_dataset, require_task
 from roboscale.files import write_json_atomic
+from roboscale.models import next_state_from_target
 from roboscale.runfolder import read_run_folder
 
 Progress = Callable[[int, int], None]
@@ -253,7 +255,8 @@ def _decode_state(loaded, states: torch.Tensor, actions: torch.Tensor, tasks: to
         # Slot 0 is read at the last slot of the frame before, slot j at slot j-1.
         before = hidden[rows, position - 1, slots_per_step - 1] if slot == 0 else hidden[rows, position, slot - 1]
         values, _ = choose_slot(model.state_head(before), tokenizer, slot, None)
-        states[rows, position, slot] = values
+        previous = states[rows, position - 1, slot]  # a prediction's position is never its window's first
+        states[rows, position, slot] = next_state_from_target(previous, values, model.config.wm_target, tokenizer.bins)
     return states[rows, position].cpu().numpy()
 
 

@@ -4,20 +4,26 @@ from roboscale.models.transformer import (
     LADDER_WIDTHS,
     PARAMETRIZATIONS,
     TASKS,
+    WM_TARGETS,
     ModelConfig,
     SequenceModel,
     check_parametrization,
     check_width,
     ladder_shape,
+    next_state_from_target,
+    wm_target_slots,
 )
 
 __all__ = [
     "LADDER_WIDTHS",
     "PARAMETRIZATIONS",
     "TASKS",
+    "WM_TARGETS",
     "ModelConfig",
     "SequenceModel",
     "check_parametrization",
     "check_width",
     "ladder_shape",
+    "next_state_from_target",
+    "wm_target_slots",
 ]

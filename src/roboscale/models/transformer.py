@@ -66,6 +66,8 @@ from roboscale.errors import BadInputError
 
 TASKS = ("bc", "wm")
 PARAMETRIZATIONS = ("standard", "mup")
+WM_TARGETS = ("absolute", "delta")
+"""What a world model predicts of each next state (see :func:`wm_target_slots`)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class ModelConfig:
     """standard or mup (see the module docstring)."""
     base_width: int = 32
     """muP's reference width: at d_model = base_width muP's init and learning rates are standard's."""
+    wm_target: str = "absolute"
+    """What the wm task predicts of each next state slot: absolute or delta (see :func:`wm_target_slots`)."""
 
     def __post_init__(self) -> None:
         check_width(self.d_model, self.n_layer, self.n_head)
@@ -433,8 +437,10 @@ class SequenceModel(nn.Module):
         elif task == "wm":
             # State slot 0 of step t+1 is predicted at the last slot of step t, slot j at slot j-1.
             before = torch.cat([grid[:, :, :-1, -1:], grid[:, :, 1:, : c.state_tokens - 1]], dim=3)
-            target, head = self._stacked(batch["states"])[:, :, 1:], self.state_head
-            pad, frames = batch["state_mask"], valid[:, :, 1:]
+            target = wm_target_slots(self._stacked(batch["states"]), c.wm_target, c.state_bins)
+            head, pad, frames = self.state_head, batch["state_mask"], valid[:, :, 1:]
+            if c.wm_target == "delta":  # a change needs the step before it
+                frames = frames & valid[:, :, :-1]
         else:
             raise ValueError(f"task {task!r}: choose one of {TASKS}")
         mask = frames[..., None, None] & pad
@@ -512,3 +518,28 @@ class SequenceModel(nn.Module):
         if attention:
             per_token += 12.0 * c.n_layer * c.sequence_length * c.d_model
         return per_token
+
+
+def wm_target_slots(states: torch.Tensor, wm_target: str, bins: int) -> torch.Tensor:
+    """What a world model is trained to predict for steps 1.. of ``states`` (…, steps, tokens,
+    group): ``absolute``, the slots themselves; ``delta``, their change from the step before,
+    ``(bin[t+1] - bin[t]) mod bins`` for bins (a bijection given bin[t], so its cross-entropy
+    in nats equals the absolute one's for the same predicted distribution, and the head keeps
+    its ``bins`` classes) or ``s[t+1] - s[t]`` for continuous (normalised) values. Padded
+    dimensions give values that the loss masks out."""
+    if wm_target == "absolute":
+        return states[..., 1:, :, :]
+    if wm_target == "delta":
+        change = states[..., 1:, :, :] - states[..., :-1, :, :]
+        return torch.remainder(change, bins) if bins > 0 else change
+    raise ValueError(f"wm_target {wm_target!r}: choose one of {WM_TARGETS}")
+
+
+def next_state_from_target(previous: torch.Tensor, predicted: torch.Tensor, wm_target: str, bins: int) -> torch.Tensor:
+    """The next state slot values from the previous step's ``previous`` and a prediction of
+    :func:`wm_target_slots`'s kind (the inverse of that map)."""
+    if wm_target == "absolute":
+        return predicted
+    if wm_target == "delta":
+        return torch.remainder(previous + predicted, bins) if bins > 0 else previous + predicted
+    raise ValueError(f"wm_target {wm_target!r}: choose one of {WM_TARGETS}")

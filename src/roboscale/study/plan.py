@@ -238,6 +238,7 @@ def _config(
         eval_windows=spec.train.eval_windows,
         flops_convention=spec.train.flops_convention,
         lr=study_lr(spec, task, tokenizer, width),
+        wm_target=spec.train.wm_target if task == "wm" else "absolute",  # bc runs keep their ids
         threads=spec.executor.threads,
         device="auto",
         parametrization=spec.train.parametrization,

@@ -87,6 +87,8 @@ class TrainSection:
     """standard, or mup (the maximal-update parametrisation: learning rates transfer across widths)."""
     base_width: int = 32
     """muP's reference width, and the width `roboscale tune` trains."""
+    wm_target: str = "absolute"
+    """What world models predict of each next state: absolute, or delta (its change)."""
 
 
 @dataclass(frozen=True)
@@ -321,6 +323,8 @@ def _check_train_and_executor(spec: StudySpec, where: str) -> None:
     train, executor = spec.train, spec.executor
     if train.context_steps < 1 or train.batch_size < 1 or train.lr_scale <= 0:
         raise BadInputError(f"{where}: [train] context_steps and batch_size must be >= 1, lr_scale > 0")
+    if train.wm_target not in ("absolute", "delta"):
+        raise BadInputError(f"{where}: [train] wm_target {train.wm_target!r}: use absolute or delta")
     if executor.kind not in ("local", "ray"):
         raise BadInputError(f"{where}: [executor] kind {executor.kind!r}: use local or ray")
     if executor.stack < 1:

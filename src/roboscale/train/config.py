@@ -7,13 +7,14 @@ from dataclasses import asdict, dataclass, fields
 
 from roboscale.errors import BadInputError, check_seed
 from roboscale.files import available_cpus
-from roboscale.models import TASKS, check_parametrization, check_width, ladder_shape
+from roboscale.models import TASKS, WM_TARGETS, check_parametrization, check_width, ladder_shape
 from roboscale.tokenize import TokenizerSpec
 
-OMITTED_WHEN_DEFAULT = {"parametrization": "standard", "base_width": 32}
-"""Settings left out of :meth:`TrainConfig.to_dict` at these values (run ids stay as they were)."""
 LENGTH_OPTIONS = ("steps", "tokens", "flops", "tokens_per_param")
 FLOPS_CONVENTIONS = ("exact", "total", "non_embedding")
+OMITTED_AT_DEFAULT = {"wm_target": "absolute", "parametrization": "standard", "base_width": 32}
+"""Settings added after run ids existed: left out of :meth:`TrainConfig.to_dict` (so out of
+run ids, config.json and stack keys) at their default, so earlier runs keep their ids."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class TrainConfig:
     """Attention heads (default: the ladder rule, 32-dimensional heads)."""
     context_steps: int = 8
     """Timesteps per training sequence."""
+    wm_target: str = "absolute"
+    """What a world model predicts of each next state: absolute (its bins or values) or delta
+    (the change from the step before: (bin[t+1] - bin[t]) mod bins, or the normalised difference)."""
     batch_size: int = 64
     """Sequences per optimiser step."""
     steps: int | None = None
@@ -86,6 +90,8 @@ class TrainConfig:
             raise BadInputError(f"task {self.task!r}: choose bc or wm")
         self.state_spec()
         self.action_spec()
+        if self.wm_target not in WM_TARGETS:
+            raise BadInputError(f"wm_target {self.wm_target!r}: choose {' or '.join(WM_TARGETS)}")
         given = [name for name in LENGTH_OPTIONS if getattr(self, name) is not None]
         if len(given) != 1:
             names = ", ".join(f"--{n.replace('_', '-')}" for n in LENGTH_OPTIONS)
@@ -134,7 +140,7 @@ class TrainConfig:
         """Every setting, but those added after run ids existed only when they differ from
         their defaults, so that a default config keeps its run id (a hash of this dict)."""
         out = asdict(self)
-        for name, default in OMITTED_WHEN_DEFAULT.items():
+        for name, default in OMITTED_AT_DEFAULT.items():
             if out[name] == default:
                 del out[name]
         return out

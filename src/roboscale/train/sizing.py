@@ -76,6 +76,7 @@ def size_model(config: TrainConfig, data: TokenizedData) -> ModelSize:
         n_tasks=data.n_tasks,
         parametrization=config.parametrization,
         base_width=config.base_width,
+        wm_target=config.wm_target,
     )
     with torch.device("meta"):
         model = SequenceModel(model_config)
