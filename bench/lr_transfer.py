@@ -101,11 +101,11 @@ def print_grid(parametrization: str, lrs: list[float], grid: dict[int, list[floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="/work/exp/mup-data/pointmass-n02")
-    parser.add_argument("--out", default="/work/exp/mup-data/lr-transfer")
+    parser.add_argument("--data", default="bench-data/lr-transfer/pointmass-n02")
+    parser.add_argument("--out", default="bench-data/lr-transfer/runs")
     parser.add_argument("--tokenizer", default="uniform:256@1")
     parser.add_argument("--widths", type=lambda t: parse_list(t, int), default=[8, 16, 32, 64, 128])
-    parser.add_argument("--lrs", type=parse_list, default=[3e-4, 1e-3, 3e-3, 1e-2, 3e-2])
+    parser.add_argument("--lrs", type=parse_list, default=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1])
     parser.add_argument("--parametrizations", type=lambda t: parse_list(t, str), default=["standard", "mup"])
     parser.add_argument("--base-width", type=int, default=32)
     parser.add_argument("--layers", type=int, default=2, help="Fixed depth, so that only the width changes.")

@@ -143,7 +143,7 @@ def needed(errors: dict[int, float], seed_sd: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("/work/exp/noise-data"))
+    parser.add_argument("--out", type=Path, default=Path("bench-data/noise-budget"))
     parser.add_argument("--data", type=Path, help="another dataset folder (default: the demo's, under --out)")
     parser.add_argument("--tasks", default="bc,wm")
     parser.add_argument("--widths", default="8,16")

@@ -7,13 +7,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from tests.helpers import TINY_BUDGETS
 
 from roboscale.fit import isoflop_profiles, load_runs
 from roboscale.study import prepare_study, run_study
 from roboscale.study.execute import execute
 from roboscale.study.plan import run_id_for
 from roboscale.study.run import analyze_study
-from tests.helpers import TINY_BUDGETS
+from roboscale.train.config import OMITTED_AT_DEFAULT
 
 
 def test_plan_makes_data_limits_visible(make_study):
@@ -159,7 +160,8 @@ def test_a_study_carries_its_world_model_target_into_its_runs_and_their_ids(make
     # The default leaves run ids as they were before wm_target existed: the hash of the other settings.
     config = default.runs[0].config
     settings = {**dataclasses.asdict(config), "data": "fingerprint"}
-    del settings["wm_target"]
+    for name in OMITTED_AT_DEFAULT:  # wm_target and the muP settings, added after run ids existed
+        del settings[name]
     before = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     assert run_id_for(config, "fingerprint") == before
     assert run_id_for(dataclasses.replace(config, wm_target="delta"), "fingerprint") != before

@@ -39,8 +39,7 @@ class TrainConfig:
     context_steps: int = 8
     """Timesteps per training sequence."""
     wm_target: str = "absolute"
-    """What a world model predicts of each next state: absolute (its bins or values) or delta
-    (the change from the step before: (bin[t+1] - bin[t]) mod bins, or the normalised difference)."""
+    """What a world model predicts of each next state: absolute, or delta (its change from the step before)."""
     batch_size: int = 64
     """Sequences per optimiser step."""
     steps: int | None = None
@@ -66,10 +65,10 @@ class TrainConfig:
     eval_points: int = 16
     """Log-spaced validation evaluations along the run (plus the final one)."""
     eval_windows: int = 1024
-    """Validation windows per evaluation (a fixed, evenly spread set). 1024: on the demo's
-    data (120 validation episodes) the part of the loss's standard error that differs
-    between runs is then at its floor, 0.2-0.3x the seed noise; more windows per episode
-    do not lower it, more validation episodes do (bench/noise_budget.py)."""
+    """Validation windows per evaluation (a fixed, evenly spread set; see bench/noise_budget.py)."""
+    # 1024: on the demo's data (120 validation episodes) the part of the loss's standard error
+    # that differs between runs is then at its floor, 0.2-0.3x the seed noise; more windows per
+    # episode do not lower it, more validation episodes do (bench/noise_budget.py).
     flops_convention: str = "exact"
     """How FLOPs are counted for the budget: exact, total (6N) or non_embedding (6N)."""
     device: str = "auto"
