@@ -78,8 +78,7 @@ class TrainConfig:
     checkpoint_seconds: float = 60.0
     """Seconds between checkpoints at most (saved at evaluation points, and always at the end)."""
     parametrization: str = "standard"
-    """standard, or mup: the maximal-update parametrisation, whose best learning rate at
-    base_width transfers across widths (see roboscale.models.transformer)."""
+    """standard, or mup (maximal-update parametrisation: the best learning rate transfers across widths)."""
     base_width: int = 32
     """muP's reference width (d_model at which muP's init and learning rates are standard's)."""
 
