@@ -304,9 +304,14 @@ def _headline(analysis: dict, report: Path, counts: dict) -> None:
         console.print(group_headline(group, analysis["runs"]))
         if group.get("recommendation"):
             rec = group["recommendation"]
+            caveat = (
+                " — from a law that failed its checks: a guess"
+                if (group.get("verdict") or {}).get("status") == "fails"
+                else ""
+            )
             console.print(
                 f"  next run: {rec['budget']:.2g} FLOPs, d_model {rec['d_model']} ({rec['method']} law: "
-                f"N_opt {rec['N']:.3g}, D_opt {rec['D']:.3g} tokens)"
+                f"N_opt {rec['N']:.3g}, D_opt {rec['D']:.3g} tokens){caveat}"
             )
         success = group.get("success") or {}
         correlation = success.get("correlation") or {}

@@ -82,7 +82,8 @@ def broken_power_law(x, E: float, A: float, c0: float, c1: float, d1: float, f1:
     at ``x = d1``, slope ``c0 + c1`` after it, ``f1`` the sharpness of the bend.
     """
     x = np.asarray(x, dtype=np.float64)
-    return E + A * x**-c0 * (1.0 + (x / d1) ** (1.0 / f1)) ** (-c1 * f1)
+    with np.errstate(over="ignore", invalid="ignore"):  # a very sharp bend overflows: inf, judged by its caller
+        return E + A * x**-c0 * (1.0 + (x / d1) ** (1.0 / f1)) ** (-c1 * f1)
 
 
 # ----------------------------------------------------------------------------------

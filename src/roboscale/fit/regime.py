@@ -216,8 +216,12 @@ def _sharpest_bend(log_c: np.ndarray, broken: dict[str, float]) -> float:
     its bend is wide; where the slope turns is what the two sides are measured around)."""
     low, high = log_c.min() + np.array(BREAK_INTERIOR) * np.ptp(log_c)
     grid = np.linspace(low, high, 200)
-    slope = np.gradient(np.log(broken_power_law(np.exp(grid), **broken)), grid)
-    return float(grid[np.argmax(np.abs(np.gradient(slope, grid)))])
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # inf where the bend overflows
+        slope = np.gradient(np.log(broken_power_law(np.exp(grid), **broken)), grid)
+        bend = np.abs(np.gradient(slope, grid))
+    if not np.isfinite(bend).any():
+        return float(grid[len(grid) // 2])
+    return float(grid[np.nanargmax(bend)])
 
 
 def best_broken_power_law(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
