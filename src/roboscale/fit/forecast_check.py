@@ -145,24 +145,20 @@ def _loss_point(observed: float, predicted: float, samples, scatter: float, ci_l
 
 def _parametric_check(fit, held_out: pd.DataFrame) -> dict:
     N, D = held_out["N"].to_numpy(np.float64), held_out["D"].to_numpy(np.float64)
-    predicted = fit.predict_loss(N, D)
-    samples = fit.predict_loss_samples(N, D)
-    points = [
-        _loss_point(
-            row.loss,
-            predicted[i],
-            None if samples is None else samples[:, i],
-            fit.residual_rms,
-            fit.ci_level,
-            run_id=row.run_id,
-            C=float(row.C),
-            budget=float(row.budget),
-            N=float(row.N),
-            D=float(row.D),
-            d_model=int(row.d_model),
-        )
-        for i, row in enumerate(held_out.itertuples())
-    ]
+    return _checked_runs(fit, held_out, fit.predict_loss(N, D), fit.predict_loss_samples(N, D), with_tokens=True)
+
+
+def _checked_runs(fit, rows: pd.DataFrame, predicted, samples, *, with_tokens: bool) -> dict:
+    """Each run of ``rows`` (run_id, budget, C, N, [D], d_model, loss) against the law's
+    ``predicted`` loss and its bootstrap ``samples`` (resamples x runs, or None), summarised."""
+    points = []
+    for i, row in enumerate(rows.itertuples()):
+        fields = {"run_id": row.run_id, "budget": float(row.budget), "C": float(row.C), "N": float(row.N)}
+        if with_tokens:
+            fields["D"] = float(row.D)
+        fields["d_model"] = int(row.d_model)
+        draws = None if samples is None else samples[:, i]
+        points.append(_loss_point(row.loss, predicted[i], draws, fit.residual_rms, fit.ci_level, **fields))
     return _loss_summary(points, fit.ci_level)
 
 
@@ -223,24 +219,7 @@ def _isoflop_check(fit, held_out: pd.DataFrame) -> dict:
 def _frontier_check(fit, held_out: pd.DataFrame) -> dict:
     best = best_runs(held_out)
     C = best["C"].to_numpy(np.float64)
-    predicted = fit.predict_loss(C)
-    samples = fit.predict_loss_samples(C)
-    points = [
-        _loss_point(
-            row.loss,
-            predicted[i],
-            None if samples is None else samples[:, i],
-            fit.residual_rms,
-            fit.ci_level,
-            run_id=row.run_id,
-            budget=float(row.budget),
-            C=float(row.C),
-            N=float(row.N),
-            d_model=int(row.d_model),
-        )
-        for i, row in enumerate(best.itertuples())
-    ]
-    return _loss_summary(points, fit.ci_level)
+    return _checked_runs(fit, best, fit.predict_loss(C), fit.predict_loss_samples(C), with_tokens=False)
 
 
 # Verdict ------------------------------------------------------------------------------------------------------------
