@@ -196,3 +196,13 @@ def test_an_exponent_interval_wider_than_a_tenth_fails_the_verdict():
         }
     )
     assert both["failed_checks"] == ["audit", "precision"] and not extrapolates(both)
+
+
+def test_an_exponent_from_two_budgets_is_not_pinned_down_even_with_a_zero_width_interval():
+    from roboscale.fit.forecast_check import verdict
+
+    two = verdict({"isoflop": {"a": 0.362, "ci": {"a": [0.362, 0.362]}, "n_usable_budgets": 2}, "audit": {}})
+    assert two["status"] == "fails" and two["failed_checks"] == ["precision"]
+    assert "only 2 usable IsoFLOP budgets" in two["reasons"][0]
+    three = verdict({"isoflop": {"a": 0.45, "ci": {"a": [0.40, 0.52]}, "n_usable_budgets": 3}, "audit": {}})
+    assert three["status"] == "unchecked"

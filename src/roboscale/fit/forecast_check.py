@@ -51,6 +51,10 @@ MAX_EXPONENT_HALF_WIDTH = 0.1
 """A law fails when its IsoFLOP N_opt exponent's 95% interval is wider than +-this: an
 exponent known only to within +-0.1 does not say how to spend a budget 10x larger."""
 
+MIN_BUDGETS_FOR_AN_INTERVAL = 3
+"""Below this many usable IsoFLOP budgets the exponent's bootstrap interval collapses (every
+resample of 2 points gives the same line), so the exponent is not pinned down whatever it says."""
+
 EXTRAPOLATION_CHECKS = ("forecast", "audit", "regime")
 """Failed checks that mean the law does not extrapolate (the others mean it is not pinned down)."""
 
@@ -291,7 +295,12 @@ def _floor_reasons(group: dict) -> list[str]:
 
 def _precision_reasons(group: dict) -> list[str]:
     """The IsoFLOP N_opt exponent's interval, when wider than +-MAX_EXPONENT_HALF_WIDTH."""
-    interval = ((group.get("isoflop") or {}).get("ci") or {}).get("a")
+    isoflop = group.get("isoflop") or {}
+    usable = isoflop.get("n_usable_budgets")
+    if "a" in isoflop and isinstance(usable, int) and usable < MIN_BUDGETS_FOR_AN_INTERVAL:
+        fix = f"fit {MIN_BUDGETS_FOR_AN_INTERVAL} or more budgets with bracketed minima"
+        return [f"N_opt exponent from only {usable} usable IsoFLOP budgets, so it has no real interval; {fix}"]
+    interval = (isoflop.get("ci") or {}).get("a")
     if not interval or not all(isinstance(v, int | float) and math.isfinite(v) for v in interval):
         return []
     half_width = (interval[1] - interval[0]) / 2
