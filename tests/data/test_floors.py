@@ -87,8 +87,8 @@ def expert_dataset(tmp_path_factory) -> Path:
 
 
 def _trainer_action_tokenizer(path: Path, tokenizer: str):
-    from roboscale.tokenize import TokenizerSpec
-    from roboscale.train.data import action_spec_for, tokenize_dataset
+    from roboscale.tokenize import TokenizerSpec, action_spec_for
+    from roboscale.train.data import tokenize_dataset
 
     state = TokenizerSpec.parse(tokenizer)
     return tokenize_dataset(open_dataset(path), state, action_spec_for(state, None), "bc").action_tokenizer

@@ -34,12 +34,10 @@ import numpy as np
 
 from roboscale.data.dataset import Dataset, open_dataset
 from roboscale.errors import BadInputError
-from roboscale.tokenize import Tokenizer, TokenizerSpec, fit_tokenizer
+from roboscale.tokenize import Tokenizer, TokenizerSpec, action_spec_for, fit_tokenizer
 
 TASKS = ("bc", "wm")
 KINDS = ("exact", "lower bound")
-QUANTILE_SAMPLE = 200_000
-"""Frames (at most) quantile edges are fitted on: the same rule as training (train/data.py)."""
 FRAMES_PER_CHUNK = 8192
 """Frames whose bin probabilities are held in memory at once (frames x bins float64)."""
 
@@ -163,10 +161,9 @@ def known_floor(
     if task not in TASKS:
         raise BadInputError(f"task {task!r}: choose one of {', '.join(TASKS)}")
     state_spec = TokenizerSpec.parse(tokenizer) if isinstance(tokenizer, str) else tokenizer
-    if action_tokenizer is None:
-        action_spec = TokenizerSpec(state_spec.kind, state_spec.bins, None)
-    else:
-        action_spec = TokenizerSpec.parse(action_tokenizer) if isinstance(action_tokenizer, str) else action_tokenizer
+    if isinstance(action_tokenizer, str):
+        action_tokenizer = TokenizerSpec.parse(action_tokenizer)
+    action_spec = action_spec_for(state_spec, action_tokenizer)
     data = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
     generation = data.provenance.get("spec") if data.provenance.get("generator") == "roboscale data generate" else None
     if generation is None:
@@ -236,14 +233,11 @@ def _behaviour_cloning_floor(data: Dataset, generation: dict, action_spec: Token
 
 def _fit_action_tokenizer(data: Dataset, spec: TokenizerSpec) -> Tokenizer:
     """The action tokenizer exactly as training fits it (stats.json range; quantile edges
-    from an evenly spaced subsample of the training frames)."""
+    from the training frames)."""
     samples = None
     if spec.kind == "quantile":
         actions = data.frames(["action"], split="train" if "train" in data.splits else None)["action"]
-        actions = actions.reshape(len(actions), -1)
-        if len(actions) > QUANTILE_SAMPLE:
-            actions = actions[np.linspace(0, len(actions) - 1, QUANTILE_SAMPLE).astype(np.int64)]
-        samples = actions
+        samples = actions.reshape(len(actions), -1)
     return fit_tokenizer(spec, data.stats["action"], samples)
 
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from roboscale.errors import BadInputError, check_seed
-from roboscale.models import check_parametrization
+from roboscale.models import WM_TARGETS, check_parametrization
 from roboscale.tokenize import TokenizerSpec
 from roboscale.train import LADDER_WIDTHS, check_width
 
@@ -323,8 +323,8 @@ def _check_train_and_executor(spec: StudySpec, where: str) -> None:
     train, executor = spec.train, spec.executor
     if train.context_steps < 1 or train.batch_size < 1 or train.lr_scale <= 0:
         raise BadInputError(f"{where}: [train] context_steps and batch_size must be >= 1, lr_scale > 0")
-    if train.wm_target not in ("absolute", "delta"):
-        raise BadInputError(f"{where}: [train] wm_target {train.wm_target!r}: use absolute or delta")
+    if train.wm_target not in WM_TARGETS:
+        raise BadInputError(f"{where}: [train] wm_target {train.wm_target!r}: use {' or '.join(WM_TARGETS)}")
     if executor.kind not in ("local", "ray"):
         raise BadInputError(f"{where}: [executor] kind {executor.kind!r}: use local or ray")
     if executor.stack < 1:

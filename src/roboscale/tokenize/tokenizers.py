@@ -164,10 +164,29 @@ class Tokenizer:
         )
 
 
+QUANTILE_SAMPLE = 200_000
+"""Frames (at most) that quantile bin edges are fitted on."""
+
+
+def even_subsample(values: np.ndarray, count: int = QUANTILE_SAMPLE) -> np.ndarray:
+    """A fixed, evenly spaced subsample of at most ``count`` rows (deterministic, no RNG)."""
+    if len(values) <= count:
+        return values
+    return values[np.linspace(0, len(values) - 1, count).astype(np.int64)]
+
+
+def action_spec_for(state_spec: TokenizerSpec, action_spec: TokenizerSpec | None) -> TokenizerSpec:
+    """Actions use the state tokenizer's kind and bins unless told otherwise (one
+    token per action dimension, or one token for continuous actions)."""
+    if action_spec is not None:
+        return action_spec
+    return TokenizerSpec(state_spec.kind, state_spec.bins, None)
+
+
 def fit_tokenizer(spec: TokenizerSpec, stats: dict[str, np.ndarray], samples: np.ndarray | None = None) -> Tokenizer:
     """Fit ``spec`` for a stream with per-dimension ``stats`` (min, max, mean, std
     from ``meta/stats.json``); quantile binning also needs training ``samples``
-    (frames, dims)."""
+    (frames, dims), of which at most :data:`QUANTILE_SAMPLE` evenly spaced ones are used."""
     minimum = np.asarray(stats["min"], dtype=np.float64).reshape(-1)
     maximum = np.asarray(stats["max"], dtype=np.float64).reshape(-1)
     dims = minimum.size
@@ -187,6 +206,7 @@ def fit_tokenizer(spec: TokenizerSpec, stats: dict[str, np.ndarray], samples: np
     else:
         if samples is None or len(samples) == 0:
             raise BadInputError(f"tokenizer {spec}: quantile binning needs training samples")
+        samples = even_subsample(samples)
         x = np.asarray(samples, dtype=np.float64).reshape(len(samples), dims)
         edges = np.quantile(x, np.linspace(0.0, 1.0, spec.bins + 1), axis=0).T
         edges[:, 0], edges[:, -1] = minimum, maximum

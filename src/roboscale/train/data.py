@@ -16,10 +16,7 @@ import torch
 
 from roboscale.data.dataset import Dataset
 from roboscale.errors import BadInputError
-from roboscale.tokenize import Tokenizer, TokenizerSpec, fit_tokenizer
-
-QUANTILE_SAMPLE = 200_000
-"""Frames (at most) that quantile bin edges are fitted on."""
+from roboscale.tokenize import Tokenizer, TokenizerSpec, even_subsample, fit_tokenizer
 
 
 @dataclass
@@ -63,14 +60,6 @@ class TokenizedData:
         }
 
 
-def action_spec_for(state_spec: TokenizerSpec, action_spec: TokenizerSpec | None) -> TokenizerSpec:
-    """Actions use the state tokenizer's kind and bins unless told otherwise (one
-    token per action dimension, or one token for continuous actions)."""
-    if action_spec is not None:
-        return action_spec
-    return TokenizerSpec(state_spec.kind, state_spec.bins, None)
-
-
 def tokenize_dataset(
     dataset: Dataset,
     state_spec: TokenizerSpec,
@@ -86,9 +75,9 @@ def tokenize_dataset(
     actions = frames["action"].reshape(dataset.total_frames, -1)
     train_frames = _split_mask(dataset, "train")
     if state_tokenizer is None:
-        state_tokenizer = fit_tokenizer(state_spec, dataset.stats["observation.state"], _sample(states[train_frames]))
+        state_tokenizer = fit_tokenizer(state_spec, dataset.stats["observation.state"], states[train_frames])
     if action_tokenizer is None:
-        action_tokenizer = fit_tokenizer(action_spec, dataset.stats["action"], _sample(actions[train_frames]))
+        action_tokenizer = fit_tokenizer(action_spec, dataset.stats["action"], actions[train_frames])
     episode_end = np.empty(dataset.total_frames, dtype=np.int64)
     for start, stop in zip(dataset.episodes["dataset_from_index"], dataset.episodes["dataset_to_index"]):
         episode_end[start:stop] = stop
@@ -104,8 +93,8 @@ def tokenize_dataset(
         split_starts={name: np.flatnonzero(mask & usable) for name, mask in masks.items()},
         split_frames={name: int(mask.sum()) for name, mask in masks.items()},
         round_trip={
-            "state": state_tokenizer.round_trip_error(_sample(states[train_frames], 20_000)),
-            "action": action_tokenizer.round_trip_error(_sample(actions[train_frames], 20_000)),
+            "state": state_tokenizer.round_trip_error(even_subsample(states[train_frames], 20_000)),
+            "action": action_tokenizer.round_trip_error(even_subsample(actions[train_frames], 20_000)),
         },
         state_tokenizer=state_tokenizer,
         action_tokenizer=action_tokenizer,
@@ -121,10 +110,3 @@ def _split_mask(dataset: Dataset, split: str) -> np.ndarray:
     for start, stop in zip(rows["dataset_from_index"], rows["dataset_to_index"]):
         mask[start:stop] = True
     return mask
-
-
-def _sample(values: np.ndarray, count: int = QUANTILE_SAMPLE) -> np.ndarray:
-    """A fixed, evenly spaced subsample of at most ``count`` rows (deterministic, no RNG)."""
-    if len(values) <= count:
-        return values
-    return values[np.linspace(0, len(values) - 1, count).astype(np.int64)]

@@ -26,9 +26,9 @@ from roboscale.models import ModelConfig, SequenceModel
 from roboscale.runfolder import RunLayout, read_json, tokenizer_payload, tokenizers_from_payload
 from roboscale.runfolder.checkpoint import checkpoint_step, has_checkpoint, load_checkpoint, save_checkpoint
 from roboscale.runfolder.device import resolve_device
-from roboscale.tokenize import Tokenizer
+from roboscale.tokenize import Tokenizer, action_spec_for
 from roboscale.train.config import TrainConfig, config_diff, stack_key
-from roboscale.train.data import TokenizedData, action_spec_for, tokenize_dataset
+from roboscale.train.data import TokenizedData, tokenize_dataset
 from roboscale.train.record import curve_point, run_record
 from roboscale.train.resources import check_memory
 from roboscale.train.sizing import RunSize, require_a_step, size_run
