@@ -6,11 +6,16 @@ Tolerances, and why:
   matrix-multiply kernels may round differently, and over 40 steps that stays at
   the level of fp32 round-off (measured: 3e-7).
 - The trainer against the unbatched nn.Linear trainer it replaced (curves saved
-  in tests/fixtures/unbatched_trainer_curves.json): 2e-5 relative after the first
-  step, 1e-2 after 60. bmm instead of mm, an unfused LayerNorm affine and the
-  per-model gradient clip change the rounding of the first update at the 1e-6
-  level; Adam's normalised steps then amplify such differences as training goes on
-  (measured: 3e-6 after one step, at most 5e-3 after 60).
+  in tests/fixtures/unbatched_trainer_curves.json by that trainer, the parent of
+  commit d13bd81, with these configs on the ``pointmass_dataset`` fixture; it is an
+  independent reference and is not regenerated from the current trainer):
+  5e-7 relative after the first step, 2e-4 at every point. bmm instead of mm, an
+  unfused LayerNorm affine and the per-model gradient clip change the rounding at
+  the 1e-8 level; Adam's normalised steps amplify such differences as training
+  goes on (measured: 4e-8 after one step, at most 1e-7 to step 26 and 3e-5 at
+  step 60). Weight decay on the wrong parameters (the norms instead of the
+  matrices, as a rank test that forgets the model axis gives) misses by 1e-6 to
+  3e-6 after one step and at worst 5e-4 to 5e-3, outside both tolerances.
 """
 
 import json
@@ -28,18 +33,18 @@ GOLDEN = json.loads((Path(__file__).parents[1] / "fixtures" / "unbatched_trainer
 
 
 def config(dataset, **changes):
-    base = dict(
-        data=str(dataset),
-        task="bc",
-        tokenizer="uniform:32",
-        d_model=16,
-        steps=40,
-        batch_size=16,
-        threads=1,
-        checkpoint_seconds=0.0,
-        eval_windows=128,
-        eval_points=6,
-    )
+    base = {
+        "data": str(dataset),
+        "task": "bc",
+        "tokenizer": "uniform:32",
+        "d_model": 16,
+        "steps": 40,
+        "batch_size": 16,
+        "threads": 1,
+        "checkpoint_seconds": 0.0,
+        "eval_windows": 128,
+        "eval_points": 6,
+    }
     base.update(changes)
     return TrainConfig(**base)
 
@@ -56,10 +61,10 @@ def test_the_trainer_reproduces_the_unbatched_trainer(pointmass_dataset, tmp_pat
     assert record["N"] == golden["N"] and record["C"] == pytest.approx(golden["C"], rel=1e-12)
     curve = record["learning_curve"]
     assert [p["step"] for p in curve] == [p["step"] for p in golden["curve"]]
-    assert relative(curve[0]["val_loss"], golden["curve"][0]["val_loss"]) < 2e-5
+    assert relative(curve[0]["val_loss"], golden["curve"][0]["val_loss"]) < 5e-7
     for mine, theirs in zip(curve, golden["curve"], strict=True):
-        assert relative(mine["val_loss"], theirs["val_loss"]) < 1e-2
-        assert relative(mine["train_loss"], theirs["train_loss"]) < 1e-2
+        assert relative(mine["val_loss"], theirs["val_loss"]) < 2e-4
+        assert relative(mine["train_loss"], theirs["train_loss"]) < 2e-4
 
 
 def test_stacked_models_match_separate_runs(pointmass_dataset, tmp_path):

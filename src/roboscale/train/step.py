@@ -18,8 +18,26 @@ from roboscale.train.data import TokenizedData
 from roboscale.train.validation import window_losses
 
 
+def decayed_parameter_names(model: SequenceModel) -> list[str]:
+    """Names of the parameters AdamW decays: the matrices of the blocks (qkv, attention
+    output, MLP in and out) and of the heads' readouts (``*.out.weight``).
+
+    Biases, LayerNorms, embeddings (the bin and task tables, the slot, time and
+    dimension-position vectors, the continuous input projection) and the head's
+    per-dimension query are not decayed. Every parameter carries the leading model
+    axis (K, even for a single model), so a matrix is a parameter whose shape per
+    model, ``shape[1:]``, has two dimensions.
+    """
+    return [
+        name
+        for name, parameter in model.named_parameters()
+        if parameter.dim() - 1 == 2 and (name.startswith("blocks.") or name.endswith(".out.weight"))
+    ]
+
+
 def make_optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; weight decay on the blocks' and heads' matrices only.
+    """AdamW; weight decay on the blocks' and heads' matrices only
+    (:func:`decayed_parameter_names`).
 
     Under muP (``model.config.parametrization == "mup"``) the hidden matrices (see
     :meth:`SequenceModel.hidden_matrices`) form a third group with ``lr_scale`` =
@@ -31,11 +49,11 @@ def make_optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Opt
     """
     multiplier = model.config.width_multiplier
     hidden = set(model.hidden_matrices()) if multiplier != 1.0 else set()
+    decayed = set(decayed_parameter_names(model))
     # (weight decay, lr_scale) -> parameters, in the order groups are made.
     grouped: dict[tuple[float, float], list[torch.nn.Parameter]] = {(config.weight_decay, 1.0): [], (0.0, 1.0): []}
     for name, parameter in model.named_parameters():
-        matrix = parameter.dim() == 2 and (name.startswith("blocks.") or name.endswith("out.weight"))
-        decay = config.weight_decay if matrix else 0.0
+        decay = config.weight_decay if name in decayed else 0.0
         key = (decay * multiplier, 1.0 / multiplier) if name in hidden else (decay, 1.0)
         grouped.setdefault(key, []).append(parameter)
     peak = config.peak_lr()
@@ -52,7 +70,7 @@ def make_optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Opt
 def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
     """Linear warmup, then cosine decay to ``min_lr_ratio`` x peak at the last step."""
     peak = config.peak_lr()
-    warmup = max(1, int(round(config.warmup_fraction * total_steps)))
+    warmup = max(1, round(config.warmup_fraction * total_steps))
     if step < warmup:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, total_steps - 1 - warmup)
