@@ -16,9 +16,25 @@ from pathlib import Path
 
 from roboscale.errors import BadInputError
 
-FILE_MODE = 0o644
-"""Mode of written files (readable by others, as an ordinary ``open(..., "w")`` would leave
-them under the usual umask; ``mkstemp`` alone would give 0600)."""
+
+def file_mode() -> int:
+    """Mode a new file gets from an ordinary ``open(..., "w")``: 0666 less the process's
+    umask (0644 under umask 022, 0600 under 077). ``mkstemp`` (and safetensors) would
+    give 0600 whatever the umask."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Linux reports the umask without changing it; elsewhere, set it and put it back.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def write_atomically(path: str | Path, content: str | bytes | Callable[[Path], None]) -> Path:
@@ -39,7 +55,7 @@ def write_atomically(path: str | Path, content: str | bytes | Callable[[Path], N
             data = content.encode("utf-8") if isinstance(content, str) else content
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
-        os.chmod(temporary, FILE_MODE)
+        os.chmod(temporary, file_mode())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -139,6 +139,8 @@ def test_minari_error_says_how_to_make_a_local_dataset(tmp_path):
     line = refused(tmp_path, "data", "import", "minari", "D4RL/door/human-v2", "--out", "ds")
     assert "roboscale never downloads" in line and "minari.create_dataset_from_buffers" in line
     assert "MINARI_DATASETS_PATH" in line and "download=True" not in line
+    # Two ways to make it local that Minari itself supports offline: copy a downloaded folder, or write one.
+    assert "`minari download D4RL/door/human-v2`" in line and "DataCollector" in line
 
 
 def test_heldout_tasks_are_drawn_before_the_training_subset(tmp_path):

@@ -49,7 +49,8 @@ LAYOUTS = {
             simulate_learning_curves(**TRUTH, model_sizes=np.geomspace(1e6, 1e9, 7), max_flops=1e21), bootstrap=4
         ),
         [*HEAD, "E", "A", "alpha", "a", "b", "k_N", "k_D", "ci", "ci_level", "residual_rms", "n_runs"]
-        + ["from_curves", "compute_range", "flops_per_param_token", *BOOTSTRAP, "frontier", "converged"],
+        + ["from_curves", "compute_range", "flops_per_param_token", "E_at_lower_bound", "E_at_lower_bound_resamples"]
+        + [*BOOTSTRAP, "frontier", "converged"],
     ),
     "power-law": (
         lambda: fit_power_law(X, Y, bootstrap=4),

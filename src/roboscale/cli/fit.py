@@ -16,7 +16,7 @@ from rich.console import Console
 
 import roboscale.fit as fits  # its submodules load on first use, not at CLI start-up
 from roboscale.cli import render
-from roboscale.cli.options import Command, fields_of, options_from
+from roboscale.cli.options import fields_of, options_from
 from roboscale.cli.output import make_console, note
 from roboscale.errors import BadInputError, RoboscaleError, check_seed
 from roboscale.fit import AUDIT_METHODS as METHODS
@@ -42,7 +42,7 @@ Budgets = Annotated[
 
 def _flag(name: str, help: str):
     """A boolean option that is only switched on: ``--unweighted``, not ``--unweighted/--no-unweighted``."""
-    return typer.Option(name, help=help, metavar="")
+    return typer.Option(name, help=help)
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ def _example(runs: Path | None, name: str) -> Path:
     return path
 
 
-@app.command(cls=Command)
+@app.command()
 @fit_options()
 def parametric(
     runs: RunsArg = None,
@@ -207,7 +207,7 @@ def parametric(
     _run(table, options, fit_one, show, lambda fit: _with_allocation(fit, budget), activity)
 
 
-@app.command(cls=Command)
+@app.command()
 @fit_options()
 def isoflop(
     runs: RunsArg = None,
@@ -249,7 +249,7 @@ def isoflop(
     _run(table, options, fit_one, show, lambda fit: _with_allocation(fit, budget), "fitting IsoFLOP profiles")
 
 
-@app.command(cls=Command)
+@app.command()
 @fit_options()
 def frontier(
     runs: Annotated[Path, typer.Argument(help="Learning curves (run, C, D, loss per row) or one row per run.")],
@@ -271,7 +271,7 @@ def frontier(
     _run(table, options, fit_one, show, lambda fit: _with_allocation(fit, budget), "fitting the compute frontier")
 
 
-@app.command("power-law", cls=Command)
+@app.command("power-law")
 @fit_options()
 def power_law(
     runs: Annotated[Path, typer.Argument(help="Runs table: .csv, .tsv, .parquet or .jsonl.")],
@@ -306,7 +306,7 @@ def power_law(
     _run(table, options, fit_one, show, lambda fit: fit.to_dict(), f"fitting {y} against {x}")
 
 
-@app.command(cls=Command)
+@app.command()
 @fit_options(skip=("ci_level",), defaults={"bootstrap": 200})
 def audit(
     runs: Annotated[Path, typer.Argument(help="Runs table (see `roboscale fit parametric --help`).")],

@@ -12,7 +12,6 @@ from rich.text import Text
 from roboscale import __version__
 from roboscale.cli import data, fit, study
 from roboscale.cli.eval import eval_command
-from roboscale.cli.options import Command
 from roboscale.cli.train import train_command
 from roboscale.cli.tune import tune_command
 from roboscale.errors import RoboscaleError
@@ -29,12 +28,12 @@ app.command("demo", help="Run the built-in scaling study (Meta-World BC and WM, 
     study.demo_command
 )
 app.add_typer(data.app, name="data", help="Generate, inspect and import demonstration datasets (LeRobot v3).")
-app.command(
-    "train", cls=Command, help="Train a world model or behaviour-cloning policy; writes a run record and checkpoint."
-)(train_command)
-app.command(
-    "eval", cls=Command, help="Evaluate a run: closed-loop success of a policy, open-loop error of a world model."
-)(eval_command)
+app.command("train", help="Train a world model or behaviour-cloning policy; writes a run record and checkpoint.")(
+    train_command
+)
+app.command("eval", help="Evaluate a run: closed-loop success of a policy, open-loop error of a world model.")(
+    eval_command
+)
 app.add_typer(study.app, name="study", help="Scaling studies: write, plan and run a study file.")
 app.command("tune", help='Sweep learning rates at a study\'s base width; writes tune.json for [train] lr = "tuned".')(
     tune_command
@@ -61,6 +60,23 @@ def _root(
     """Measure, fit and forecast scaling laws for robot learning."""
 
 
+def command_tree() -> typer.core.TyperGroup:
+    """The click command behind `roboscale`, with no "<bool>" type beside any flag in
+    --help (``--help``, ``--json``, ``--overwrite``...): a flag takes no value."""
+    root = typer.main.get_command(app)
+    _hide_flag_types(root)
+    return root
+
+
+def _hide_flag_types(command) -> None:
+    help_option = command.get_help_option(typer.Context(command))
+    for parameter in [*command.params, help_option]:
+        if parameter is not None and getattr(parameter, "is_flag", False) and not parameter.metavar:
+            parameter.metavar = ""
+    for subcommand in getattr(command, "commands", {}).values():
+        _hide_flag_types(subcommand)
+
+
 INTERRUPTED = "interrupted: what was finished is kept; run the same command again to resume"
 INTERRUPTED_EXIT_CODE = 130
 """128 + SIGINT, as a shell reports a command stopped by Ctrl-C."""
@@ -71,7 +87,7 @@ def main() -> None:
     try:
         # Without standalone mode typer returns the exit code instead of exiting, and turns
         # Ctrl-C into exit code 130 before it reaches us.
-        exit_code = app(standalone_mode=False)
+        exit_code = command_tree()(standalone_mode=False)
     except RoboscaleError as error:
         # Text, not markup: messages name keys like [sweep] that markup would swallow.
         message = Text.assemble(("error: ", "bold red"), str(error))

@@ -127,9 +127,8 @@ def options_from(
 
 
 def _parameter(field: OptionField, default: Any) -> inspect.Parameter:
-    # A flag takes no value: no "<bool>" after it in --help, and no --no-FLAG twin.
-    shown = {"metavar": ""} if field.type is bool else {}
-    option = typer.Option(field.flag, help=field.help, **shown)
+    # One name, even for a flag: no --no-FLAG twin (cli.main hides the "<bool>" beside flags).
+    option = typer.Option(field.flag, help=field.help)
     return inspect.Parameter(
         field.name,
         inspect.Parameter.KEYWORD_ONLY,
@@ -156,13 +155,3 @@ def _docstrings(class_node: ast.ClassDef) -> dict[str, str]:
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-class Command(typer.core.TyperCommand):
-    """A command whose --help line shows no "<bool>": the flag takes no value."""
-
-    def get_help_option(self, ctx):
-        option = super().get_help_option(ctx)
-        if option is not None:
-            option.metavar = ""
-        return option

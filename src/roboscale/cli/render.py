@@ -49,11 +49,22 @@ def with_interval(value: float, bounds, digits: int = 3) -> str:
 
 
 def _parameter_table(fit, rows: list[tuple[str, str, str]]) -> Table:
-    level = int(round(100 * fit.ci_level))
-    table = Table(show_edge=False, header_style="bold")
+    level = round(100 * fit.ci_level)
+    # Why resamples were left out goes under the table, so "931 of 1000" is never unexplained.
+    dropped = ", ".join(f"{count} {why}" for why, count in fit.bootstrap_dropped.items())
+    table = Table(
+        show_edge=False,
+        header_style="bold",
+        caption=f"resamples left out: {dropped}" if fit.bootstrap and dropped else None,
+        caption_justify="left",
+        caption_style="dim",
+    )
     table.add_column("parameter")
     table.add_column("estimate", justify="right")
-    table.add_column(f"{level}% CI ({fit.bootstrap_converged} resamples)" if fit.bootstrap else "CI", justify="right")
+    table.add_column(
+        f"{level}% CI ({fit.bootstrap_converged} of {fit.bootstrap} resamples)" if fit.bootstrap else "CI",
+        justify="right",
+    )
     table.add_column("meaning")
     for name, meaning, unit in rows:
         table.add_row(name, number(getattr(fit, name)), interval(fit.ci.get(name)), f"{meaning}{unit}")
@@ -94,8 +105,10 @@ def isoflop(fit: IsoFlopFit) -> Group:
         ("IsoFLOP profiles  ", "bold"),
         "N_opt = k_N C^a,  D_opt = k_D C^b",
         (
-            f"   {len(fit.usable_profiles)} of {len(fit.profiles)} budgets usable, "
-            f"{'weighted' if fit.weighted else 'unweighted'} least squares",
+            (
+                f"   {len(fit.usable_profiles)} of {len(fit.profiles)} budgets usable, "
+                f"{'weighted' if fit.weighted else 'unweighted'} least squares"
+            ),
             "dim",
         ),
     )
@@ -158,7 +171,7 @@ def frontier(fit: FrontierFit) -> Group:
         (f"   {fit.n_runs} runs, {len(fit.frontier_C)} frontier points from {source}", "dim"),
     )
     rows = [
-        ("E", "irreducible loss", ""),
+        ("E", "irreducible loss", _floor_note(fit)),
         ("A", "compute coefficient", ""),
         ("alpha", "compute exponent", ""),
         ("a", "N_opt exponent", ""),
@@ -170,6 +183,14 @@ def frontier(fit: FrontierFit) -> Group:
         Text(f"rms error {100 * fit.residual_rms:.2f}% of loss", style="dim"),
         convention(fit, "D_opt is the tokens the frontier's runs had seen"),
     )
+
+
+def _floor_note(fit: FrontierFit) -> str:
+    """What the E row adds when the floor sits at its lower bound 0."""
+    if not fit.E_at_lower_bound:
+        return ""
+    count = f" (nor do {fit.E_at_lower_bound_resamples} of {fit.bootstrap_converged} resamples)"
+    return ": at the lower bound 0: the frontier shows no floor" + (count if fit.bootstrap else "")
 
 
 def power_law(fit: PowerLawFit | BrokenPowerLawFit) -> Group:
@@ -196,7 +217,7 @@ def power_law(fit: PowerLawFit | BrokenPowerLawFit) -> Group:
 
 
 def allocation(plan: ComputeOptimal) -> Table:
-    level = int(round(100 * plan.ci_level))
+    level = round(100 * plan.ci_level)
     table = Table(
         show_edge=False,
         header_style="bold",

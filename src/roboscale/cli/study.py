@@ -186,7 +186,7 @@ def forecast_check_table(group: dict) -> Table:
         table.add_column(name, justify="left" if name in ("law", "run", "inside") else "right")
     for law, summary in (check.get("laws") or {}).items():
         if "error" in summary:
-            table.add_row(law, "-", "-", "-", summary["error"][:80], "-", "-")
+            table.add_row(law, "-", "-", "-", summary["error"], "-", "-")
             continue
         for point in summary.get("points") or []:
             low, high = point.get("predicted_lo"), point.get("predicted_hi")
@@ -360,7 +360,7 @@ def _exponents_text(group: dict, runs: list[dict]) -> str:
         for run in runs
     ):
         return "no finished run to fit"
-    return f"IsoFLOP fit not possible ({iso.get('error', '?')[:120]})"
+    return f"IsoFLOP fit not possible ({iso.get('error', '?')})"
 
 
 HEADLINE_LAWS = {"parametric": "parametric", "isoflop": "IsoFLOP loss"}
@@ -420,7 +420,7 @@ def list_runs(
             number(row.D, 3),
             number(row.C, 3),
             number(row.loss, 4),
-            (row.error or "")[:60],
+            row.error or "",
         )
     console = make_console()
     console.print(table)

@@ -202,12 +202,14 @@ def _open_minari(minari, dataset):
                 "(it holds data/metadata.json)"
             ) from None
         # Minari's own message suggests download=True; roboscale never downloads, so
-        # say how to make the dataset local instead.
-        where = os.environ.get("MINARI_DATASETS_PATH", "~/.minari/datasets")
+        # say where the dataset must be and how to put it there instead.
+        root = os.environ.get("MINARI_DATASETS_PATH")
+        where = f"{root} (MINARI_DATASETS_PATH)" if root else "~/.minari/datasets (MINARI_DATASETS_PATH unset)"
         raise BadInputError(
-            f"no local Minari dataset {str(dataset)!r} under {where}: roboscale never downloads; make it local "
-            "(copy the dataset folder into MINARI_DATASETS_PATH, or write one with "
-            "minari.create_dataset_from_buffers) or give the dataset's folder"
+            f"no local Minari dataset {str(dataset)!r} in {where}: roboscale never downloads; copy the "
+            f"dataset's folder to {dataset} there (e.g. from a machine that ran `minari download {dataset}`), "
+            "write one with minari.create_dataset_from_buffers (or minari's DataCollector, which needs "
+            "minari[create]), or give the folder's path"
         ) from None
 
 

@@ -27,6 +27,11 @@ from roboscale.fit.power_law import fit_power_law, fit_rows
 from roboscale.fit.result import FitResult, bootstrap_fields
 from roboscale.fit.runs_table import RunsTable, load_runs
 
+FLOOR_AT_BOUND = 1e-6
+"""A fitted floor E below this fraction of the lowest frontier loss is at its lower
+bound 0: E is fitted as log E, whose gradient vanishes as E -> 0, so such a value
+(1e-13, say) is where the optimiser stopped, not a measured floor."""
+
 
 @dataclass(frozen=True)
 class FrontierFit(FitResult):
@@ -56,6 +61,11 @@ class FrontierFit(FitResult):
     flops_per_param_token: float = float("nan")
     """``k`` of the runs' ``C = k N D`` (FLOPs per parameter per token). Only for the
     record: ``D_opt`` is read off the tokens the frontier's runs had seen."""
+    E_at_lower_bound: bool = False
+    """The fitted floor E sits at its lower bound 0 (the frontier shows no floor);
+    ``E`` is then 0.0."""
+    E_at_lower_bound_resamples: int = 0
+    """Bootstrap resamples whose E sits at the lower bound 0 too."""
 
     method = "frontier"
     law = "L(C) = E + A * C^-alpha on the frontier; N_opt = k_N * C^a, D_opt = k_D * C^b"
@@ -99,6 +109,8 @@ class FrontierFit(FitResult):
                 "from_curves": self.from_curves,
                 "compute_range": self.compute_range,
                 "flops_per_param_token": self.flops_per_param_token,
+                "E_at_lower_bound": self.E_at_lower_bound,
+                "E_at_lower_bound_resamples": self.E_at_lower_bound_resamples,
             },
             {"frontier": frontier},
         )
@@ -151,13 +163,16 @@ def fit_frontier(
     a, log_k_n = np.polyfit(log_c, np.log(N), 1)
     b, log_k_d = np.polyfit(log_c, log_d, 1)
 
+    floor_bound = FLOOR_AT_BOUND * float(loss.min())
     samples, ci, dropped = None, {}, {}
     if bootstrap:
-        law_start = np.array([np.log(law.E), np.log(law.A), law.alpha])
-        samples, dropped = _bootstrap(curves, bootstrap, seed, law_start, huber_delta)
+        starts = _bootstrap_starts(law.E, law.A, law.alpha, C, loss, floor_bound)
+        samples, dropped = _bootstrap(curves, bootstrap, seed, starts, huber_delta)
+        samples[samples[:, 0] < floor_bound, 0] = 0.0
         ci = _intervals(samples, ci_level)
+    E_at_bound = law.E < floor_bound
     return FrontierFit(
-        E=law.E,
+        E=0.0 if E_at_bound else law.E,
         A=law.A,
         alpha=law.alpha,
         a=float(a),
@@ -174,6 +189,8 @@ def fit_frontier(
         residual_rms=law.residual_rms,
         compute_range=(float(curves.grid.min()), float(curves.grid.max())),
         flops_per_param_token=table.flops_per_param_token,
+        E_at_lower_bound=bool(E_at_bound),
+        E_at_lower_bound_resamples=0 if samples is None else int(np.sum(samples[:, 0] == 0.0)),
         **bootstrap_fields(samples, ci, bootstrap=bootstrap, ci_level=ci_level, dropped=dropped),
     )
 
@@ -237,8 +254,21 @@ def _envelope(curves: _Curves, counts: np.ndarray):
     )
 
 
-def _bootstrap(curves: _Curves, n_resamples: int, seed: int, law_start: np.ndarray, delta: float):
-    """Resample runs; per resample the frontier, its loss law and its N/D exponents.
+def _bootstrap_starts(E: float, A: float, alpha: float, C: np.ndarray, loss: np.ndarray, floor_bound: float):
+    """Starts ``(log E, log A, alpha)`` of the bootstrap refits: the point estimate and,
+    when its floor is at the bound 0, one with the floor at half the lowest loss (A
+    matching the cheapest point): from E ~ 0 a refit cannot climb to a floor its
+    resample does have, since the gradient in log E vanishes there."""
+    starts = [(np.log(max(E, floor_bound)), np.log(A), alpha)]
+    if E < floor_bound:
+        floor = 0.5 * float(loss.min())
+        starts.append((np.log(floor), np.log(float(loss[0]) - floor) + alpha * np.log(float(C[0])), alpha))
+    return np.array(starts)
+
+
+def _bootstrap(curves: _Curves, n_resamples: int, seed: int, law_starts: np.ndarray, delta: float):
+    """Resample runs; per resample the frontier, its loss law (refitted from each of
+    ``law_starts``, the best kept) and its N/D exponents.
 
     Returns (samples (kept, 7), {why a resample was left out: how many})."""
     counts = resample_counts(len(curves.n_params), n_resamples, seed)
@@ -267,9 +297,7 @@ def _bootstrap(curves: _Curves, n_resamples: int, seed: int, law_start: np.ndarr
     usable = np.all(np.isfinite(lines), axis=1)
     samples = np.empty((0, 7))
     if usable.any():
-        law = fit_rows(
-            PowerLawObjective, curves.grid, loss_rows[usable], weight_rows[usable], law_start[None, :], None, delta
-        )
+        law = fit_rows(PowerLawObjective, curves.grid, loss_rows[usable], weight_rows[usable], law_starts, None, delta)
         law[:, :2] = np.exp(law[:, :2])
         samples = np.column_stack([law, lines[usable]])
         samples = samples[np.all(np.isfinite(samples), axis=1)]

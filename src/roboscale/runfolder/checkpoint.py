@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from roboscale.files import write_json_atomic
+from roboscale.files import write_atomically, write_json_atomic
 from roboscale.runfolder.layout import CHECKPOINT_FILES, CHECKPOINT_STATE, MODEL_WEIGHTS, OPTIMIZER_STATE
 
 
@@ -35,8 +35,10 @@ def save_checkpoint(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     weights = {name: _slice(tensor, index) for name, tensor in model.state_dict().items()}
-    save_file(weights, staging / MODEL_WEIGHTS)
-    save_file(_optimizer_tensors(model, optimizer, index), staging / OPTIMIZER_STATE)
+    # Through write_atomically for the file mode: safetensors alone writes 0600 whatever the umask.
+    write_atomically(staging / MODEL_WEIGHTS, lambda path: save_file(weights, path))
+    moments = _optimizer_tensors(model, optimizer, index)
+    write_atomically(staging / OPTIMIZER_STATE, lambda path: save_file(moments, path))
     write_json_atomic(staging / CHECKPOINT_STATE, state)
     retired = folder.with_name(f".{folder.name}.old")
     shutil.rmtree(retired, ignore_errors=True)

@@ -70,7 +70,7 @@ def run_job(job: Job) -> list[Outcome]:
 
     try:
         records = train_batch(configs, [run.run_dir for run in job.runs], progress=stop_if_orphaned)
-    except Exception as error:  # any failure is recorded; the study goes on
+    except Exception as error:  # noqa: BLE001 - any failure is recorded; the study goes on
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
         return [Outcome(run.run_id, None, detail) for run in job.runs]
     return [
