@@ -78,6 +78,12 @@ def world_model(long_dataset, runs_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def untrained_world_model(long_dataset, runs_dir) -> Path:
+    """The same world model after one step: worse than predicting that nothing moves."""
+    return train_run(long_dataset, runs_dir / "wm-untrained", task="wm", steps=1)
+
+
+@pytest.fixture(scope="session")
 def metaworld_run(tmp_path_factory) -> Path:
     """A few reach-v3 demonstrations and a BC run of a few steps (a smoke-test policy)."""
     spec = GenerationSpec(env="metaworld", tasks="reach-v3", episodes=3, validation_fraction=0.34, seed=1)

@@ -24,7 +24,24 @@ def test_open_loop_for_a_world_model(world_model):
     result = roboscale("eval", str(world_model), "--horizons", "1,5", "--episodes", "4")
     assert result.returncode == 0, result.stderr
     assert "open-loop prediction on 16 starts in 4 validation episodes" in result.stdout
-    assert "persistence" in result.stdout
+    assert "beats persistence" in result.stdout
+    saved = json.loads((world_model / "eval" / "open_loop.json").read_text())
+    # 4 episodes: most starts are after the agent stopped, where "nothing moves" is nearly exact
+    assert saved["worse_than_persistence_at"] == [1, 5]
+    assert f"warning: this world model is {saved['persistence_warning']}" in result.stdout
+
+
+def test_open_loop_flags_a_world_model_worse_than_persistence(untrained_world_model):
+    result = roboscale("eval", str(untrained_world_model), "--horizons", "1,5", "--episodes", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert 1 in payload["worse_than_persistence_at"]
+    one_step = payload["horizons"][0]
+    assert one_step["worse_than_persistence"] and one_step["mse_normalised"] > one_step["persistence_mse_normalised"]
+    table = roboscale("eval", str(untrained_world_model), "--horizons", "1,5", "--episodes", "4")
+    line = next(line for line in table.stdout.splitlines() if line.startswith("warning:"))
+    assert line == f"warning: this world model is {payload['persistence_warning']}"
+    assert "worse than predicting no change at horizon" in line
 
 
 @pytest.fixture(scope="module")

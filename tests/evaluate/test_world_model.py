@@ -69,3 +69,31 @@ def test_starts_leave_room_for_the_largest_horizon(evaluation, long_dataset):
     lengths = dict(zip(episodes["episode_index"], episodes["length"]))
     assert all(0 <= start <= lengths[episode] - 1 - 20 for episode, start in evaluation.starts)
     assert {start for _, start in evaluation.starts} == {0, 10, 19}  # evenly spaced in 40-frame episodes
+
+
+def test_a_trained_model_is_flagged_only_where_it_loses_to_persistence(evaluation):
+    """200 steps: far better than "nothing moves" 1 and 5 steps ahead (the agent is under way), but
+    20 steps ahead most agents have stopped at their goal, and feeding back its own predictions
+    this model ends up slightly worse than the baseline there."""
+    errors = {error.horizon: error for error in evaluation.horizons}
+    assert errors[1].mse_normalised < errors[1].persistence_mse_normalised
+    assert errors[5].mse_normalised < errors[5].persistence_mse_normalised / 2
+    assert errors[20].mse_normalised > errors[20].persistence_mse_normalised
+    assert [h for h, error in errors.items() if error.worse_than_persistence] == [20]
+    assert evaluation.to_dict()["worse_than_persistence_at"] == [20]
+    assert evaluation.persistence_warning == (
+        "worse than predicting no change at horizon 20: normalised MSE "
+        f"{errors[20].mse_normalised:.3g} vs {errors[20].persistence_mse_normalised:.3g}"
+    )
+
+
+def test_a_barely_trained_model_is_flagged_as_worse_than_persistence(untrained_world_model):
+    """One optimiser step: its predictions are next to random, far above the small change of one step."""
+    evaluation = evaluate_world_model(untrained_world_model, horizons=(1, 5), episodes=4, write=False)
+    one_step = evaluation.error_at(1)
+    assert one_step.mse_normalised > 5 * one_step.persistence_mse_normalised
+    assert one_step.worse_than_persistence
+    assert evaluation.persistence_warning.startswith("worse than predicting no change at horizon")
+    assert f"{one_step.mse_normalised:.3g} vs {one_step.persistence_mse_normalised:.3g}" in (
+        evaluation.persistence_warning
+    )

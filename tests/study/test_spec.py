@@ -31,6 +31,8 @@ def test_the_example_file_is_a_valid_study_with_the_defaults(tmp_path):
         ({"evaluate": {"policies": "best"}}, "use none, all or optimal"),
         ({"evaluate": {"policies": "all"}, "sweep": {"tasks": ["wm"]}}, "add bc to \\[sweep\\] tasks"),
         ({"evaluate": {"episodes": 0}}, "episodes and envs must be >= 1"),
+        ({"evaluate": {"world_models": "best"}}, "world_models 'best': use none, all or optimal"),
+        ({"evaluate": {"world_models": "all"}}, "add wm to \\[sweep\\] tasks or set world_models = none"),
         ({"executor": {"stack": 0}}, "stack must be >= 1"),
     ],
 )

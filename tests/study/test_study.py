@@ -148,6 +148,45 @@ def test_a_study_evaluates_its_policies_in_closed_loop_and_reports_success(tiny_
     assert again.counts == {"finished": 0, "failed": 0}
 
 
+@pytest.mark.slow
+def test_a_study_flags_world_models_worse_than_predicting_no_change(make_study):
+    from roboscale.report import write_report
+    from roboscale.study import RunStore
+
+    spec = make_study("wm-open-loop", tasks=["wm"], widths=[8, 16], budgets=TINY_BUDGETS[:1], sizes_per_budget=2)
+    spec = dataclasses.replace(
+        spec,
+        evaluate=dataclasses.replace(spec.evaluate, world_models="all"),
+        executor=dataclasses.replace(spec.executor, workers=1),
+    )
+    result = run_study(spec, bootstrap=0, write=False)
+    assert result.counts == {"finished": 2, "failed": 0}
+    stored = RunStore(spec.folder() / "study.db").open_loop()
+    assert set(stored) == {run.run_id for run in result.plan.active}
+    (group,) = result.analysis["groups"]
+    section = group["open_loop"]
+    losing = sorted(run_id for run_id, result in stored.items() if result["worse_than_persistence_at"])
+    # At 2e9 FLOPs these models are barely trained: one step ahead they are worse than "nothing moves".
+    assert all(1 in stored[run_id]["worse_than_persistence_at"] for run_id in stored)
+    assert section["evaluated"] == 2 and section["worse"] == len(losing) == 2
+    assert section["warning"] in result.analysis["warnings"]
+    assert section["warning"].startswith("wm · uniform:32: 2 of 2 world model(s) evaluated open-loop are worse")
+    page = write_report(result.analysis, spec.folder() / "report").read_text()
+    assert "2 of 2 world model(s) evaluated open-loop are worse than predicting that nothing moves." in page
+    for run_id in losing:
+        assert f"{run_id} (d_model" in page
+    before = _open_loop_times(spec.folder() / "study.db")
+    run_study(spec, bootstrap=0, write=False)  # evaluated runs are not evaluated again
+    assert _open_loop_times(spec.folder() / "study.db") == before
+
+
+def _open_loop_times(path) -> dict[str, float]:
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        return dict(connection.execute("SELECT run_id, updated FROM open_loop").fetchall())
+
+
 def test_a_study_carries_its_world_model_target_into_its_runs_and_their_ids(make_study):
     default, _ = prepare_study(make_study("default", tasks=["wm"]))
     spec = make_study("delta", tasks=["wm"])

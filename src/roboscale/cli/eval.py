@@ -184,7 +184,8 @@ def _open_loop(run, horizons: tuple[int, ...], episodes: int, starts: int, data,
         soft_wrap=True,
     )
     table = Table(show_edge=False, header_style="bold")
-    for name in ("horizon", "predictions", "MSE (normalised)", "MSE (data units)", "persistence MSE (normalised)"):
+    columns = ("horizon", "predictions", "MSE (normalised)", "MSE (data units)", "persistence MSE (normalised)")
+    for name in (*columns, "beats persistence"):
         table.add_column(name, justify="right")
     for error in evaluation.horizons:
         table.add_row(
@@ -193,6 +194,7 @@ def _open_loop(run, horizons: tuple[int, ...], episodes: int, starts: int, data,
             f"{error.mse_normalised:.4g}",
             f"{error.mse:.4g}",
             f"{error.persistence_mse_normalised:.4g}",
+            "[bold red]no[/bold red]" if error.worse_than_persistence else "yes",
         )
     console.print(table)
     console.print(
@@ -201,4 +203,13 @@ def _open_loop(run, horizons: tuple[int, ...], episodes: int, starts: int, data,
         highlight=False,
         soft_wrap=True,
     )
+    _print_persistence_verdict(console, evaluation.persistence_warning)
     console.print(f"wrote {evaluation.path}", highlight=False, soft_wrap=True)
+
+
+def _print_persistence_verdict(console, warning: str | None) -> None:
+    """Whether the world model beats predicting no change, in one line (red when it does not)."""
+    if warning is None:
+        console.print("better than predicting no change at every horizon", highlight=False, soft_wrap=True)
+        return
+    console.print(f"[bold red]warning:[/bold red] this world model is {warning}", highlight=False, soft_wrap=True)

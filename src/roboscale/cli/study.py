@@ -321,8 +321,24 @@ def _headline(analysis: dict, report: Path, counts: dict) -> None:
             if "pearson" in correlation:
                 line += f"; loss vs success: Pearson r = {correlation['pearson']:.2f} over {correlation['n']} runs"
             console.print(line)
+        open_loop = open_loop_headline(group.get("open_loop"))
+        if open_loop is not None:
+            console.print(open_loop)
     if failed:
         console.print(f"[yellow]{len(failed)} run(s) failed[/yellow] (listed in the report)")
+
+
+def open_loop_headline(open_loop: dict | None) -> str | None:
+    """Whether a group's world models beat predicting that nothing moves (rich markup), or None
+    when none was evaluated open-loop."""
+    if not open_loop:
+        return None
+    if open_loop["worse"]:
+        return (
+            f"  [bold red]{open_loop['worse']} of {open_loop['evaluated']} world model(s) are worse than predicting "
+            "that nothing moves[/bold red] (open loop; see the report)"
+        )
+    return f"  all {open_loop['evaluated']} world model(s) evaluated beat predicting that nothing moves (open loop)"
 
 
 def group_headline(group: dict, runs: list[dict]) -> str:

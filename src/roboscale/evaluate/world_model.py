@@ -19,8 +19,14 @@ Errors are reported at each horizon h (frame s+h) on the same starts:
   spread. For a continuous one-token state this is the training loss itself: at
   h = 1 it equals the teacher-forced loss on the same windows.
 - ``mse``: the same in data units (squared state units, all dimensions pooled).
-- ``persistence_mse_normalised``: the same for the baseline "the state stays as it
-  was at s", the number a useful world model must beat.
+- ``persistence_mse_normalised``: the same for the persistence baseline, which
+  predicts that nothing moves: frame s+h's state is frame s's (the last real frame),
+  in the same normalised units and on the same starts, so
+  mean(((s[t] - s[t+h]) / std)^2). A useful world model must beat it.
+- ``worse_than_persistence``: ``mse_normalised > persistence_mse_normalised`` (the
+  rule, at each horizon). :func:`persistence_warning` turns the horizons where it
+  holds into one line, which `roboscale eval` prints and the JSON and the study
+  report carry (``persistence_warning``, None when the model wins everywhere).
 
 Bins decode to bin centres, so a binned model's error includes its tokenizer's
 quantisation error.
@@ -60,8 +66,13 @@ class HorizonError:
     mse: float
     persistence_mse_normalised: float
 
+    @property
+    def worse_than_persistence(self) -> bool:
+        """The model's error is above predicting no change (see the module docstring)."""
+        return self.mse_normalised > self.persistence_mse_normalised
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "worse_than_persistence": self.worse_than_persistence}
 
 
 @dataclass
@@ -84,11 +95,30 @@ class WorldModelEvaluation:
     def error_at(self, horizon: int) -> HorizonError:
         return next(error for error in self.horizons if error.horizon == horizon)
 
+    @property
+    def persistence_warning(self) -> str | None:
+        """One line naming the horizons where the model loses to predicting no change, or None."""
+        return persistence_warning(self.horizons)
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["horizons"] = [error.to_dict() for error in self.horizons]
+        out["worse_than_persistence_at"] = [error.horizon for error in self.horizons if error.worse_than_persistence]
+        out["persistence_warning"] = self.persistence_warning
         out["starts"] = [list(start) for start in self.starts]
         return out
+
+
+def persistence_warning(horizons: list[HorizonError]) -> str | None:
+    """ "worse than predicting no change at horizons 1, 5: normalised MSE 2.29 vs 0.0046, ..."
+    for the horizons where the model's error is above the persistence baseline's, or None."""
+    losing = [error for error in horizons if error.worse_than_persistence]
+    if not losing:
+        return None
+    steps = ", ".join(str(error.horizon) for error in losing)
+    numbers = ", ".join(f"{error.mse_normalised:.3g} vs {error.persistence_mse_normalised:.3g}" for error in losing)
+    plural = "s" if len(losing) > 1 else ""
+    return f"worse than predicting no change at horizon{plural} {steps}: normalised MSE {numbers}"
 
 
 @dataclass(frozen=True)
@@ -262,11 +292,18 @@ def _decode_state(loaded, states: torch.Tensor, actions: torch.Tensor, tasks: to
 
 def _horizon_error(horizon: int, predicted: np.ndarray, states: np.ndarray, start: np.ndarray, scale) -> HorizonError:
     true = states[start + horizon].astype(np.float64)
-    persistence = states[start].astype(np.float64)
     return HorizonError(
         horizon=horizon,
         predictions=len(start),
         mse_normalised=float(np.mean(((predicted - true) / scale) ** 2)),
         mse=float(np.mean((predicted - true) ** 2)),
-        persistence_mse_normalised=float(np.mean(((persistence - true) / scale) ** 2)),
+        persistence_mse_normalised=persistence_mse_normalised(states, start, horizon, scale),
     )
+
+
+def persistence_mse_normalised(states: np.ndarray, start: np.ndarray, horizon: int, scale: np.ndarray) -> float:
+    """The persistence baseline's error at ``horizon`` steps: predict s[t + horizon] = s[t] for
+    each start t; mean over starts and dimensions of ((s[t] - s[t + horizon]) / scale)^2, in
+    units of each dimension's spread (``scale``: its standard deviation). ``states``: (frames, dims)."""
+    true = states[start + horizon].astype(np.float64)
+    return float(np.mean(((states[start].astype(np.float64) - true) / scale) ** 2))

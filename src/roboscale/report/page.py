@@ -17,6 +17,8 @@ from roboscale.report.tables import (
     forecasts_table,
     known_floor_table,
     noise_budget_table,
+    open_loop_table,
+    persistence_box,
     recommendation_text,
     runs_table,
     summary_table,
@@ -168,6 +170,7 @@ def _group_section(data: GroupData) -> Html:
         "section",
         element("h2", f"{data.label}"),
         verdict_text(data.group),
+        persistence_box(data.group),
         element("p", recommendation_text(recommendation), class_="recommendation" if recommendation else "muted"),
         element("div", *(_figure(panel) for panel in group_panels(data)), class_="figures"),
         element("h3", "Forecast check"),
@@ -178,8 +181,17 @@ def _group_section(data: GroupData) -> Html:
         element("div", audit_tables(data), class_="table-wrap"),
         element("h3", "Noise budget: validation estimator vs seeds"),
         element("div", noise_budget_table(data), class_="table-wrap"),
+        *_open_loop_part(data.group),
         id=f"group-{data.slug}",
     )
+
+
+def _open_loop_part(group: dict) -> list[Html]:
+    """A wm group's open-loop errors against predicting no change (nothing for other groups)."""
+    if group.get("task") != "wm":
+        return []
+    heading = element("h3", "World model against predicting no change (open loop)")
+    return [heading, element("div", open_loop_table(group), class_="table-wrap")]
 
 
 def _figure(panel: Panel) -> Html:

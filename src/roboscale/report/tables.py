@@ -564,3 +564,68 @@ def _noise_verdict(budget: dict) -> str:
         "measured on the same windows, much of it moves all losses together rather than apart"
     )
     return f"{text}: ratio {number(ratio, 2)}, {verdict} the target of {number(target, 2)}{advice}."
+
+
+# World models against predicting no change ------------------------------------------------------------------------
+
+
+def persistence_box(group: dict) -> Html | None:
+    """A red box at the top of a wm group's section when some of its world models predict worse
+    than the persistence baseline (nothing moves); None when none does or none was evaluated."""
+    section = group.get("open_loop") or {}
+    losing = [run for run in section.get("runs") or [] if run.get("worse_than_persistence_at")]
+    if not losing:
+        return None
+    heading = element(
+        "strong",
+        f"{len(losing)} of {section.get('evaluated')} world model(s) evaluated open-loop are worse than "
+        "predicting that nothing moves.",
+    )
+    items = [
+        element("li", f"{run.get('run_id')} (d_model {run.get('d_model')}): {run.get('persistence_warning')}")
+        for run in losing
+    ]
+    return element("div", heading, element("ul", *items), class_="verdict-box verdict-fails")
+
+
+def open_loop_table(group: dict) -> Html:
+    """Each evaluated world model's normalised open-loop error by horizon beside the persistence
+    baseline's (predict s[t+h] = s[t]), with whether the model beats it."""
+    runs = (group.get("open_loop") or {}).get("runs") or []
+    if not runs:
+        return element(
+            "p",
+            "No world model was evaluated open-loop (set [evaluate] world_models in the study file).",
+            class_="muted",
+        )
+    headers = [
+        "run",
+        "d_model",
+        "budget (FLOPs)",
+        "validation loss",
+        "horizon",
+        "MSE (normalised)",
+        "persistence MSE (normalised)",
+        "beats persistence",
+    ]
+    rows = [
+        [
+            run.get("run_id"),
+            integer(run.get("d_model")),
+            flops(run.get("budget")),
+            number(run.get("loss"), 4),
+            integer(error.get("horizon")),
+            number(error.get("mse_normalised"), 3),
+            number(error.get("persistence_mse_normalised"), 3),
+            element("span", "no", class_="error")
+            if error.get("horizon") in run.get("worse_than_persistence_at", [])
+            else "yes",
+        ]
+        for run in runs
+        for error in run.get("horizons") or []
+    ]
+    caption = (
+        "Open-loop prediction on validation episodes; normalised: in units of each state dimension's standard "
+        "deviation. Persistence predicts that the state at t+h is the state at t."
+    )
+    return table(headers, rows, caption=caption, class_="open-loop")

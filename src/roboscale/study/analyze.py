@@ -24,6 +24,7 @@ from roboscale.fit.noise import noise_budget
 from roboscale.fit.regime import detect_regime
 from roboscale.study.store import RUN_COLUMNS
 from roboscale.study.success import success_analysis
+from roboscale.study.world_models import open_loop_analysis
 
 PUBLISHED = [
     {
@@ -72,12 +73,14 @@ def analyze(
     evaluations: pd.DataFrame | None = None,
     known_floors: dict[tuple[str, str], dict] | None = None,
     fixed_E: dict[tuple[str, str], float] | None = None,
+    open_loop: dict[str, dict] | None = None,
 ) -> dict:
     """The report's analysis dict (see roboscale.report) from the store's runs and curves
     (and closed-loop ``evaluations`` of bc runs, when the study made them). ``ladder``:
     parameters of every ladder width by (task, tokenizer); ``n_layers``: layers of every
     width (see :class:`roboscale.study.store.PlanRecord`); ``known_floors``: each group's
-    known floor (roboscale.data.floors); ``fixed_E``: groups whose parametric E is held fixed."""
+    known floor (roboscale.data.floors); ``fixed_E``: groups whose parametric E is held fixed;
+    ``open_loop``: open-loop evaluations of wm runs by run_id (see roboscale.study.world_models)."""
     groups = []
     for (task, tokenizer), part in runs.groupby(["task", "tokenizer"], sort=True):
         finished = part[(part["status"] == "finished") & ~part["holdout"].astype(bool)]
@@ -94,8 +97,10 @@ def analyze(
         group["verdict"] = verdict(group)
         if evaluations is not None and len(evaluations) and task == "bc":
             group["success"] = success_analysis(finished, evaluations, bootstrap=bootstrap, seed=seed)
+        if open_loop and task == "wm":
+            group["open_loop"] = open_loop_analysis(finished, open_loop, group["label"])
         groups.append(group)
-    warnings = list(warnings or []) + _flat_warnings(groups) + _regime_warnings(groups)
+    warnings = list(warnings or []) + _open_loop_warnings(groups) + _flat_warnings(groups) + _regime_warnings(groups)
     return to_jsonable(
         {
             "title": f"Scaling study: {study.get('name', 'study')}",
@@ -107,6 +112,11 @@ def analyze(
             "warnings": warnings,
         }
     )
+
+
+def _open_loop_warnings(groups: list[dict]) -> list[str]:
+    """One warning per wm group with world models worse than predicting no change."""
+    return [group["open_loop"]["warning"] for group in groups if (group.get("open_loop") or {}).get("warning")]
 
 
 def _flat_warnings(groups: list[dict]) -> list[str]:

@@ -229,16 +229,28 @@ def evaluation_settings(spec: StudySpec) -> str:
     return f"closed-loop episodes={e.episodes} seed={e.seed} envs={e.envs}"
 
 
-def runs_to_evaluate(spec: StudySpec, plan: StudyPlan, store: RunStore) -> list[str]:
-    """Finished bc runs that ``[evaluate] policies`` asks for and that have no evaluation
-    with the current settings yet (largest budget first)."""
-    if spec.evaluate.policies == "none":
+OPEN_LOOP = {"horizons": (1, 5, 20), "episodes": 50, "starts_per_episode": 4}
+"""The open-loop evaluation of a study's wm runs: horizons (steps), validation episodes, starts per episode."""
+OPEN_LOOP_SETTINGS = "open-loop horizons={} episodes={} starts={}".format(
+    ",".join(map(str, OPEN_LOOP["horizons"])), OPEN_LOOP["episodes"], OPEN_LOOP["starts_per_episode"]
+)
+"""The key of a stored open-loop evaluation (results depend on all three)."""
+
+
+def runs_to_evaluate(spec: StudySpec, plan: StudyPlan, store: RunStore, task: str = "bc") -> list[str]:
+    """Finished runs of ``task`` that ``[evaluate]`` asks for (``policies`` for bc, ``world_models``
+    for wm) and that have no evaluation with the current settings yet (largest budget first)."""
+    choice = spec.evaluate.policies if task == "bc" else spec.evaluate.world_models
+    if choice == "none":
         return []
     runs = store.runs("finished")
-    runs = runs[(runs["task"] == "bc") & runs["run_id"].isin({run.run_id for run in plan.active})]
-    if spec.evaluate.policies == "optimal" and len(runs):
+    runs = runs[(runs["task"] == task) & runs["run_id"].isin({run.run_id for run in plan.active})]
+    if choice == "optimal" and len(runs):
         runs = runs.loc[runs.groupby(["tokenizer", "budget"])["loss"].idxmin()]
-    done = set(store.evaluations(evaluation_settings(spec))["run_id"])
+    if task == "bc":
+        done = set(store.evaluations(evaluation_settings(spec))["run_id"])
+    else:
+        done = set(store.open_loop(OPEN_LOOP_SETTINGS))
     runs = runs.sort_values(["budget", "d_model"], ascending=False)
     return [run_id for run_id in runs["run_id"] if run_id not in done]
 
@@ -246,13 +258,19 @@ def runs_to_evaluate(spec: StudySpec, plan: StudyPlan, store: RunStore) -> list[
 def evaluate_study(
     spec: StudySpec, plan: StudyPlan, store: RunStore, *, progress: StudyProgress | None = None
 ) -> list[str]:
-    """Closed-loop evaluation of the study's bc runs (see ``[evaluate]``), each stored in
-    the run store as it finishes; a study that is interrupted resumes where it stopped.
-    Returns the errors of runs that could not be evaluated (the study goes on)."""
+    """Closed-loop evaluation of the study's bc runs and open-loop evaluation of its wm runs
+    (see ``[evaluate]``), each stored in the run store as it finishes; a study that is
+    interrupted resumes where it stopped. Returns the errors of runs that could not be
+    evaluated (the study goes on)."""
+    return _evaluate_policies(spec, plan, store, progress or StudyProgress()) + _evaluate_world_models(
+        spec, plan, store
+    )
+
+
+def _evaluate_policies(spec: StudySpec, plan: StudyPlan, store: RunStore, progress: StudyProgress) -> list[str]:
     from roboscale.evaluate import evaluate_policy
     from roboscale.study.execute import local_workers
 
-    progress = progress or StudyProgress()
     todo = runs_to_evaluate(spec, plan, store)
     if todo and progress.evaluation_started is not None:
         progress.evaluation_started(len(todo))
@@ -269,11 +287,27 @@ def evaluate_study(
                 workers=workers,
             )
         except RoboscaleError as error:
-            errors.append(f"{run_id}: {error}")
+            errors.append(f"closed-loop evaluation failed for {run_id}: {error}")
         else:
             store.record_evaluation(run_id, settings, result.to_dict())
         if progress.run_evaluated is not None:
             progress.run_evaluated(done, len(todo), run_id)
+    return errors
+
+
+def _evaluate_world_models(spec: StudySpec, plan: StudyPlan, store: RunStore) -> list[str]:
+    """Open-loop error of the wm runs ``[evaluate] world_models`` asks for, each against the
+    persistence baseline (no simulator: a few seconds per small model)."""
+    from roboscale.evaluate import evaluate_world_model
+
+    errors = []
+    for run_id in runs_to_evaluate(spec, plan, store, "wm"):
+        try:
+            result = evaluate_world_model(spec.folder() / "runs" / run_id, **OPEN_LOOP)
+        except RoboscaleError as error:
+            errors.append(f"open-loop evaluation failed for {run_id}: {error}")
+        else:
+            store.record_open_loop(run_id, OPEN_LOOP_SETTINGS, result.to_dict())
     return errors
 
 
@@ -314,9 +348,12 @@ def analyze_study(
         warnings=[
             *recorded.warnings,
             *fixed_e_warnings,
-            *(f"closed-loop evaluation failed for {e}" for e in warnings or []),
+            *(warnings or []),
         ],
         evaluations=evaluations[evaluations["run_id"].isin(planned)],
+        open_loop={
+            run_id: result for run_id, result in store.open_loop(OPEN_LOOP_SETTINGS).items() if run_id in planned
+        },
         known_floors=floors,
         fixed_E=fixed_e,
     )

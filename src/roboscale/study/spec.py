@@ -132,6 +132,10 @@ class EvaluateSection:
     """Environments per batched policy call."""
     workers: int = 0
     """Rollout worker processes per evaluation; 0: one per CPU (results do not depend on it)."""
+    world_models: str = "none"
+    """Open-loop evaluation of the wm runs after training (prediction error at 1, 5 and 20
+    steps against predicting that nothing moves): none, all, or optimal (the lowest-loss
+    run of every budget)."""
 
 
 @dataclass(frozen=True)
@@ -364,6 +368,12 @@ def _check_evaluate(spec: StudySpec, where: str) -> None:
         raise BadInputError(
             f"{where}: [evaluate] rolls out bc policies: add bc to [sweep] tasks or set policies = none"
         )
+    if evaluate.world_models not in ("none", "all", "optimal"):
+        raise BadInputError(f"{where}: [evaluate] world_models {evaluate.world_models!r}: use none, all or optimal")
+    if evaluate.world_models != "none" and "wm" not in spec.sweep.tasks:
+        raise BadInputError(
+            f"{where}: [evaluate] world_models evaluates wm runs: add wm to [sweep] tasks or set world_models = none"
+        )
 
 
 def _check_fit(fit: FitSection, where: str) -> None:
@@ -428,6 +438,7 @@ episodes = 20                       # per task, on initial configurations the da
 seed = 0
 envs = 25                           # environments per batched policy call
 workers = 0                         # rollout processes; 0: one per CPU
+world_models = "none"               # open-loop error of the wm runs vs predicting no change: none, all, optimal
 
 [fit]
 # fixed_e = "known"                 # hold the parametric law's E at the data's known noise floor (or a number)

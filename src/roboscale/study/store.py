@@ -12,6 +12,9 @@ Tables:
   with its standard error ``val_loss_se``);
 - ``evaluations``: closed-loop results of bc runs (success rate with its Wilson
   interval, return, length), keyed by run and evaluation settings.
+- ``open_loop``: open-loop results of wm runs (``WorldModelEvaluation.to_dict()``
+  without its starts: error and persistence baseline by horizon), keyed by run and
+  evaluation settings.
 
 Every write is one short transaction (``BEGIN IMMEDIATE`` with a busy timeout), so
 two processes writing at once wait for each other instead of losing rows.
@@ -80,6 +83,13 @@ CREATE TABLE IF NOT EXISTS evaluations (
     mean_return REAL,
     mean_length REAL,
     failures INTEGER NOT NULL DEFAULT 0,
+    result TEXT NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (run_id, settings)
+);
+CREATE TABLE IF NOT EXISTS open_loop (
+    run_id TEXT NOT NULL,
+    settings TEXT NOT NULL,
     result TEXT NOT NULL,
     updated REAL NOT NULL,
     PRIMARY KEY (run_id, settings)
@@ -343,6 +353,15 @@ class RunStore:
                 ),
             )
 
+    def record_open_loop(self, run_id: str, settings: str, result: dict) -> None:
+        """Store an open-loop evaluation (``WorldModelEvaluation.to_dict()``) of a wm run."""
+        kept = {key: value for key, value in result.items() if key != "starts"}
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO open_loop (run_id, settings, result, updated) VALUES (?, ?, ?, ?)",
+                (run_id, settings, json.dumps(kept), time.time()),
+            )
+
     # -- reading ------------------------------------------------------------------
     def study(self) -> dict:
         with self._connect() as connection:
@@ -399,6 +418,15 @@ class RunStore:
             params = (settings,)
         with self._connect() as connection:
             return pd.read_sql_query(query + " ORDER BY run_id", connection, params=params)
+
+    def open_loop(self, settings: str | None = None) -> dict[str, dict]:
+        """Open-loop results by run_id (the stored dicts), optionally of one setting."""
+        query, params = "SELECT run_id, result FROM open_loop", ()
+        if settings is not None:
+            query, params = query + " WHERE settings = ?", (settings,)
+        with self._connect() as connection:
+            rows = connection.execute(query + " ORDER BY run_id, updated", params).fetchall()
+        return {run_id: json.loads(result) for run_id, result in rows}
 
     def status_counts(self) -> dict[str, int]:
         with self._connect() as connection:
