@@ -35,11 +35,20 @@ def curve_point(plan: RunPlan, step: int, train_loss: float, optimizer, seconds:
 
 
 def run_record(plan: RunPlan, state: dict, device, status: str) -> dict:
-    """The record of a run at its training state (step, seconds, curve; see the trainer)."""
+    """The record of a run at its training state (step, seconds, curve; see the trainer).
+
+    Seconds and throughput: ``wall_seconds`` from the first step to the last evaluation
+    point (validation and checkpoints included; ``tokens_per_second`` and
+    ``flops_per_second`` divide by it); ``train_seconds`` in optimiser steps alone
+    (``train_tokens_per_second``, ``train_flops_per_second``: the training throughput,
+    exact FLOPs); ``validation_seconds`` in validation measurements, the final one and
+    the final training-loss probe included. ``warnings``: what makes the result doubtful
+    (e.g. too few steps), one line each."""
     config = plan.config
     steps = state["step"]
     tokens = steps * plan.tokens_per_step
     seconds = max(state["seconds"], 1e-9)
+    train_seconds = max(state["train_seconds"], 1e-9)
     last = state["curve"][-1] if state["curve"] else {}
     return {
         "status": status,
@@ -57,6 +66,7 @@ def run_record(plan: RunPlan, state: dict, device, status: str) -> dict:
         "flops": {name: tokens * per_token for name, per_token in plan.flops_per_token.items()},
         "flops_per_token": plan.flops_per_token,
         "epochs": plan.size.passes(tokens),
+        "warnings": plan.warnings,
         "learning_curve": state["curve"],
         "final": {
             "val_loss": last.get("val_loss"),
@@ -68,7 +78,9 @@ def run_record(plan: RunPlan, state: dict, device, status: str) -> dict:
         "flops_per_second": tokens * plan.flops_per_token["exact"] / seconds,
         "wall_seconds": seconds,
         "train_seconds": state["train_seconds"],
-        "train_flops_per_second": tokens * plan.flops_per_token["exact"] / max(state["train_seconds"], 1e-9),
+        "train_tokens_per_second": tokens / train_seconds,
+        "train_flops_per_second": tokens * plan.flops_per_token["exact"] / train_seconds,
+        "validation_seconds": state.get("validation_seconds", 0.0),
         "dataset": {
             "path": str(Path(config.data).resolve()),
             "fingerprint": plan.dataset_fingerprint,

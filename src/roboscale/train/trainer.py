@@ -11,6 +11,7 @@ everything a fit needs. The run folder's files are laid out by
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from roboscale.runfolder import RunLayout, read_json, tokenizer_payload, tokeniz
 from roboscale.runfolder.checkpoint import checkpoint_step, has_checkpoint, load_checkpoint, save_checkpoint
 from roboscale.runfolder.device import resolve_device
 from roboscale.tokenize import Tokenizer, action_spec_for
-from roboscale.train.config import TrainConfig, config_diff, stack_key
+from roboscale.train.config import LENGTH_OPTIONS, TrainConfig, config_diff, stack_key
 from roboscale.train.data import TokenizedData, tokenize_dataset
 from roboscale.train.record import curve_point, run_record
 from roboscale.train.resources import check_memory
@@ -36,7 +37,16 @@ from roboscale.train.step import evaluate, fixed_windows, learning_rate, make_op
 from roboscale.train.validation import validation_loss
 
 Progress = Callable[[int, int, dict], None]
-"""progress(step done, total steps, metrics)."""
+"""progress(step done, total steps, metrics): metrics holds the mean training ``loss`` of
+the step (nats), ``tokens`` trained so far, ``seconds`` since the start (validation
+included) and ``train_seconds`` spent in optimiser steps alone."""
+
+Notice = Callable[[str], None]
+"""notice(message): a one-line warning for the user, given before training starts."""
+
+MIN_STEPS = 30
+"""Fewest optimiser steps a run should take for its loss to mean something (see
+:func:`few_steps_warning`)."""
 
 
 @dataclass
@@ -69,6 +79,59 @@ class RunPlan:
     @property
     def tokens_per_step(self) -> int:
         return self.size.tokens_per_step
+
+    @property
+    def warnings(self) -> list[str]:
+        """What makes this run's result doubtful, one line each (recorded in its record)."""
+        few_steps = few_steps_warning(self.config, self.size)
+        return [few_steps] if few_steps else []
+
+
+def few_steps_warning(config: TrainConfig, size: RunSize) -> str | None:
+    """A one-line warning when the run takes fewer than :data:`MIN_STEPS` optimiser steps,
+    naming what gives it that many; None for a longer run.
+
+    Why 30 steps: AdamW here (beta2 = 0.95) scales every update by an average of the
+    squared gradient over about the last 1 / (1 - beta2) = 20 steps, so a shorter run
+    takes most of its updates before the optimiser has settled, and its 5% warmup rounds
+    to a single step. Its loss then measures the first moments of training, not what the
+    model learns from the data: the README's Meta-World example at ``--flops 1e12`` took
+    6 steps and ended at 4.4-5.0 nats, against ln 256 = 5.55 for a model that knows nothing.
+    30 is also the shortest run a shipped study fits (the demo's ``min_steps``; the study
+    planner's default, 50, is stricter), so every run a study trains passes.
+    """
+    if size.steps >= MIN_STEPS:
+        return None
+    length = next(name for name in LENGTH_OPTIONS if getattr(config, name) is not None)
+    fixes = [] if length == "steps" else [f"raise --{length.replace('_', '-')} to {_length_for(config, size)}"]
+    if length in ("flops", "tokens_per_param"):  # a smaller model takes more steps of the same budget
+        fixes.append("train a smaller --d-model")
+    fixes.append(f"give --steps {MIN_STEPS} or more")
+    return (
+        f"this run takes only {size.steps} optimiser step(s), fewer than {MIN_STEPS}: too few for its loss to "
+        f"mean much (the optimiser and the warmup have not settled); {', or '.join(fixes)}"
+    )
+
+
+def _length_for(config: TrainConfig, size: RunSize, steps: int = MIN_STEPS) -> str:
+    """The value of the run's --tokens, --flops or --tokens-per-param that buys ``steps``
+    optimiser steps, as a command line takes it (rounded up: it buys no fewer)."""
+    tokens = steps * size.tokens_per_step
+    if config.tokens is not None:
+        return str(tokens)
+    if config.flops is not None:
+        return _round_up(tokens * size.model.flops_per_token[config.flops_convention])
+    return _round_up(tokens / size.model.params["total"])
+
+
+def _round_up(value: float, digits: int = 3) -> str:
+    """``value`` (> 0) rounded up to ``digits`` significant digits, as a command line takes
+    it (e.g. 5.031e12 -> "5.04e12", 7.641 -> "7.65")."""
+    scale = 10.0 ** (math.floor(math.log10(value)) - digits + 1)
+    # Up a hair first: a budget that lands exactly on the last step can lose it to rounding.
+    text = f"{math.ceil(value * (1 + 1e-9) / scale) * scale:.{digits}g}"
+    mantissa, _, exponent = text.partition("e")
+    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
 
 
 def prepare_data(
@@ -118,29 +181,36 @@ def plan_run(
 def eval_schedule(total_steps: int, points: int) -> list[int]:
     """Steps after which to evaluate: log-spaced from 1 to the last step."""
     raw = np.geomspace(1, total_steps, num=max(points, 1))
-    return sorted({int(round(s)) for s in raw} | {total_steps})
+    return sorted({round(float(s)) for s in raw} | {total_steps})
 
 
 # -- training ---------------------------------------------------------------------------
 
 
-def train(config: TrainConfig, out: str | Path, *, progress: Progress | None = None) -> dict:
+def train(
+    config: TrainConfig, out: str | Path, *, progress: Progress | None = None, notice: Notice | None = None
+) -> dict:
     """Train (or resume, or find finished) the run in folder ``out``; returns its record.
 
     ``out`` is a run folder (:mod:`roboscale.runfolder`): config (frozen),
     tokenizers, record and checkpoint. Re-running with the same config resumes from
-    the last checkpoint, and returns at once if the run finished; another config is
-    refused. A run whose loss becomes NaN or infinite is recorded as failed and
-    raises :class:`RunDivergedError`.
+    the last checkpoint, and returns at once if the run finished (see
+    :func:`finished_record`); another config is refused. A run whose loss becomes NaN
+    or infinite is recorded as failed and raises :class:`RunDivergedError`.
+    ``notice`` receives the run's warnings (e.g. too few steps) before its first step.
     """
-    record = train_batch([config], [out], progress=progress)[0]
+    record = train_batch([config], [out], progress=progress, notice=notice)[0]
     if record.get("status") == "failed":
         raise RunDivergedError(f"{out}: {record.get('error')}")
     return record
 
 
 def train_batch(
-    configs: Sequence[TrainConfig], outs: Sequence[str | Path], *, progress: Progress | None = None
+    configs: Sequence[TrainConfig],
+    outs: Sequence[str | Path],
+    *,
+    progress: Progress | None = None,
+    notice: Notice | None = None,
 ) -> list[dict]:
     """Train K runs that differ only in their seed as one computation; one record each.
 
@@ -150,6 +220,7 @@ def train_batch(
     another stack. FLOPs, tokens and throughput are counted per model. A model whose
     loss becomes NaN is recorded as failed and the others go on. Finished runs are
     returned as they are. Every config is validated here, once, before any work.
+    ``notice`` receives the stack's warnings (the same for every model) before its first step.
     """
     outs = [Path(out) for out in outs]
     _check_stackable(configs, outs)
@@ -157,10 +228,19 @@ def train_batch(
     records = [record if record and record.get("status") == "finished" else None for record in existing]
     todo = [i for i, record in enumerate(records) if record is None]
     if todo:
-        trained = _train_stack([configs[i] for i in todo], [outs[i] for i in todo], progress)
+        trained = _train_stack([configs[i] for i in todo], [outs[i] for i in todo], progress, notice)
         for i, record in zip(todo, trained, strict=True):
             records[i] = record
     return records
+
+
+def finished_record(config: TrainConfig, out: str | Path) -> dict | None:
+    """The record of the finished run of ``config`` in folder ``out`` (what :func:`train`
+    would return at once), or None when it has not finished there yet. Validates
+    ``config`` and refuses a folder of another run, as :func:`train` does."""
+    config.validate()
+    record = _existing_run(RunLayout.of(Path(out)), config)
+    return record if record and record.get("status") == "finished" else None
 
 
 def _check_stackable(configs: Sequence[TrainConfig], outs: Sequence[Path]) -> None:
@@ -177,7 +257,9 @@ def _check_stackable(configs: Sequence[TrainConfig], outs: Sequence[Path]) -> No
         raise BadInputError("runs trained together need distinct output folders")
 
 
-def _train_stack(configs: list[TrainConfig], outs: list[Path], progress: Progress | None) -> list[dict]:
+def _train_stack(
+    configs: list[TrainConfig], outs: list[Path], progress: Progress | None, notice: Notice | None
+) -> list[dict]:
     """Build (or restore) the stack of models and train it to the end."""
     layouts = [RunLayout.of(out) for out in outs]
     resume = _common_checkpoint_step(layouts) is not None
@@ -186,6 +268,8 @@ def _train_stack(configs: list[TrainConfig], outs: list[Path], progress: Progres
     check_memory(first.model_config, first.config, first.params["total"], n_models=len(configs))
     shared = (first.data, first.dataset_fingerprint)
     plans = [first] + [plan_run(config, prepared=shared) for config in configs[1:]]
+    for warning in first.warnings if notice is not None else []:
+        notice(warning)
     device = resolve_device(first.config.device)
     torch.set_num_threads(first.config.thread_count())
     model = SequenceModel(first.model_config, seeds=[config.seed for config in configs]).to(device)
@@ -225,7 +309,15 @@ def _common_checkpoint_step(layouts: list[RunLayout]) -> int | None:
 
 
 def _fresh_state() -> dict:
-    return {"step": 0, "seconds": 0.0, "train_seconds": 0.0, "curve": [], "loss_sum": 0.0, "loss_steps": 0}
+    return {
+        "step": 0,
+        "seconds": 0.0,
+        "train_seconds": 0.0,
+        "validation_seconds": 0.0,
+        "curve": [],
+        "loss_sum": 0.0,
+        "loss_steps": 0,
+    }
 
 
 def _existing_run(layout: RunLayout, config: TrainConfig) -> dict | None:
@@ -254,7 +346,8 @@ class _Stack:
     optimizer: torch.optim.Optimizer
     samplers: list[np.random.Generator]
     states: list[dict]
-    """Per model: step, seconds, train_seconds, curve, loss_sum, loss_steps (what a checkpoint stores)."""
+    """Per model: step, seconds, train_seconds, validation_seconds, curve, loss_sum, loss_steps
+    (what a checkpoint stores)."""
     device: torch.device
 
     def record(self, index: int, status: str) -> dict:
@@ -276,6 +369,7 @@ def _run_loop(stack: _Stack, progress: Progress | None) -> list[dict]:
     last_save = time.perf_counter()
     started = time.perf_counter() - first["seconds"]
     train_seconds = first.get("train_seconds", 0.0)
+    validation_seconds = first.get("validation_seconds", 0.0)  # checkpoints before it was kept: 0
     loss_sums = torch.tensor([state["loss_sum"] for state in stack.states], dtype=torch.float64)
     loss_steps = first["loss_steps"]
     stack.model.train()
@@ -298,17 +392,29 @@ def _run_loop(stack: _Stack, progress: Progress | None) -> list[dict]:
         done = step + 1
         if done in plan.eval_steps:
             seconds = time.perf_counter() - started
-            point = {"seconds": seconds, "train_seconds": train_seconds, "loss_sums": loss_sums / loss_steps}
-            saved = _evaluation_point(stack, done, point, alive, records, last_save, validation, train_probe)
+            point = {
+                "seconds": seconds,
+                "train_seconds": train_seconds,
+                "validation_seconds": validation_seconds,
+                "loss_sums": loss_sums / loss_steps,
+            }
+            saved, validation_seconds = _evaluation_point(
+                stack, done, point, alive, records, last_save, validation, train_probe
+            )
             last_save = time.perf_counter() if saved else last_save
             loss_sums.zero_()
             loss_steps = 0
         if progress is not None:
             elapsed = time.perf_counter() - started
-            metrics = {"loss": float(losses.detach()[alive].mean()), "seconds": elapsed}
+            metrics = {"loss": float(losses.detach()[alive].mean()), "seconds": elapsed, "train_seconds": train_seconds}
             progress(done, plan.total_steps, {**metrics, "tokens": done * plan.tokens_per_step})
     if start_step == plan.total_steps:  # the last checkpoint was saved, its record was not
-        point = {"seconds": first["seconds"], "train_seconds": train_seconds, "loss_sums": loss_sums}
+        point = {
+            "seconds": first["seconds"],
+            "train_seconds": train_seconds,
+            "validation_seconds": validation_seconds,
+            "loss_sums": loss_sums,
+        }
         for state in stack.states:
             state["curve"].pop()  # measured again below
         _evaluation_point(stack, plan.total_steps, point, alive, records, last_save, validation, train_probe)
@@ -317,17 +423,21 @@ def _run_loop(stack: _Stack, progress: Progress | None) -> list[dict]:
 
 def _evaluation_point(
     stack: _Stack, done: int, point: dict, alive, records: list, last_save: float, validation, train_probe
-) -> bool:
+) -> tuple[bool, float]:
     """Validation loss of every live model at step ``done`` (with its episode-clustered
     standard error): a learning-curve point, the record, and (when due) the checkpoint.
-    Returns whether checkpoints were saved."""
+    ``point``: the wall, training and validation seconds so far and the mean training
+    losses since the last point. Returns whether checkpoints were saved, and the
+    validation seconds so far, this measurement (and the final training-loss probe) included."""
     plan = stack.plans[0]
     config, data = plan.config, plan.data
     eval_batch = 4 * config.batch_size
     finished = done == plan.total_steps
     save = finished or time.perf_counter() - last_save >= config.checkpoint_seconds
+    measuring = time.perf_counter()
     losses, standard_errors = validation_loss(stack.model, data, validation, config.task, eval_batch, stack.device)
     probe = evaluate(stack.model, data, train_probe, config.task, eval_batch, stack.device) if finished else None
+    validation_seconds = point["validation_seconds"] + time.perf_counter() - measuring
     for index in torch.nonzero(alive).flatten().tolist():
         state = stack.states[index]
         measured = curve_point(
@@ -337,6 +447,7 @@ def _evaluation_point(
         measured["val_loss_se"] = float(standard_errors[index])
         state["curve"].append(measured)
         state.update(step=done, seconds=point["seconds"], train_seconds=point["train_seconds"])
+        state["validation_seconds"] = validation_seconds
         state.update(loss_sum=0.0, loss_steps=0, sampler=stack.samplers[index].bit_generator.state)
         state["dataset_fingerprint"] = plan.dataset_fingerprint
         if save:
@@ -346,7 +457,7 @@ def _evaluation_point(
             record["final"]["train_loss"] = float(probe[index])
         write_json_atomic(stack.layouts[index].record, record)
         records[index] = record
-    return save
+    return save, validation_seconds
 
 
 def _record_failure(stack: _Stack, index: int, error: str) -> dict:
