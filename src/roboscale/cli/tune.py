@@ -14,7 +14,7 @@ from roboscale.cli.study import _data_progress_note
 
 
 def tune_command(
-    file: Annotated[Path, typer.Argument(help="Study file (TOML) with an optional [tune] section.")],
+    file: Annotated[Path, typer.Argument(help="Study file (TOML) with an optional tune section.")],
 ) -> None:
     """Train the study's [tune] learning rates at [train] base_width and write the best
     per task and tokenizer to tune.json in the study folder; [train] lr = "tuned" uses it."""

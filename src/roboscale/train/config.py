@@ -47,7 +47,7 @@ class TrainConfig:
     tokens: float | None = None
     """Run length in training tokens (sequence positions) to process."""
     flops: float | None = None
-    """Run length as a budget of training FLOPs (counted with flops_convention), e.g. 1e12."""
+    """Run length as a budget of training FLOPs (counted as --flops-convention says), e.g. 1e12."""
     tokens_per_param: float | None = None
     """Run length in tokens per parameter: tokens = this ratio x parameters (e.g. 20, Chinchilla's)."""
     lr: float | None = None
