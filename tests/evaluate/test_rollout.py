@@ -48,8 +48,26 @@ def test_a_trained_policy_succeeds_where_an_untrained_one_fails(trained_policy, 
 def test_results_depend_on_the_seed_only_not_on_workers(binned_policy):
     settings = {"episodes": 4, "max_steps": 30, "envs": 3, "write": False}
     greedy = evaluate_policy(binned_policy, **settings)
-    sampled = [evaluate_policy(binned_policy, sample=True, workers=workers, **settings) for workers in (1, 2, 1)]
+    events = {1: [], 2: []}  # progress as it came: ("steps", n) and ("episode", length)
+    sampled = [
+        evaluate_policy(
+            binned_policy,
+            sample=True,
+            workers=workers,
+            progress=lambda result, total, seen=events[workers]: seen.append(("episode", result.length)),
+            steps_progress=lambda steps, seen=events[workers]: seen.append(("steps", steps)),
+            **settings,
+        )
+        for workers in (1, 2)
+    ]
+    sampled.append(evaluate_policy(binned_policy, sample=True, **settings))
     assert sampled[0].episodes == sampled[1].episodes == sampled[2].episodes
+    for seen, evaluation in zip(events.values(), sampled):
+        assert seen[0] == ("steps", 0)  # the bar can show as soon as the policy has loaded
+        assert sum(n for kind, n in seen if kind == "steps") == evaluation.timing.env_steps
+        assert sorted(n for kind, n in seen if kind == "episode") == sorted(r.length for r in evaluation.episodes)
+    first_episode = events[1].index(next(event for event in events[1] if event[0] == "episode"))
+    assert first_episode >= min(r.length for r in sampled[0].episodes)  # one report per lockstep step before it
     assert greedy.episodes == evaluate_policy(binned_policy, **settings).episodes
     assert [r.episode_return for r in greedy.episodes] != [r.episode_return for r in sampled[0].episodes]
     other_seed = evaluate_policy(binned_policy, sample=True, seed=1, **settings)

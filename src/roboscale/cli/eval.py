@@ -89,21 +89,34 @@ def _closed_loop(run, settings, max_steps, env, data, workers, envs, device, as_
         note(remark)
     from roboscale.evaluate.closed_loop import run_policy_evaluation  # torch loads here
 
+    # The bar measures environment steps against the horizon's budget (an episode that ends
+    # early hands back the rest of its steps), so it moves from the first step on.
     columns = bar_columns(
         "rolling out",
-        TextColumn("{task.completed:.0f}/{task.total:.0f} episodes"),
-        TextColumn("success {task.fields[success]:.0%}"),
+        TextColumn("{task.fields[done]}/{task.fields[planned]} episodes"),
+        TextColumn("success {task.fields[success]}"),
     )
-    counts = {"done": 0, "successes": 0}
-    with LateProgress(columns, success=0.0) as bar:
+    budget, planned = len(plan.episodes) * plan.max_steps, len(plan.episodes)
+    counts = {"done": 0, "successes": 0, "steps": 0}
+    with LateProgress(columns, done=0, planned=planned, success="-") as bar:
 
-        def update(result, total: int) -> None:
+        def show() -> None:
+            success = f"{counts['successes'] / counts['done']:.0%}" if counts["done"] else "-"
+            bar.update(completed=counts["steps"], total=budget, done=counts["done"], success=success)
+
+        def episode_done(result, total: int) -> None:
             counts["done"] += 1
             counts["successes"] += int(result.success)
-            success = counts["successes"] / counts["done"]
-            bar.update(completed=counts["done"], total=len(plan.episodes), success=success)
+            counts["steps"] += plan.max_steps - result.length
+            show()
 
-        evaluation = run_policy_evaluation(plan, workers=workers, envs=envs, device=device, progress=update)
+        def steps_taken(steps: int) -> None:
+            counts["steps"] += steps
+            show()
+
+        evaluation = run_policy_evaluation(
+            plan, workers=workers, envs=envs, device=device, progress=episode_done, steps_progress=steps_taken
+        )
     if as_json:
         sys.stdout.write(json.dumps(evaluation.to_dict(), indent=2) + "\n")
         return

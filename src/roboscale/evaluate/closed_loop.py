@@ -106,6 +106,9 @@ class PolicyEvaluation:
 
 Progress = Callable[[EpisodeResult, int], None]
 """progress(finished episode, episodes planned)."""
+StepsProgress = Callable[[int], None]
+"""steps_progress(environment steps taken since the last call): 0 once the policy has
+loaded, then as the rollouts go (see :func:`~roboscale.evaluate.rollout.run_episodes`)."""
 
 
 def evaluate_policy(
@@ -124,6 +127,7 @@ def evaluate_policy(
     device: str = "auto",
     write: bool = True,
     progress: Progress | None = None,
+    steps_progress: StepsProgress | None = None,
 ) -> PolicyEvaluation:
     """Roll out a behaviour-cloning run's policy and summarise success, return and length.
 
@@ -134,7 +138,8 @@ def evaluate_policy(
     discrete actions instead of taking the argmax; ``max_steps``: the horizon (default:
     the dataset's). ``env`` must name the dataset's simulator if given; ``data`` replaces
     the dataset path recorded in the run. Raises BadInputError, before any rollout, for a
-    run or setting that cannot be evaluated. ``write``: save the JSON under ``RUN/eval/``.
+    run or setting that cannot be evaluated. ``write``: save the JSON under ``RUN/eval/``. ``progress`` is called as each
+    episode finishes, ``steps_progress`` as environment steps are taken.
     """
     plan = plan_policy_evaluation(
         run_dir,
@@ -147,7 +152,9 @@ def evaluate_policy(
         env=env,
         data=data,
     )
-    return run_policy_evaluation(plan, workers=workers, envs=envs, device=device, write=write, progress=progress)
+    return run_policy_evaluation(
+        plan, workers=workers, envs=envs, device=device, write=write, progress=progress, steps_progress=steps_progress
+    )
 
 
 def run_policy_evaluation(
@@ -158,6 +165,7 @@ def run_policy_evaluation(
     device: str = "auto",
     write: bool = True,
     progress: Progress | None = None,
+    steps_progress: StepsProgress | None = None,
 ) -> PolicyEvaluation:
     """Carry out a plan from :func:`~roboscale.evaluate.plan.plan_policy_evaluation`."""
     for name, value in (("workers", workers), ("envs", envs)):
@@ -165,6 +173,8 @@ def run_policy_evaluation(
             raise BadInputError(f"--{name} {value}: must be >= 1")
     started = time.perf_counter()
     policy = TransformerPolicy(load_model(plan.run, device), plan.sample)  # fails here, before workers start
+    if steps_progress is not None:
+        steps_progress(0)
 
     def report(result: EpisodeResult) -> None:
         if progress is not None:
@@ -179,6 +189,7 @@ def run_policy_evaluation(
         workers=workers,
         policy=policy if workers <= 1 else None,
         on_episode=report,
+        on_steps=steps_progress,
     )
     evaluation = PolicyEvaluation(
         run=str(plan.run.path),

@@ -11,8 +11,13 @@ exactly the windows training saw (:mod:`roboscale.train.data`): at frame t < K
 (K = ``context_steps``) frames 0..t at positions 0..t, later the last K frames,
 the current one last. Action slot j of the current frame is read at the slot
 just before it (the last state slot for j = 0), so an action of several slots is
-decoded slot by slot, one batched forward pass per slot; the model is causal,
-so the undecoded slots after it can hold any placeholder (the pad id, or 0).
+decoded slot by slot; the model is causal, so the undecoded slots after it can
+hold any placeholder (the pad id, or 0). With the key-value cache (the default)
+a call feeds the model only the tokens it has not seen: the previous frame's
+executed action and the current frame's state slots while the window grows, the
+whole window again once it slides (every timestep embedding moves), then one
+token per further action slot. Without it (``use_cache=False``, the reference)
+each slot reruns the whole window.
 Discrete slots are decoded greedily (argmax) or sampled (Gumbel-max, with noise
 from each episode's own seeded generator, so a sample does not depend on which
 other episodes share the batch); continuous slots are the regression output.
@@ -22,6 +27,7 @@ the training data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,7 +38,7 @@ from safetensors import SafetensorError
 from roboscale.data.envs import TaskEnv, get_family
 from roboscale.errors import BadInputError
 from roboscale.evaluate.episodes import EvalEpisode
-from roboscale.models import ModelConfig, SequenceModel
+from roboscale.models import KVCache, ModelConfig, SequenceModel
 from roboscale.runfolder import RunFolder, read_run_folder, tokenizers_from_payload
 from roboscale.runfolder.checkpoint import load_checkpoint
 from roboscale.runfolder.device import resolve_device
@@ -139,9 +145,10 @@ def choose_slot(
 class TransformerPolicy:
     """A behaviour-cloning run as a :class:`Policy` (see the module docstring)."""
 
-    def __init__(self, loaded: LoadedModel, sample: bool = False) -> None:
+    def __init__(self, loaded: LoadedModel, sample: bool = False, use_cache: bool = True) -> None:
         self.loaded = loaded
         self.sample = sample
+        self.use_cache = use_cache
         self.context_steps = loaded.model.config.context_steps
         self.reset([])
 
@@ -152,6 +159,10 @@ class TransformerPolicy:
         self.tasks = np.array([episode.task_index for episode in episodes], dtype=np.int64)
         self.generators = [np.random.default_rng(episode.sample_seed) for episode in episodes]
         self.frames = 0
+        self.cache: KVCache | None = None
+        """Keys and values of the tokens of the current window the model has seen."""
+        self.cache_rows = np.arange(n)
+        """The batch rows the cache holds, in its row order."""
 
     @torch.inference_mode()
     def act(self, observations: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -161,11 +172,9 @@ class TransformerPolicy:
         actions = torch.from_numpy(self.actions[rows, : position + 1]).to(device)
         tasks = torch.from_numpy(self.tasks[rows]).to(device)
         finite = torch.ones(len(rows), dtype=torch.bool, device=device)
-        model, tokenizer = self.loaded.model, self.loaded.action_tokenizer
-        state_tokens = model.config.state_tokens
-        for slot in range(tokenizer.tokens):
-            hidden = model(states, actions, tasks).view(len(rows), position + 1, model.config.slots_per_step, -1)
-            output = model.action_head(hidden[:, position, state_tokens - 1 + slot])
+        tokenizer = self.loaded.action_tokenizer
+        decode = self._cached_slots if self.use_cache else self._recomputed_slots
+        for slot, output in enumerate(decode(states, actions, tasks, rows, position)):
             values, slot_finite = choose_slot(output, tokenizer, slot, self._noise(rows, output))
             actions[:, position, slot] = values
             finite &= slot_finite
@@ -174,6 +183,43 @@ class TransformerPolicy:
         executed[~finite.cpu().numpy()] = np.nan
         self.frames += 1
         return executed
+
+    def _recomputed_slots(self, states, actions, tasks, rows: np.ndarray, position: int) -> Iterator[torch.Tensor]:
+        """The action head's output for each action slot of frame ``position``, one forward
+        pass over the whole window per slot (the caller writes each chosen slot into ``actions``)."""
+        model = self.loaded.model
+        before_first = model.config.state_tokens - 1
+        for slot in range(self.loaded.action_tokenizer.tokens):
+            hidden = model(states, actions, tasks).view(len(rows), position + 1, model.config.slots_per_step, -1)
+            yield model.action_head(hidden[:, position, before_first + slot])
+
+    def _cached_slots(self, states, actions, tasks, rows: np.ndarray, position: int) -> Iterator[torch.Tensor]:
+        """As :meth:`_recomputed_slots`, feeding the model only the tokens its cache lacks."""
+        model, config = self.loaded.model, self.loaded.model.config
+        known = self._cache_for(rows, position, tasks)
+        up_to_states = position * config.slots_per_step + config.state_tokens  # through frame position's states
+        new_tokens = up_to_states - known
+        last = torch.full((len(rows),), new_tokens - 1, device=tasks.device)
+        hidden = model.extend(self.cache, states, actions, new_tokens, read=last)[:, 0]
+        for slot in range(self.loaded.action_tokenizer.tokens):
+            if slot > 0:  # feed the slot just chosen, read the next one
+                hidden = model.extend(self.cache, states, actions, 1)[:, -1]
+            yield model.action_head(hidden)
+        # The chosen slots stay cached, but the history keeps the executed action encoded
+        # again, which can differ (continuous round trip): the next call feeds it afresh.
+        self.cache.rewind(torch.full_like(self.cache.lengths, up_to_states))
+
+    def _cache_for(self, rows: np.ndarray, position: int, tasks: torch.Tensor) -> int:
+        """Make ``self.cache`` hold ``rows`` and return how many tokens of their window it
+        already holds: none at the first frame or after the window slid."""
+        if self.frames == 0 or self.frames >= self.context_steps or self.cache is None:
+            self.cache, self.cache_rows = self.loaded.model.start_cache(tasks), rows.copy()
+            return 0
+        if not np.array_equal(rows, self.cache_rows):  # finished episodes left the batch
+            keep = np.searchsorted(self.cache_rows, rows)
+            self.cache = self.cache.select(torch.from_numpy(keep).to(self.cache.lengths.device))
+            self.cache_rows = rows.copy()
+        return int(self.cache.lengths[0]) if len(rows) else 0
 
     def _append(self, observations: np.ndarray, rows: np.ndarray) -> int:
         """Put the current observation into the window; returns its position."""
@@ -199,9 +245,12 @@ class RunPolicySource:
     run_dir: str
     device: str = "auto"
     sample: bool = False
+    use_cache: bool = True
+    """Decode with the key-value cache (False: rerun the window per slot, the reference)."""
 
     def build(self) -> TransformerPolicy:
-        return TransformerPolicy(load_model(read_run_folder(self.run_dir), self.device), self.sample)
+        loaded = load_model(read_run_folder(self.run_dir), self.device)
+        return TransformerPolicy(loaded, self.sample, self.use_cache)
 
 
 class ExpertPolicy:

@@ -1,8 +1,8 @@
 """Closed-loop rollouts: batches of parallel environments, one batched policy call per step.
 
 The episode plan is cut into fixed batches of ``envs`` consecutive episodes. A
-batch runs in lockstep: one policy call (one batched forward pass per action
-slot) acts for every running episode, then each simulator steps; an episode ends
+batch runs in lockstep: one policy call (batched over the episodes) acts for
+every running episode, then each simulator steps; an episode ends
 at its first success, when the simulator ends it, at ``max_steps``, or when the
 policy's action is not finite (recorded as a failure with its reason, never a
 crash). Finished episodes leave the batch.
@@ -10,7 +10,10 @@ crash). Finished episodes leave the batch.
 With ``workers`` > 1 the batches are shared out to worker processes (spawned, one
 torch thread each), each with its own policy and simulators. Every batch is
 computed the same way whichever process runs it, so results are identical for
-any number of workers. (``envs`` changes the batching, which can change the
+any number of workers. The workers ignore Ctrl-C: the parent alone is interrupted,
+and stops them (so none dies half-way through a queue operation, and nothing is
+left for the resource tracker to report). They count the environment steps they
+take in a shared counter, which the parent reports every half second. (``envs`` changes the batching, which can change the
 last bits of a forward pass, so keep it fixed when comparing runs.)
 """
 
@@ -18,9 +21,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -57,7 +63,7 @@ class RolloutTiming:
 
     env_steps: int = 0
     policy_calls: int = 0
-    """Batched policy calls (each one forward pass per action slot)."""
+    """Batched policy calls (one per lockstep step)."""
     loop_seconds: float = 0.0
     """Time in the rollout loops (simulator construction excluded)."""
     policy_seconds: float = 0.0
@@ -134,14 +140,21 @@ class _BatchState:
         )
 
 
+StepsTaken = Callable[[int], None]
+"""steps_taken(environment steps just taken), called as a rollout goes."""
+
+
 def run_batch(
     policy: Policy,
     pool: EnvPool,
     episodes: list[EvalEpisode],
     max_steps: int,
     on_episode: Callable[[EpisodeResult], None] | None = None,
+    on_steps: StepsTaken | None = None,
 ) -> tuple[list[EpisodeResult], RolloutTiming]:
-    """Roll out ``episodes`` in lockstep (see the module docstring); results in their order."""
+    """Roll out ``episodes`` in lockstep (see the module docstring); results in their order.
+    ``on_steps`` is told after every lockstep step how many environments stepped."""
+    # (an episode whose action was not finite ends without a step)
     envs = pool.take([episode.task for episode in episodes])
     timing = RolloutTiming()
     started = time.perf_counter()
@@ -157,8 +170,11 @@ def run_batch(
         timing.policy_seconds += time.perf_counter() - policy_started
         timing.policy_calls += 1
         simulator_started = time.perf_counter()
+        steps_before = int(batch.lengths[rows].sum())
         ended = [_step(envs[row], action, row, step, observations, batch) for row, action in zip(rows, actions)]
         timing.simulator_seconds += time.perf_counter() - simulator_started
+        if on_steps is not None:
+            on_steps(int(batch.lengths[rows].sum()) - steps_before)
         finished = [row for row, done in zip(rows, ended) if done or step == max_steps - 1]
         for row in finished:
             results[row] = _result(episodes[row], batch, row)
@@ -210,15 +226,22 @@ def batches(episodes: list[EvalEpisode], envs: int) -> list[list[EvalEpisode]]:
 _worker: dict = {}
 
 
-def _init_worker(source: PolicySource, env: str, max_steps: int) -> None:
+def _init_worker(source: PolicySource, env: str, max_steps: int, steps_taken) -> None:
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = "1"
     torch.set_num_threads(1)
-    _worker.update(policy=source.build(), pool=EnvPool(get_family(env)), max_steps=max_steps)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C (and stops us)
+    _worker.update(policy=source.build(), pool=EnvPool(get_family(env)), max_steps=max_steps, steps_taken=steps_taken)
 
 
 def _run_in_worker(batch: list[EvalEpisode]) -> tuple[list[EpisodeResult], RolloutTiming]:
-    return run_batch(_worker["policy"], _worker["pool"], batch, _worker["max_steps"])
+    return run_batch(_worker["policy"], _worker["pool"], batch, _worker["max_steps"], on_steps=_count_steps)
+
+
+def _count_steps(steps: int) -> None:
+    counter = _worker["steps_taken"]
+    with counter.get_lock():
+        counter.value += steps
 
 
 def run_episodes(
@@ -231,44 +254,87 @@ def run_episodes(
     workers: int = 1,
     policy: Policy | None = None,
     on_episode: Callable[[EpisodeResult], None] | None = None,
+    on_steps: StepsTaken | None = None,
 ) -> tuple[list[EpisodeResult], RolloutTiming]:
     """Run every planned episode; results in plan order, and the summed timing.
 
     ``policy``: an already built policy for the in-process case (workers=1), to skip
     building it again. ``on_episode`` is called as each episode finishes (in this
-    process), or as each batch returns from a worker.
+    process), or as each batch returns from a worker; ``on_steps`` with the environment
+    steps taken since its last call, after every lockstep step (in this process) or
+    every half second (workers).
     """
     timing = RolloutTiming()
     results: list[EpisodeResult] = []
     planned = batches(episodes, envs)
-    for batch_results, batch_timing in _batch_outcomes(source, env, planned, max_steps, workers, policy, on_episode):
+    callbacks = (on_episode, on_steps)
+    for batch_results, batch_timing in _batch_outcomes(source, env, planned, max_steps, workers, policy, callbacks):
         results.extend(batch_results)
         timing.add(batch_timing)
     return results, timing
 
 
-def _batch_outcomes(source, env, planned, max_steps, workers, policy, on_episode) -> Iterator:
+REPORT_SECONDS = 0.5
+"""How often the parent reports the workers' step count."""
+
+
+def _batch_outcomes(source, env, planned, max_steps, workers, policy, callbacks) -> Iterator:
+    on_episode, on_steps = callbacks
     if workers <= 1:
-        yield from _in_process(source, env, planned, max_steps, policy, on_episode)
+        yield from _in_process(source, env, planned, max_steps, policy, callbacks)
         return
     # spawn, not fork: a forked child inheriting an initialised OpenMP runtime can hang.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(min(workers, len(planned)), initializer=_init_worker, initargs=(source, env, max_steps)) as pool:
-        for batch_results, batch_timing in pool.imap(_run_in_worker, planned):
+    steps_taken, reported = context.Value("q", 0), 0
+    settings = (source, env, max_steps, steps_taken)
+    with _children_ignore_interrupts():
+        pool = context.Pool(min(workers, len(planned)), initializer=_init_worker, initargs=settings)
+    with pool:
+        outcomes = pool.imap(_run_in_worker, planned)
+        for _ in planned:
+            while True:
+                try:
+                    batch_results, batch_timing = outcomes.next(timeout=REPORT_SECONDS)
+                    break
+                except multiprocessing.TimeoutError:
+                    reported = _report_steps(steps_taken, reported, on_steps)
+            reported = _report_steps(steps_taken, reported, on_steps)
             if on_episode is not None:
                 for result in batch_results:
                     on_episode(result)
             yield batch_results, batch_timing
 
 
-def _in_process(source, env, planned, max_steps, policy, on_episode) -> Iterator:
+def _report_steps(steps_taken, reported: int, on_steps: StepsTaken | None) -> int:
+    """Tell ``on_steps`` the steps counted since ``reported``; returns the new count."""
+    count = steps_taken.value
+    if on_steps is not None and count > reported:
+        on_steps(count - reported)
+    return count
+
+
+@contextmanager
+def _children_ignore_interrupts() -> Iterator[None]:
+    """Ignore Ctrl-C while worker processes start, so that they inherit the ignoring from
+    their first instruction on (a Python process started with SIGINT ignored keeps it so)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _in_process(source, env, planned, max_steps, policy, callbacks) -> Iterator:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a worker: the same arithmetic for any number of workers
     pool = EnvPool(get_family(env))
     try:
         policy = policy if policy is not None else source.build()
         for batch in planned:
-            yield run_batch(policy, pool, batch, max_steps, on_episode)
+            yield run_batch(policy, pool, batch, max_steps, *callbacks)
     finally:
         pool.close()
         torch.set_num_threads(threads)

@@ -275,15 +275,18 @@ def _window(loaded, frames: EncodedFrames, starts: StartFrames, step: int, predi
 
 
 def _decode_state(loaded, states: torch.Tensor, actions: torch.Tensor, tasks: torch.Tensor, position) -> np.ndarray:
-    """Greedily decode the state slots at ``position`` of each window, one slot after another."""
+    """Greedily decode the state slots at ``position`` of each window, one slot after another:
+    the frames before ``position`` prefilled into a key-value cache, then one token per slot."""
     model, tokenizer = loaded.model, loaded.state_tokenizer
-    batch, steps = states.shape[:2]
-    rows = torch.arange(batch, device=states.device)
-    slots_per_step = model.config.slots_per_step
+    rows = torch.arange(states.shape[0], device=states.device)
+    cache = model.start_cache(tasks)
+    known = position * model.config.slots_per_step  # each row's tokens before its frame `position`
+    # Slot 0 is read at the last slot of the frame before, slot j at slot j-1.
+    before = model.extend(cache, states, actions, int(known.max()), read=known - 1)[:, 0]
+    cache.rewind(known)  # shorter windows drop what the longest one needed
     for slot in range(tokenizer.tokens):
-        hidden = model(states, actions, tasks).view(batch, steps, slots_per_step, -1)
-        # Slot 0 is read at the last slot of the frame before, slot j at slot j-1.
-        before = hidden[rows, position - 1, slots_per_step - 1] if slot == 0 else hidden[rows, position, slot - 1]
+        if slot > 0:
+            before = model.extend(cache, states, actions, 1)[:, 0]
         values, _ = choose_slot(model.state_head(before), tokenizer, slot, None)
         previous = states[rows, position - 1, slot]  # a prediction's position is never its window's first
         states[rows, position, slot] = next_state_from_target(previous, values, model.config.wm_target, tokenizer.bins)

@@ -46,6 +46,15 @@ m = 1 the first three are the identity, so a muP model at its base width is the
 standard model (same seed, same bytes) except for attention logits that are
 1/sqrt(d_head) as large (:func:`attention_scale`).
 
+Decoding (evaluation) feeds a window token by token through a :class:`KVCache`: the
+keys and values of every layer for the tokens seen so far, one length per row.
+:meth:`SequenceModel.extend` embeds the next tokens of each row at the positions
+the cache says they are at (slot and timestep from the row's length), writes their
+keys and values, and attends over the row's cached tokens; prefilling a window and
+then extending it one token at a time gives the hidden states of one full forward
+pass (to float rounding). A window that slides (drops its oldest frame) changes
+every timestep embedding, so it has to be prefilled again.
+
 The model reports its own cost (per model, never for the stack): :meth:`SequenceModel.num_params` splits the
 parameters into embedding, transformer and head groups that add up to the total,
 and :meth:`SequenceModel.flops_per_token` counts training FLOPs per sequence
@@ -288,6 +297,64 @@ def attention_scale(head_width: int, mup: bool) -> float | None:
     return 1.0 / head_width if mup else None
 
 
+@dataclass
+class KVCache:
+    """Keys and values of the tokens each row of a batch has been fed (see :meth:`SequenceModel.extend`).
+
+    Rows are model-major like the model's inputs (K*B); row r holds its first
+    ``lengths[r]`` tokens of a window (flat position = timestep x slots_per_step + slot).
+    Keys and values are kept for every layer in one tensor each,
+    (n_layer, K*B, sequence_length, n_head, d_head); positions at or after a row's
+    length hold stale values that attention masks out and later tokens overwrite.
+    """
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    lengths: torch.Tensor
+    """(K*B,) int64: tokens held per row; the next token goes at this position."""
+    tasks: torch.Tensor
+    """(K*B,) task ids of the rows."""
+
+    def rewind(self, lengths: torch.Tensor) -> None:
+        """Forget every token at or after ``lengths`` (K*B,) (at most the current lengths):
+        exact, since a cached token depends only on the tokens before it."""
+        if bool((lengths > self.lengths).any()) or bool((lengths < 0).any()):
+            raise ValueError("rewind: a new length must lie between 0 and the row's current length")
+        self.lengths = lengths.clone()
+
+    def select(self, rows: torch.Tensor) -> KVCache:
+        """A cache of only ``rows`` (indices into this one's rows), e.g. the episodes still running."""
+        return KVCache(self.keys[:, rows], self.values[:, rows], self.lengths[rows], self.tasks[rows])
+
+
+@dataclass
+class CachedLayer:
+    """One layer's view of a :class:`KVCache` while T new tokens per row pass through it."""
+
+    keys: torch.Tensor
+    """(K*B, capacity, n_head, d_head), written in place."""
+    values: torch.Tensor
+    positions: torch.Tensor
+    """(K*B, T): where the new tokens go."""
+    mask: torch.Tensor | None
+    """(K*B, 1, T, keys) bool: new token i of row r sees key j <= positions[r, i]; None when
+    every row starts empty (plain causal attention over the T new tokens)."""
+    keys_seen: int
+    """Keys attended to: up to the furthest new position."""
+    read: torch.Tensor | None = None
+    """(K*B,): carry only new token read[r] of each row past attention (its keys and values
+    are all the other new tokens leave behind); ``mask`` then has one query row."""
+
+    def store(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the new tokens' keys and values (K*B, T, n_head, d_head) at their positions;
+        returns all keys and values up to the furthest position, (K*B, n_head, keys, d_head)."""
+        rows = torch.arange(len(self.positions), device=self.positions.device)[:, None]
+        self.keys[rows, self.positions] = keys
+        self.values[rows, self.positions] = values
+        seen = self.keys_seen
+        return self.keys[:, :seen].transpose(1, 2), self.values[:, :seen].transpose(1, 2)
+
+
 class Block(nn.Module):
     """Pre-LN transformer block: causal self-attention and an MLP, each residual; (K, B, T, d)."""
 
@@ -303,12 +370,29 @@ class Block(nn.Module):
         self.mlp_in = StackedLinear(n_models, d_model, mlp_ratio * d_model, bias=False)
         self.mlp_out = StackedLinear(n_models, mlp_ratio * d_model, d_model, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cached: CachedLayer | None = None) -> torch.Tensor:
+        """``x`` (K, B, T, d): a whole sequence (causal attention), or with ``cached`` the
+        next T tokens of each row, attending to the row's cached tokens and themselves."""
         n_models, batch, length, width = x.shape
         q, k, v = self.qkv(self.ln_attention(x)).split(width, dim=-1)
         # Attention has no parameters: the K models' sequences are one batch of K*B.
-        heads = [t.reshape(n_models * batch, length, self.n_head, -1).transpose(1, 2) for t in (q, k, v)]
-        attended = F.scaled_dot_product_attention(*heads, is_causal=True, scale=self.attention_scale)
+        heads = [t.reshape(n_models * batch, length, self.n_head, -1) for t in (q, k, v)]
+        if cached is None:
+            q, k, v = (t.transpose(1, 2) for t in heads)
+            attended = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.attention_scale)
+        else:
+            k, v = cached.store(heads[1], heads[2])
+            q = heads[0]
+            if cached.read is not None:
+                rows = torch.arange(len(q), device=q.device)
+                q = q[rows, cached.read][:, None]
+                x = x.view(len(q), length, width)[rows, cached.read].view(n_models, batch, 1, width)
+                length = 1
+            q = q.transpose(1, 2)
+            causal = cached.mask is None
+            attended = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=cached.mask, is_causal=causal, scale=self.attention_scale
+            )
         x = x + self.attention_out(attended.transpose(1, 2).reshape(n_models, batch, length, width))
         return x + self.mlp_out(F.gelu(self.mlp_in(self.ln_mlp(x))))
 
@@ -408,6 +492,80 @@ class SequenceModel(nn.Module):
         ``states`` (K*B, steps, state_tokens, state_group), ``actions`` likewise,
         and task ids (K*B,)."""
         return self.hidden(states, actions, tasks).flatten(0, 1)
+
+    # -- decoding with a key-value cache -----------------------------------------------
+    def start_cache(self, tasks: torch.Tensor) -> KVCache:
+        """An empty :class:`KVCache` for rows with task ids ``tasks`` (K*B,), model-major,
+        room for one whole window per row."""
+        c, rows = self.config, len(tasks)
+        shape = (c.n_layer, rows, c.sequence_length, c.n_head, c.d_model // c.n_head)
+        like = self.slot_embedding
+        empty = torch.zeros(shape, dtype=like.dtype, device=like.device)
+        lengths = torch.zeros(rows, dtype=torch.int64, device=like.device)
+        return KVCache(empty, empty.clone(), lengths, tasks)
+
+    def extend(
+        self,
+        cache: KVCache,
+        states: torch.Tensor,
+        actions: torch.Tensor,
+        tokens: int,
+        read: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Feed each row's next ``tokens`` tokens and return their final hidden states
+        (K*B, tokens, d_model), equal to those of :meth:`forward` on the whole window.
+
+        ``states`` (K*B, steps, state_tokens, state_group) and ``actions`` likewise hold
+        each row's window as in :meth:`forward`; the tokens fed are those at flat
+        positions ``cache.lengths .. + tokens`` (which must lie inside ``steps``), each
+        embedded at its own slot and timestep. The cache's lengths advance by ``tokens``.
+        ``read`` (K*B,): return only the hidden state of new token ``read[r]`` of each row,
+        (K*B, 1, d_model), and spare the last layer's attention output and MLP for the rest.
+        """
+        c = self.config
+        positions = cache.lengths[:, None] + torch.arange(tokens, device=cache.lengths.device)
+        furthest = int(positions.max()) + 1 if tokens else 0
+        if tokens < 1 or furthest > states.shape[1] * c.slots_per_step:
+            raise ValueError(
+                f"extend by {tokens} tokens: must be >= 1 and end inside the window given"
+                f" ({states.shape[1]} steps of {c.slots_per_step} slots; furthest position {furthest})"
+            )
+        # From an empty cache, plain causal attention (SDPA then skips the masked half).
+        mask = _sees(positions, furthest) if bool(cache.lengths.any()) else None
+        x = self._embed_at(positions, states, actions, cache.tasks)
+        last = len(self.blocks) - 1
+        for layer, block in enumerate(self.blocks):
+            view = CachedLayer(cache.keys[layer], cache.values[layer], positions, mask, furthest)
+            if layer == last and read is not None:
+                read_at = positions[torch.arange(len(positions), device=positions.device), read]
+                view.mask, view.read = _sees(read_at[:, None], furthest), read
+            x = block(x, view)
+        cache.lengths = cache.lengths + tokens
+        return self.ln_final(x).flatten(0, 1)
+
+    def _embed_at(
+        self, positions: torch.Tensor, states: torch.Tensor, actions: torch.Tensor, tasks: torch.Tensor
+    ) -> torch.Tensor:
+        """Input embeddings (K, B, T, d_model) of the tokens at flat ``positions`` (K*B, T) of
+        the windows ``states``/``actions``, summed in :meth:`hidden`'s order."""
+        c = self.config
+        step, slot = positions // c.slots_per_step, positions % c.slots_per_step
+        rows = torch.arange(len(positions), device=positions.device)[:, None]
+        is_state = self._stacked(slot < c.state_tokens)[..., None]
+        state_values = states[rows, step, slot.clamp_max(c.state_tokens - 1)]
+        action_values = actions[rows, step, (slot - c.state_tokens).clamp_min(0)]
+        content = torch.where(
+            is_state,
+            self.state_embedding(self._stacked(state_values)),
+            self.action_embedding(self._stacked(action_values)),
+        )
+        model = torch.arange(self.n_models, device=positions.device)[:, None, None]
+        return (
+            content
+            + self.slot_embedding[model, self._stacked(slot)]
+            + self.time_embedding[model, self._stacked(step)]
+            + self.task_embedding(self._stacked(tasks))[:, :, None]
+        )
 
     def loss(self, batch: dict[str, torch.Tensor], task: str) -> tuple[torch.Tensor, dict[str, float]]:
         """Mean loss per predicted dimension for ``task`` (bc or wm), one per model (K,),
@@ -518,6 +676,12 @@ class SequenceModel(nn.Module):
         if attention:
             per_token += 12.0 * c.n_layer * c.sequence_length * c.d_model
         return per_token
+
+
+def _sees(positions: torch.Tensor, keys: int) -> torch.Tensor:
+    """Causal attention mask (rows, 1, T, keys) for queries at ``positions`` (rows, T):
+    each sees the keys at and before its own position."""
+    return (torch.arange(keys, device=positions.device) <= positions[:, :, None])[:, None]
 
 
 def wm_target_slots(states: torch.Tensor, wm_target: str, bins: int) -> torch.Tensor:
