@@ -78,6 +78,10 @@ def _hide_flag_types(command) -> None:
 
 
 INTERRUPTED = "interrupted: what was finished is kept; run the same command again to resume"
+INTERRUPTED_BY_COMMAND = {
+    "eval": "interrupted: nothing was written (an evaluation writes its results when it ends); run it again",
+}
+"""Commands whose interrupted work is not kept, with what Ctrl-C means for them instead."""
 INTERRUPTED_EXIT_CODE = 130
 """128 + SIGINT, as a shell reports a command stopped by Ctrl-C."""
 
@@ -103,7 +107,9 @@ def main() -> None:
         raise
     if exit_code == INTERRUPTED_EXIT_CODE:
         # train resumes from its checkpoint, study run from its store; data generate starts again cleanly.
-        Console(stderr=True).print(INTERRUPTED, highlight=False, soft_wrap=True, markup=False)
+        command = sys.argv[1] if len(sys.argv) > 1 else ""
+        message = INTERRUPTED_BY_COMMAND.get(command, INTERRUPTED)
+        Console(stderr=True).print(message, highlight=False, soft_wrap=True, markup=False)
     sys.exit(exit_code if isinstance(exit_code, int) else 0)
 
 
