@@ -6,9 +6,10 @@ Tolerances, and why:
   matrix-multiply kernels may round differently, and over 40 steps that stays at
   the level of fp32 round-off (measured: 3e-7).
 - The trainer against the unbatched nn.Linear trainer it replaced (curves saved
-  in tests/fixtures/unbatched_trainer_curves.json by that trainer, the parent of
-  commit d13bd81, with these configs on the ``pointmass_dataset`` fixture; it is an
-  independent reference and is not regenerated from the current trainer):
+  in tests/fixtures/unbatched_trainer_curves.json when commit d13bd81 replaced it,
+  with these configs on the ``pointmass_dataset`` fixture; no script made them. They
+  are an independent reference: regenerating them from the current trainer would
+  make this test compare the trainer with itself):
   5e-7 relative after the first step, 2e-4 at every point. bmm instead of mm, an
   unfused LayerNorm affine and the per-model gradient clip change the rounding at
   the 1e-8 level; Adam's normalised steps amplify such differences as training
