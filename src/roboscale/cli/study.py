@@ -445,8 +445,7 @@ def export_runs(
 ) -> None:
     """Write the runs table (N, D, C, loss, budget, success, ...) for `roboscale fit` or pandas.
 
-    The success column is a run's closed-loop success rate (the fraction of episodes solved, 0 to 1,
-    with its Wilson interval and episode count), empty for runs that were not evaluated."""
+    success: closed-loop success rate (fraction of episodes solved, 0 to 1); empty for runs not evaluated."""
     format = _export_format(format, out)
     folder, store = _store_for(study)
     table = store.curves() if curves else _runs_with_success(store)
