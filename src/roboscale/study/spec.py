@@ -376,8 +376,8 @@ def _check_fit(fit: FitSection, where: str) -> None:
 
 EXAMPLE = """# A roboscale scaling study that runs as written: behaviour cloning on the built-in pointmass
 # simulator (pure numpy), three compute budgets with three model sizes each, placed so that every
-# budget's IsoFLOP profile brackets its minimum and the IsoFLOP law is fitted. Measured on 2 CPU
-# cores: about 2 minutes (1,000 episodes of data, 9 runs, the fits and the report).
+# budget's IsoFLOP profile brackets its minimum and the IsoFLOP law is fitted. Measured: 3 CPU-minutes
+# (1,000 episodes of data, 9 runs, the fits and the report), about 2 minutes on 2 idle cores.
 #   roboscale study plan study.toml      the runs, total FLOPs and estimated wall time (trains nothing)
 #   roboscale study run study.toml       train, record, fit and report (a rerun skips finished runs)
 # Values marked "default:" are chosen for this small study; every other value shown is the default.
