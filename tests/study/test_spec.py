@@ -4,13 +4,13 @@ from roboscale.errors import BadInputError
 from roboscale.study import EXAMPLE, load_study, study_from_dict
 
 
-def test_the_example_file_is_a_valid_study_with_the_defaults(tmp_path):
+def test_the_example_file_is_a_valid_study(tmp_path):
     path = tmp_path / "study.toml"
     path.write_text(EXAMPLE)
     spec = load_study(path)
     assert spec.name == "my-study" and spec.folder() == tmp_path / "studies" / "my-study"
-    assert spec.sweep.tokenizers == ["uniform:256"] and spec.executor.kind == "local"
-    assert spec.budgets() == pytest.approx([1e11, 10**11.5, 1e12])
+    assert spec.sweep.tokenizers == ["uniform:64"] and spec.executor.kind == "local"
+    assert spec.budgets() == pytest.approx([2.5e10, 6e10, 1.5e11])  # see tests/study/test_template.py
 
 
 @pytest.mark.parametrize(

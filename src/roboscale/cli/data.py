@@ -38,7 +38,9 @@ def generate_command(
     tasks: Annotated[
         str, typer.Option(help="Task set (mt10, mt50, all) or comma-separated names (push-v3,reach-v3).")
     ] = "all",
-    episodes: Annotated[int | None, typer.Option(help="Train + validation episodes (default 200).")] = None,
+    episodes: Annotated[
+        int | None, typer.Option(help="Train + validation episodes (default 200; held-out-task episodes come on top).")
+    ] = None,
     transitions: Annotated[int | None, typer.Option(help="Instead of --episodes: training frames to generate.")] = None,
     quality: Annotated[
         str, typer.Option(help="expert, noise:STD, epsilon:PROB, or both, e.g. noise:0.1+epsilon:0.05.")

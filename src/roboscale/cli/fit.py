@@ -285,10 +285,11 @@ def power_law(
     *,
     options: FitOptions,
 ) -> None:
-    """y = E + A x^-alpha on any single axis (loss vs N, D or C; failure rate vs data)."""
-    table = options.load(runs)
-    for name in (x, y):
-        table.column(name)  # an unknown name fails here, before any fitting
+    """y = E + A x^-alpha on any single axis (loss vs N, D or C; failure rate vs data).
+
+    Rows with an empty x or y (e.g. the success of a run that was not evaluated) are left out and counted.
+    """
+    table = _without_empty(options.load(runs), x, y)
     spread = options.resampling()
 
     def fit_one(part):
@@ -304,6 +305,18 @@ def power_law(
         render.show(console, render.power_law(fit))
 
     _run(table, options, fit_one, show, lambda fit: fit.to_dict(), f"fitting {y} against {x}")
+
+
+def _without_empty(table: RunsTable, x: str, y: str) -> RunsTable:
+    """``table`` without the rows whose ``x`` or ``y`` cell is empty (counted in its
+    ``dropped``); an unknown column name, or a column empty in every row, is refused."""
+    empty = table.column(x).isna().to_numpy() | table.column(y).isna().to_numpy()
+    if empty.all():
+        raise BadInputError(f"{x} or {y} is empty in every row of {table.source}: nothing to fit")
+    if not empty.any():
+        return table
+    kept = table.subset(~empty)
+    return replace(kept, dropped={**table.dropped, f"without a value of {x} or {y}": int(empty.sum())})
 
 
 @app.command()

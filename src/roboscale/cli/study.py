@@ -61,13 +61,17 @@ def init(
     file: Annotated[Path, typer.Argument(help="Where to write the example study file.")] = Path("study.toml"),
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented example study file (every value shown is its default)."""
+    """Write a study file that runs as written: a small pointmass study (about 2 minutes on 2 cores)
+    that fits an IsoFLOP law, every setting shown with a comment."""
     from roboscale.study import EXAMPLE
 
     if file.is_file() and not force:
         raise BadInputError(f"{file} already exists: choose another name or pass --force")
     _write_output(file, EXAMPLE, "FILE", "study.toml")
-    make_console().print(f"wrote {file}: edit it, then `roboscale study plan {file}` and `roboscale study run {file}`")
+    make_console().print(
+        f"wrote {file} (a pointmass study of about 2 minutes on 2 cores): `roboscale study plan {file}` "
+        f"shows its runs, `roboscale study run {file}` trains them and fits the laws; then edit it"
+    )
 
 
 @app.command()
@@ -455,10 +459,12 @@ def export_runs(
     out: Annotated[Path | None, typer.Option("--out", help="Output file (default: STUDY/runs.FORMAT).")] = None,
     curves: Annotated[bool, typer.Option(help="Export the learning curves instead of the runs.")] = False,
 ) -> None:
-    """Write the runs table (N, D, C, loss, budget, ...) for `roboscale fit` or pandas."""
+    """Write the runs table (N, D, C, loss, budget, success, ...) for `roboscale fit` or pandas.
+
+    success: closed-loop success rate (fraction of episodes solved, 0 to 1); empty for runs not evaluated."""
     format = _export_format(format, out)
     folder, store = _store_for(study)
-    table = store.curves() if curves else store.runs()
+    table = store.curves() if curves else _runs_with_success(store)
     if curves:
         sizes = store.runs().set_index("run_id")["N"]
         table = table.assign(N=table["run_id"].map(sizes))
@@ -469,6 +475,15 @@ def export_runs(
     else:
         _write_output(out, lambda path: table.to_parquet(path, index=False), "--out", name)
     make_console().print(f"wrote {out}: {len(table)} rows")
+
+
+def _runs_with_success(store):
+    """The runs table with the success rates of the closed-loop evaluations made with
+    the study's current ``[evaluate]`` settings (the ones its report shows)."""
+    from roboscale.study import study_from_dict
+    from roboscale.study.run import evaluation_settings
+
+    return store.runs_with_success(evaluation_settings(study_from_dict(store.study()["spec"])))
 
 
 def _export_format(format: str | None, out: Path | None) -> str:

@@ -48,6 +48,8 @@ class PlannedRun:
     epochs: float
     """Passes over the training data."""
     config: TrainConfig
+    step_flops: float = 0.0
+    """FLOPs of one optimiser step (under the study's FLOP convention)."""
     holdout: bool = False
     skip: str = ""
     """Why the run is left out ("" when it is part of the study)."""
@@ -84,6 +86,8 @@ class StudyPlan:
     flops_per_token: dict[tuple, dict[int, float]] = field(default_factory=dict)
     """Training FLOPs per token of every ladder width under the study's FLOP convention,
     by (task, tokenizer): ``C = flops_per_token * D`` for a run of that width."""
+    train_frames: int = 0
+    """Frames in the dataset's training split (what ``max_epochs`` counts passes over)."""
 
     @property
     def active(self) -> list[PlannedRun]:
@@ -156,11 +160,13 @@ def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> Stu
     rates: dict[tuple, float] = {}
     ladder: dict[tuple, dict[int, int]] = {}
     per_token: dict[tuple, dict[int, float]] = {}
+    train_frames = 0
     for task in spec.sweep.tasks:
         for tokenizer in spec.sweep.tokenizers:
             base = _config(spec, dataset, task, tokenizer, spec.sweep.widths[0], budgets[0], spec.sweep.seeds[0])
             base.validate()
             data, fingerprint = prepare_data(base)
+            train_frames = data.split_frames.get("train", 0)  # the same frames for every task and tokenizer
             models = {width: size_model(_with(base, d_model=width), data) for width in spec.sweep.widths}
             ladder[(task, tokenizer)] = {width: model.params["total"] for width, model in models.items()}
             convention = spec.train.flops_convention
@@ -188,16 +194,13 @@ def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> Stu
                     runs += [_planned(config, fingerprint, budget, size, is_holdout, skip) for config in configs]
                 if usable < 3 and not is_holdout:
                     warnings.append(
-                        f"{task} {tokenizer} at {budget:.3g} FLOPs: {usable} usable model size(s); an IsoFLOP "
+                        f"{task} {tokenizer} at {_flops(budget)} FLOPs: {usable} usable model size(s); an IsoFLOP "
                         "parabola needs 3 (widen the ladder, raise max_epochs, or change the budgets)"
                     )
     data_limited = [r for r in runs if r.skip.startswith("needs")]
     if data_limited:
-        warnings.append(
-            f"{len(data_limited)} run(s) left out because they would repeat the training data more than "
-            f"max_epochs = {spec.sweep.max_epochs:g} times: generate more data or raise max_epochs to allow repeats"
-        )
-    return StudyPlan(spec, dataset, runs, warnings, rates, spec.executor.stack, ladder, per_token)
+        warnings.append(f"{len(data_limited)} run(s) left out: {too_many_passes(spec, data_limited, train_frames)}")
+    return StudyPlan(spec, dataset, runs, warnings, rates, spec.executor.stack, ladder, per_token, train_frames)
 
 
 def _planned(
@@ -215,6 +218,7 @@ def _planned(
         steps=size.steps,
         tokens=size.tokens,
         epochs=size.epochs,
+        step_flops=size.tokens_per_step * size.model.flops_per_token[config.flops_convention],
         config=config,
         holdout=holdout,
         skip=skip,
@@ -270,5 +274,96 @@ def _skip_reason(steps: int, epochs: float, spec: StudySpec) -> str:
     if steps < spec.sweep.min_steps:
         return f"too few steps ({steps} < min_steps {spec.sweep.min_steps})"
     if epochs > spec.sweep.max_epochs:
-        return f"needs {epochs:.1f} passes (max_epochs {spec.sweep.max_epochs:g})"
+        return f"needs {_readable(epochs)} passes (max_epochs {spec.sweep.max_epochs:g})"
     return ""
+
+
+def empty_plan_message(plan: StudyPlan) -> str:
+    """Why a plan has no run left, and what would give it some (with the numbers)."""
+    if not plan.runs:
+        return "no run is left in the plan: the ladder is empty"
+    few_steps = [run for run in plan.runs if run.skip.startswith("too few steps")]
+    data_limited = [run for run in plan.runs if run.skip.startswith("needs")]
+    reasons = []
+    if few_steps:
+        reasons.append(f"{len(few_steps)} run(s) {_too_few_steps(plan.spec, few_steps)}")
+    if data_limited:
+        reasons.append(f"{len(data_limited)} run(s) {too_many_passes(plan.spec, data_limited, plan.train_frames)}")
+    return "no run is left in the plan: " + "; ".join(reasons)
+
+
+def too_many_passes(spec: StudySpec, runs: list[PlannedRun], train_frames: int) -> str:
+    """What makes ``runs`` (left out for needing more than ``max_epochs`` passes over
+    the ``train_frames`` training frames) fit, with the numbers: more data, a higher
+    ``max_epochs``, or smaller budgets (offered only while the runs would still take
+    ``min_steps`` steps)."""
+    worst = max(runs, key=lambda run: run.epochs)
+    max_epochs = spec.sweep.max_epochs
+    factor = worst.epochs / max_epochs
+    fixes = [_more_data(spec, train_frames, factor), f"raise max_epochs to {_readable(_round(worst.epochs, up=True))}"]
+    lowered = _round(worst.budget / factor, up=False)
+    if lowered // worst.step_flops >= spec.sweep.min_steps:
+        fixes.append(
+            f"lower the budgets about {_readable(factor)}-fold ({_flops(worst.budget)} FLOPs to {_flops(lowered)})"
+        )
+    return (
+        f"need more passes over the {train_frames:,} training frames than max_epochs = {max_epochs:g} allows "
+        f"(up to {_readable(worst.epochs)}: d_model {worst.d_model} at {_flops(worst.budget)} FLOPs): " + _either(fixes)
+    )
+
+
+def _either(options: list[str]) -> str:
+    """The options as a list in words: "a or b", "a, b, or c"."""
+    if len(options) < 3:
+        return " or ".join(options)
+    return ", ".join(options[:-1]) + f", or {options[-1]}"
+
+
+def _too_few_steps(spec: StudySpec, runs: list[PlannedRun]) -> str:
+    """What gives ``runs`` (left out for taking fewer than ``min_steps`` steps) enough
+    steps: the budget that buys ``min_steps`` steps of the most starved run."""
+    min_steps = spec.sweep.min_steps
+    worst = max(runs, key=lambda run: min_steps * run.step_flops / run.budget)
+    needed = _round(min_steps * worst.step_flops, up=True)
+    return (
+        f"take too few steps ({worst.skip.removeprefix('too few steps (').removesuffix(')')} at "
+        f"d_model {worst.d_model}, {_flops(worst.budget)} FLOPs): raise the budgets about "
+        f"{_readable(needed / worst.budget)}-fold ({_flops(worst.budget)} FLOPs to {_flops(needed)}), "
+        "lower min_steps or lower the batch size"
+    )
+
+
+def _more_data(spec: StudySpec, train_frames: int, factor: float) -> str:
+    """The data that needs ``factor`` times fewer passes: in the study's own terms
+    (episodes or transitions to generate), or a given dataset's training frames."""
+    from roboscale.data.generate import DEFAULT_EPISODES
+
+    generate = spec.data.generate
+    if not generate:
+        return f"use a dataset with at least {_readable(_round(train_frames * factor, up=True))} training frames"
+    if "transitions" in generate:
+        transitions = generate["transitions"]
+        return f"generate at least {_readable(_round(transitions * factor, up=True))} transitions (now {transitions:,})"
+    episodes = generate.get("episodes", DEFAULT_EPISODES)
+    needed = episodes * factor * 1.05  # episode lengths vary: 5% more than in proportion
+    return f"generate at least {_readable(_round(needed, up=True))} episodes (now {episodes:,})"
+
+
+def _round(value: float, *, up: bool, digits: int = 2) -> float:
+    """``value`` rounded up (or down) to ``digits`` significant digits: 1.68 -> 1.7, 104,320 -> 110,000."""
+    if not (value > 0 and math.isfinite(value)):
+        return value
+    scale = 10.0 ** (math.floor(math.log10(value)) - digits + 1)
+    steps = value / scale
+    return (math.ceil(steps - 1e-9) if up else math.floor(steps + 1e-9)) * scale
+
+
+def _readable(value: float) -> str:
+    """1.7, 12.5, 104,320: three significant digits below 100, whole numbers with commas from 100."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{float(f'{value:.3g}'):g}"
+
+
+def _flops(value: float) -> str:
+    """A FLOP count as 1e11 or 5.9e10 (two significant digits)."""
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"

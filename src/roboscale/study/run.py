@@ -16,7 +16,7 @@ from roboscale.errors import BadInputError, RoboscaleError
 from roboscale.fit.bootstrap import check_bootstrap_options
 from roboscale.study.analyze import analyze
 from roboscale.study.execute import Outcome, check_cluster, execute, pending_runs
-from roboscale.study.plan import PlannedRun, StudyPlan, plan_study, stack_runs
+from roboscale.study.plan import PlannedRun, StudyPlan, empty_plan_message, plan_study, stack_runs
 from roboscale.study.spec import StudySpec
 from roboscale.study.store import LadderSize, PlanRecord, RunStore
 from roboscale.study.tune import tuned_lrs
@@ -122,10 +122,7 @@ def prepare_study(spec: StudySpec, *, calibrate: bool = False, data_progress=Non
     dataset = ensure_dataset(spec, progress=data_progress)
     plan = plan_study(spec, dataset, calibrate=calibrate)
     if not plan.active:
-        raise BadInputError(
-            "no run is left in the plan (every size was left out: "
-            f"{plan.runs[0].skip if plan.runs else 'empty ladder'}); raise the budgets or max_epochs"
-        )
+        raise BadInputError(empty_plan_message(plan))
     store = RunStore(spec.folder() / "study.db")
     store.set_study(
         {

@@ -123,6 +123,9 @@ RUN_COLUMNS = (
     "attempts",
 )
 
+SUCCESS_COLUMNS = ("success", "success_ci_low", "success_ci_high", "success_episodes")
+"""Columns :meth:`RunStore.runs_with_success` adds to the runs table (floats: NaN where not evaluated)."""
+
 
 @dataclass(frozen=True)
 class LadderSize:
@@ -427,6 +430,18 @@ class RunStore:
         with self._connect() as connection:
             rows = connection.execute(query + " ORDER BY run_id, updated", params).fetchall()
         return {run_id: json.loads(result) for run_id, result in rows}
+
+    def runs_with_success(self, settings: str) -> pd.DataFrame:
+        """The runs table (:meth:`runs`) with each run's closed-loop evaluation made with
+        ``settings``: ``success`` (the fraction of episodes that solved their task, 0 to 1),
+        its Wilson interval ``success_ci_low`` and ``success_ci_high``, and
+        ``success_episodes`` (episodes rolled out); NaN for a run not evaluated so."""
+        evaluations = self.evaluations(settings)[["run_id", "success", "ci_low", "ci_high", "episodes"]]
+        evaluations = evaluations.rename(
+            columns={"ci_low": "success_ci_low", "ci_high": "success_ci_high", "episodes": "success_episodes"}
+        )
+        runs = self.runs().merge(evaluations, on="run_id", how="left")
+        return runs.astype({column: np.float64 for column in SUCCESS_COLUMNS})
 
     def status_counts(self) -> dict[str, int]:
         with self._connect() as connection:
