@@ -9,7 +9,7 @@ from dataclasses import MISSING, fields, replace
 
 import pytest
 
-from roboscale.study import EXAMPLE, load_study, plan_study, run_study
+from roboscale.study import EXAMPLE, load_study, plan_study
 from roboscale.study.spec import _SECTIONS
 
 
@@ -46,29 +46,29 @@ def _default(cls, key: str):
 
 def test_the_template_plans_every_budget_around_its_expected_optimum(tmp_path, tiny_study_data):
     """Every budget trains its sizes_per_budget sizes (none left out for too few steps),
-    three neighbouring ladder widths with the prior optimum N* strictly inside them.
+    four neighbouring ladder widths with the prior optimum N* strictly inside them.
     Planned on the tests' small pointmass dataset (same simulator, tasks and quality as
     the template's; passes over the data are checked by the full run below)."""
     spec = _template(tmp_path)
     sweep = spec.sweep
     plan = plan_study(replace(spec, sweep=replace(sweep, max_epochs=1e6)), str(tiny_study_data))
-    assert len(plan.active) == len(plan.runs) == len(spec.budgets()) * sweep.sizes_per_budget == 9
+    assert len(plan.active) == len(plan.runs) == len(spec.budgets()) * sweep.sizes_per_budget == 12
     params = plan.ladder[("bc", "uniform:64")]
     per_token = plan.flops_per_token[("bc", "uniform:64")]
     for budget in spec.budgets():
         widths = sorted(run.d_model for run in plan.active if run.budget == budget)
-        assert len(widths) == 3 and widths == sweep.widths[sweep.widths.index(widths[0]) :][:3]  # neighbours
+        assert len(widths) == 4 and widths == sweep.widths[sweep.widths.index(widths[0]) :][:4]  # neighbours
         k = per_token[widths[1]] / params[widths[1]]
         expected = math.sqrt(budget / (k * sweep.tokens_per_param))
         assert params[widths[0]] < expected < params[widths[-1]], (budget, widths, expected)
 
 
-@pytest.mark.slow  # the whole template study: about 2 minutes on 2 cores
-def test_the_template_runs_to_a_fitted_isoflop_law(tmp_path):
-    spec = _template(tmp_path)
-    result = run_study(spec, bootstrap=100)
-    assert len(result.plan.active) == len(result.plan.runs) == 9  # nothing left out on the generated data
-    assert result.counts == {"finished": 9, "failed": 0}
+@pytest.mark.slow  # the whole template study: about 3 minutes on 2 cores
+@pytest.mark.xdist_group("template")
+def test_the_template_runs_to_a_fitted_isoflop_law(template_study):
+    result = template_study
+    assert len(result.plan.active) == len(result.plan.runs) == 12  # nothing left out on the generated data
+    assert result.counts == {"finished": 12, "failed": 0}
     report = json.loads((result.folder / "report" / "report.json").read_text())
     (group,) = report["groups"]
     isoflop = group["isoflop"]

@@ -232,7 +232,7 @@ def import_minari_command(
     seed: Seed = 0,
     overwrite: Overwrite = False,
 ) -> None:
-    """Import a local Minari dataset (needs the minari extra: pip install -e ".\[minari]"); never downloads."""
+    """Import a local Minari dataset (needs the minari extra, pip install -e ".[minari]" or roboscale\\[minari]); never downloads."""
     from roboscale.data import import_minari
 
     if fps <= 0:
