@@ -151,7 +151,7 @@ def test_readme_tables_are_in_sync_with_the_readme():
     assert any(step.argv[:2] == ["study", "init"] for step in steps)
 
 
-@pytest.mark.slow  # about 30 CLI processes: 194 CPU seconds measured, over the quick suite's budget
+@pytest.mark.long  # about 30 CLI processes, 194 CPU seconds: run with pytest -m long
 def test_readme_commands_run_in_order_and_keep_their_claims(tmp_path, tiny_study):
     clone = tmp_path / "clone"
     fixture = "tests/fixtures/lerobot_v3_sample"

@@ -63,7 +63,7 @@ def test_the_template_plans_every_budget_around_its_expected_optimum(tmp_path, t
         assert params[widths[0]] < expected < params[widths[-1]], (budget, widths, expected)
 
 
-@pytest.mark.slow  # the whole template study: about 3 minutes on 2 cores
+@pytest.mark.long  # the whole template study: about 5 CPU-minutes (pytest -m long)
 @pytest.mark.xdist_group("template")
 def test_the_template_runs_to_a_fitted_isoflop_law(template_study):
     result = template_study
