@@ -29,7 +29,7 @@ def eval_command(
         str | None, typer.Option(help="Tasks to roll out, names or a set (default: the tasks the run trained on).")
     ] = None,
     heldout_tasks: Annotated[
-        bool, typer.Option("--heldout-tasks", metavar="", help="Roll out the dataset's held-out tasks instead.")
+        bool, typer.Option("--heldout-tasks", help="Roll out the dataset's held-out tasks instead.")
     ] = False,
     episodes: Annotated[
         int, typer.Option(help="Closed loop: episodes per task. Open loop: validation episodes (at most).")
@@ -40,7 +40,7 @@ def eval_command(
     workers: Annotated[int, typer.Option(help="Worker processes (results do not depend on it).")] = 1,
     envs: Annotated[int, typer.Option(help="Environments per worker, batched into one policy call.")] = 25,
     sample: Annotated[
-        bool, typer.Option("--sample", metavar="", help="Sample discrete actions instead of taking the argmax.")
+        bool, typer.Option("--sample", help="Sample discrete actions instead of taking the argmax.")
     ] = False,
     max_steps: Annotated[int | None, typer.Option(help="Episode horizon (default: the dataset's).")] = None,
     horizons: Annotated[str, typer.Option(help="Open loop: prediction horizons in steps.")] = "1,5,20",
@@ -49,9 +49,7 @@ def eval_command(
         Path | None, typer.Option(help="The run's dataset, if it moved (must be the same dataset).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    as_json: Annotated[
-        bool, typer.Option("--json", metavar="", help="Print one JSON object instead of tables.")
-    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
     """Evaluate a run: roll a behaviour-cloning policy out on held-out configurations (success with
     Wilson 95% intervals, return, length), or measure a world model's open-loop prediction error.
