@@ -68,15 +68,3 @@ def copy_tiny_study(tiny_study, tmp_path):
 
     return copy
 
-
-@pytest.fixture(scope="session")
-def template_study(tmp_path_factory):
-    """The study file `roboscale study init` writes, run once as written (12 runs, about 5
-    CPU-minutes); read-only. Tests using it share one xdist group, so it runs on one
-    worker only."""
-    from roboscale.study import EXAMPLE, load_study, run_study
-
-    root = tmp_path_factory.mktemp("template")
-    file = root / "study.toml"
-    file.write_text(EXAMPLE)
-    return run_study(load_study(file), bootstrap=100)

@@ -9,7 +9,7 @@ from dataclasses import MISSING, fields, replace
 
 import pytest
 
-from roboscale.study import EXAMPLE, load_study, plan_study
+from roboscale.study import EXAMPLE, load_study, plan_study, run_study
 from roboscale.study.spec import _SECTIONS
 
 
@@ -64,9 +64,8 @@ def test_the_template_plans_every_budget_around_its_expected_optimum(tmp_path, t
 
 
 @pytest.mark.long  # the whole template study: about 5 CPU-minutes (pytest -m long)
-@pytest.mark.xdist_group("template")
-def test_the_template_runs_to_a_fitted_isoflop_law(template_study):
-    result = template_study
+def test_the_template_runs_to_a_fitted_isoflop_law(tmp_path):
+    result = run_study(_template(tmp_path), bootstrap=100)
     assert len(result.plan.active) == len(result.plan.runs) == 12  # nothing left out on the generated data
     assert result.counts == {"finished": 12, "failed": 0}
     report = json.loads((result.folder / "report" / "report.json").read_text())
