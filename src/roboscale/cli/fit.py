@@ -363,3 +363,263 @@ def _check_holdout_decades(decades: float, table: RunsTable) -> None:
             f"--holdout-decades {decades:g}: the learning curves span {span:.2g} decades of compute "
             f"({table.C.min():.3g} to {table.C.max():.3g} FLOPs); hold out more than 0 and less than that, e.g. 0.5"
         )
+
+
+# ----------------------------------------------------------------------------------
+# Data-axis fits (issue 14): `fit mixture`, `fit effective-data`, `fit joint-data`.
+# They read any table (no N, D or C needed), so they share a small runner of their own.
+# ----------------------------------------------------------------------------------
+
+TABLE_ONLY = (
+    "n",
+    "d",
+    "c",
+    "loss",
+    "flops_per_param_token",
+    "drop_highest_loss",
+    "drop_invalid",
+    "min_flops",
+    "max_flops",
+)
+"""FitOptions fields that only runs tables with N, D, C have."""
+
+TableArg = Annotated[Path, typer.Argument(help="Table: .csv, .tsv, .parquet or .jsonl, one row per run.")]
+
+
+def _column_list(text: str, option: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise BadInputError(f"{option} {text!r}: give comma-separated column names")
+    return names
+
+
+def _read_columns(path: Path, columns: list[str], group: str | None):
+    """The table with only the rows where every one of ``columns`` has a value (the
+    others are counted), or a one-line error naming an unknown column."""
+    frame = fits.read_table(path)
+    wanted = [*columns, *([group] if group else [])]
+    unknown = [name for name in dict.fromkeys(wanted) if name not in frame.columns]
+    if unknown:
+        raise BadInputError(
+            f"{path.name} has no column {unknown[0]!r}: its columns are {', '.join(map(str, frame.columns))}"
+        )
+    empty = frame[columns].isna().any(axis=1).to_numpy()
+    if empty.all():
+        raise BadInputError(f"every row of {path.name} lacks one of {', '.join(columns)}: nothing to fit")
+    if empty.any():
+        note(f"left out: {int(empty.sum())} rows without a value of {', '.join(columns)}")
+    return frame[~empty]
+
+
+def _row_names(frame, path: Path) -> list[str]:
+    """How to point at each row of ``frame``: its line in a CSV/TSV file, else its row number from 0."""
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return [f"line {index + 2} of {path.name}" for index in frame.index]
+    return [f"row {index} of {path.name}" for index in frame.index]
+
+
+def _one_or_many(key: str, results: dict[str, dict]) -> dict:
+    """``{key: results}``, with the single result's fields also at the top when there is one."""
+    return {**(next(iter(results.values())) if len(results) == 1 else {}), key: results}
+
+
+def _run_on_table(frame, path: Path, options: FitOptions, fit_one, show, describe, activity: str) -> None:
+    """Fit every group of ``frame`` (or all of it); tables or one JSON object, as :func:`_run`."""
+    group, as_json = options.group, options.as_json
+    parts = [(str(name), part) for name, part in frame.groupby(group, sort=True)] if group else [(None, frame)]
+    console = make_console()
+    status = Console(stderr=True)
+    results: dict[str, dict] = {}
+    for name, part in parts:
+        label = f"{activity} ({group}={name})" if name is not None else activity
+        try:
+            with status.status(label, spinner="dots") if status.is_terminal and not as_json else nullcontext():
+                fitted = fit_one(part)
+        except RoboscaleError as error:
+            if name is None:
+                raise
+            results[name] = {"error": str(error)}
+            if not as_json:
+                console.print(f"[bold]{group} = {name}[/bold]: [red]not fitted[/red]: {error}\n")
+            continue
+        results[name if name is not None else ""] = describe(fitted)
+        if not as_json:
+            if name is not None:
+                console.rule(f"{group} = {name}")
+            show(console, fitted)
+    if as_json:
+        table_info = {"source": str(path), "n_runs": len(frame)}
+        payload = {"group": group, "results": results} if group else results[""]
+        sys.stdout.write(json.dumps({**payload, "runs": table_info}, indent=2) + "\n")
+    if group and all("error" in result for result in results.values()):
+        raise BadInputError(f"no group of {group!r} could be fitted (see the messages above)")
+
+
+def _target_weights(text: str | None, losses: list[str]) -> dict[str, float] | None:
+    """``--target COL`` or ``--target COL=W,COL=W`` as weights over loss columns."""
+    if text is None:
+        return None
+    weights: dict[str, float] = {}
+    for part in _column_list(text, "--target"):
+        name, _, weight = part.partition("=")
+        try:
+            weights[name.strip()] = float(weight) if weight else 1.0
+        except ValueError:
+            raise BadInputError(f"--target {text!r}: {weight!r} is not a number (write COL=0.7,COL=0.3)") from None
+        if name.strip() not in losses:
+            raise BadInputError(f"--target {name.strip()!r} is not one of the --loss columns ({', '.join(losses)})")
+    return weights
+
+
+@app.command("mixture")
+@fit_options(skip=TABLE_ONLY)
+def mixture(
+    table: TableArg,
+    proportions: Annotated[
+        str, typer.Option(help="Comma-separated columns with each training source's share (each row sums to 1).")
+    ],
+    loss: Annotated[
+        str, typer.Option(help="Comma-separated loss columns, one mixture law each (one per validation source).")
+    ],
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="Loss the optimal mixture minimises: a --loss column, or weights COL=W,COL=W (default: the first --loss column)."
+        ),
+    ] = None,
+    huber_delta: Annotated[float, typer.Option(help="Huber threshold on the loss (Ye et al.: 0.05).")] = 0.05,
+    *,
+    options: FitOptions,
+) -> None:
+    """Data mixing law (Ye et al. 2024): L_i(r) = c_i + k_i exp(t_i . r) per loss column, and the optimal mixture.
+
+    Fitted by the mean Huber loss on the loss itself with L-BFGS from a grid of starts; t is reported
+    relative to the last proportion column (its t is 0: only differences of t are identified).
+    """
+    from roboscale.fit.mixture import check_proportions
+
+    sources, losses = _column_list(proportions, "--proportions"), _column_list(loss, "--loss")
+    weights = _target_weights(target, losses)
+    frame = _read_columns(table, [*sources, *losses], options.group)
+    check_proportions(frame[sources].to_numpy(float), sources, _row_names(frame, table))
+
+    def fit_one(part):
+        laws = [
+            fits.fit_mixture_law(
+                part[sources].to_numpy(float),
+                part[column].to_numpy(float),
+                sources,
+                name=column,
+                huber_delta=huber_delta,
+                **options.resampling(),
+            )
+            for column in losses
+        ]
+        return laws, fits.optimal_mixture(laws, weights)
+
+    def show(console, fitted):
+        laws, best = fitted
+        render.show(console, render.mixture_laws(laws), render.optimal_mixture(best))
+
+    def describe(fitted) -> dict:
+        laws, best = fitted
+        return {**_one_or_many("laws", {law.name: law.to_dict() for law in laws}), "optimal_mixture": best.to_dict()}
+
+    _run_on_table(frame, table, options, fit_one, show, describe, f"fitting {len(losses)} mixture law(s)")
+
+
+@app.command("effective-data")
+@fit_options(skip=TABLE_ONLY)
+def effective_data(
+    table: TableArg,
+    amount: Annotated[str, typer.Option(help="Column with each run's episodes of its source.")],
+    loss: Annotated[str, typer.Option(help="Loss column (on the reference's validation set).")],
+    source: Annotated[str, typer.Option(help="Column naming each run's source.")],
+    reference: Annotated[str, typer.Option(help="The reference source (a value of --source), e.g. expert.")],
+    base: Annotated[
+        str | None,
+        typer.Option(
+            help="Column with reference episodes the other sources' runs ALSO had (data added to a fixed set)."
+        ),
+    ] = None,
+    floor: Annotated[bool, _flag("--floor", "Fit the reference law with a floor: E + A D^-alpha.")] = False,
+    *,
+    options: FitOptions,
+) -> None:
+    """Effective data (Hernandez et al. 2021): reference episodes one episode of another source is worth.
+
+    The reference's loss law L = A D^-alpha (least squares in log-log space; E + A D^-alpha with --floor) is
+    inverted at each other-source level's loss; worth = D_eff / D per level, and D_eff = k D^beta across levels.
+    """
+    frame = _read_columns(table, [amount, loss, source, *([base] if base else [])], options.group)
+    names = sorted(map(str, frame[source].unique()))
+    if reference not in names:
+        raise BadInputError(f"--reference {reference!r} is not a value of {source!r}: it has {', '.join(names)}")
+    if len(names) < 2:
+        raise BadInputError(f"{source!r} has only {reference!r}: give runs of another source too")
+
+    def fit_one(part):
+        labels = part[source].astype(str)
+        ref = part[labels == reference]
+        fitted = {}
+        for other in sorted(set(labels) - {reference}):
+            runs = part[labels == other]
+            fitted[other] = fits.fit_effective_data(
+                ref[amount].to_numpy(float),
+                ref[loss].to_numpy(float),
+                runs[amount].to_numpy(float),
+                runs[loss].to_numpy(float),
+                base_ref_amount=runs[base].to_numpy(float) if base else 0.0,
+                floor=floor,
+                reference=reference,
+                other=other,
+                **options.resampling(),
+            )
+        return fitted
+
+    def show(console, fitted):
+        render.show(console, *(render.effective_data(fit) for fit in fitted.values()))
+
+    def describe(fitted) -> dict:
+        return _one_or_many("sources", {name: fit.to_dict() for name, fit in fitted.items()})
+
+    _run_on_table(frame, table, options, fit_one, show, describe, "fitting effective data")
+
+
+@app.command("joint-data")
+@fit_options(skip=TABLE_ONLY)
+def joint_data(
+    table: TableArg,
+    n: Annotated[str, typer.Option("--n", help="Column with each run's parameter count N.")],
+    amounts: Annotated[
+        str,
+        typer.Option(help="Comma-separated columns with each source's amount (e.g. episodes_expert,episodes_noisy)."),
+    ],
+    loss: Annotated[str, typer.Option(help="Loss column.")],
+    reference: Annotated[str, typer.Option(help="The --amounts column whose weight is 1.")],
+    *,
+    options: FitOptions,
+) -> None:
+    """L = E + A N^-alpha + B (sum_s w_s D_s)^-beta: what a unit of each source is worth (w_reference = 1).
+
+    Needs runs at several model sizes and at least (parameters + 2) runs.
+    """
+    columns = _column_list(amounts, "--amounts")
+    if reference not in columns:
+        raise BadInputError(f"--reference {reference!r} is not one of the --amounts columns ({', '.join(columns)})")
+    frame = _read_columns(table, [n, *columns, loss], options.group)
+
+    def fit_one(part):
+        return fits.fit_joint_data_law(
+            part[n].to_numpy(float),
+            part[columns].to_numpy(float),
+            part[loss].to_numpy(float),
+            columns,
+            reference,
+            **options.resampling(),
+        )
+
+    def show(console, fit):
+        render.show(console, render.joint_data(fit))
+
+    _run_on_table(frame, table, options, fit_one, show, lambda fit: fit.to_dict(), "fitting the joint data law")

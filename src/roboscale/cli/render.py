@@ -282,3 +282,108 @@ def show(console: Console, *renderables) -> None:
     for item in renderables:
         console.print(item)
     console.print()
+
+
+# ----------------------------------------------------------------------------------
+# Data-axis laws (issue 14): mixtures, effective data, the joint law per source
+# ----------------------------------------------------------------------------------
+
+
+def _resamples_header(fit) -> str:
+    level = round(100 * fit.ci_level)
+    return f"{level}% CI ({fit.bootstrap_converged} of {fit.bootstrap} resamples)" if fit.bootstrap else "CI"
+
+
+def mixture_laws(laws: list) -> Group:
+    """One parameter table per validation source: c, k, t per training source (last t = 0)."""
+    first = laws[0]
+    parts: list = [
+        Text.assemble(
+            ("Mixture laws  ", "bold"),
+            "L(r) = c + k exp(t . r)",
+            (f"   {first.n_mixtures} mixtures; t relative to {first.source_names[-1]} (its t = 0)", "dim"),
+        )
+    ]
+    for law in laws:
+        table = Table(show_edge=False, header_style="bold", title=law.name, title_justify="left", title_style="bold")
+        table.add_column("parameter")
+        table.add_column("estimate", justify="right")
+        table.add_column(_resamples_header(law), justify="right")
+        table.add_column("meaning")
+        table.add_row("c", number(law.c), interval(law.ci.get("c")), "floor: the loss no mixture goes below")
+        table.add_row("k", number(law.k), interval(law.ci.get("k")), "scale")
+        for source, t in zip(law.source_names[:-1], law.t[:-1]):
+            table.add_row(f"t_{source}", number(t), interval(law.ci.get(f"t_{source}")), f"effect of {source}'s share")
+        parts.append(table)
+        parts.append(
+            Text(f"mean Huber objective {number(law.objective)}, rms error {number(law.residual_rms, 3)}", style="dim")
+        )
+    return Group(*parts)
+
+
+def optimal_mixture(result) -> Group:
+    target = " + ".join(f"{weight:.3g} x {name}" for name, weight in result.target.items())
+    level = round(100 * result.ci_level)
+    title = Text.assemble(
+        ("Optimal mixture  ", "bold"),
+        f"minimises {target}",
+        (f"   {level}% intervals, {result.bootstrap} resamples", "dim"),
+    )
+    table = Table(show_edge=False, header_style="bold")
+    table.add_column("source")
+    table.add_column("proportion", justify="right")
+    for name, share in zip(result.source_names, result.proportions):
+        table.add_row(name, with_interval(share, result.proportions_ci.get(name)))
+    loss = Text(f"predicted target loss {with_interval(result.loss, result.loss_ci, 4)}")
+    parts = [title, table, loss]
+    if result.extrapolated:
+        parts.append(
+            Text("warning: outside the range of the trained mixtures: check it by training it", style="yellow")
+        )
+    return Group(*parts)
+
+
+def effective_data(fit) -> Group:
+    title = Text.assemble(("Effective data  ", "bold"), fit.law, (f"   {fit.reference_runs} reference runs", "dim"))
+    reference = Text(
+        f"reference law: L = {number(fit.E) + ' + ' if fit.floor else ''}{number(fit.A)} D^-{number(fit.alpha, 3)}"
+        f" over {number(fit.reference_range[0])}-{number(fit.reference_range[1])} {fit.reference} episodes"
+    )
+    table = Table(show_edge=False, header_style="bold", caption=_resamples_header(fit), caption_justify="left")
+    for name in (f"{fit.other} episodes", f"+ {fit.reference}", "runs", "loss", "effective", "worth", ""):
+        table.add_column(name, justify="right")
+    for level in fit.levels:
+        table.add_row(
+            number(level.amount),
+            number(level.base),
+            str(level.runs),
+            number(level.loss),
+            with_interval(level.effective, level.effective_ci),
+            with_interval(level.worth, level.worth_ci),
+            "extrapolated" if level.extrapolated else "",
+        )
+    law = (
+        Text(
+            f"D_eff = k D^beta: k = {with_interval(fit.k, fit.ci.get('k'))}, beta = {with_interval(fit.beta, fit.ci.get('beta'))}"
+        )
+        if math.isfinite(fit.k)
+        else Text(fit.note, style="yellow")
+    )
+    return Group(title, reference, table, law)
+
+
+def joint_data(fit) -> Group:
+    title = Text.assemble(("Joint data law  ", "bold"), fit.law, (f"   {fit.n_runs} runs", "dim"))
+    rows = [
+        ("E", "irreducible loss", ""),
+        ("A", "model-size coefficient", ""),
+        ("alpha", "model-size exponent", ""),
+        ("B", "data coefficient", ""),
+        ("beta", "data exponent", ""),
+    ]
+    table = _parameter_table(fit, rows)
+    for name, weight in fit.weights.items():
+        meaning = "reference (fixed)" if name == fit.reference else f"{fit.reference} units per unit of {name}"
+        table.add_row(f"w_{name}", number(weight), interval(fit.ci.get(f"w_{name}")), meaning)
+    quality = Text(f"rms error {100 * fit.residual_rms:.2f}% of the loss", style="dim")
+    return Group(title, table, quality)

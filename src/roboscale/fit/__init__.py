@@ -45,17 +45,30 @@ _SOURCES = {
     "read_table": "roboscale.fit.runs_table",
     "simulate_isoflop_runs": "roboscale.fit.simulate",
     "simulate_learning_curves": "roboscale.fit.simulate",
+    # data axes (issue 14): mixtures, effective data, the joint law in N and data per source
+    "EffectiveDataFit": "roboscale.fit.effective_data",
+    "fit_effective_data": "roboscale.fit.effective_data",
+    "JointDataFit": "roboscale.fit.joint_data",
+    "fit_joint_data_law": "roboscale.fit.joint_data",
+    "MixtureLawFit": "roboscale.fit.mixture",
+    "OptimalMixture": "roboscale.fit.mixture",
+    "fit_mixture_law": "roboscale.fit.mixture",
+    "optimal_mixture": "roboscale.fit.mixture",
 }
 
 __all__ = [
     "HOFFMANN_GRID",
     "BrokenPowerLawFit",
     "ComputeOptimal",
+    "EffectiveDataFit",
     "ExtrapolationAudit",
     "FitResult",
     "FrontierFit",
     "IsoFlopFit",
     "IsoFlopProfile",
+    "JointDataFit",
+    "MixtureLawFit",
+    "OptimalMixture",
     "ParametricFit",
     "PowerLawFit",
     "RunsTable",
@@ -63,14 +76,18 @@ __all__ = [
     "compute_frontier",
     "compute_optimal",
     "fit_broken_power_law",
+    "fit_effective_data",
     "fit_frontier",
     "fit_isoflop",
+    "fit_joint_data_law",
+    "fit_mixture_law",
     "fit_parametric",
     "fit_power_law",
     "intrinsic_performance",
     "isoflop_profiles",
     "load_runs",
     "noise_budget",
+    "optimal_mixture",
     "read_table",
     "simulate_isoflop_runs",
     "simulate_learning_curves",
@@ -83,9 +100,12 @@ __getattr__ = lazy_exports(__name__, _SOURCES)
 if TYPE_CHECKING:
     from roboscale.fit.allocation import ComputeOptimal, compute_optimal
     from roboscale.fit.audit import ExtrapolationAudit, audit_extrapolation
+    from roboscale.fit.effective_data import EffectiveDataFit, fit_effective_data
     from roboscale.fit.frontier import FrontierFit, fit_frontier
     from roboscale.fit.intrinsic import compute_frontier, intrinsic_performance
     from roboscale.fit.isoflop import IsoFlopFit, IsoFlopProfile, fit_isoflop, isoflop_profiles
+    from roboscale.fit.joint_data import JointDataFit, fit_joint_data_law
+    from roboscale.fit.mixture import MixtureLawFit, OptimalMixture, fit_mixture_law, optimal_mixture
     from roboscale.fit.noise import noise_budget
     from roboscale.fit.parametric import HOFFMANN_GRID, ParametricFit, fit_parametric
     from roboscale.fit.power_law import BrokenPowerLawFit, PowerLawFit, fit_broken_power_law, fit_power_law

@@ -8,11 +8,12 @@ from pathlib import Path
 EXAMPLES = {
     "hoffmann2022": "hoffmann2022_chinchilla.csv",
     "atari_bc": "atari_bc_tuyls2023.csv",
+    "ye2024_mixing": "ye2024_mixing_70M.csv",
 }
 
 
 def example_path(name: str) -> Path:
-    """Path of a bundled example runs table: ``hoffmann2022`` or ``atari_bc``."""
+    """Path of a bundled example runs table: ``hoffmann2022``, ``atari_bc`` or ``ye2024_mixing``."""
     if name not in EXAMPLES:
         raise KeyError(f"no example {name!r}; choose one of {', '.join(EXAMPLES)}")
     return Path(str(files(__package__).joinpath(EXAMPLES[name])))
