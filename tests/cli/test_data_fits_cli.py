@@ -74,6 +74,10 @@ def test_mixture_rows_not_summing_to_one_are_refused_before_any_fit(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
     unknown = roboscale("fit", "mixture", str(path), "--proportions", "a,c", "--loss", "loss")
     assert unknown.returncode == 2 and "no column 'c'" in unknown.stderr
+    few = tmp_path / "few.csv"
+    pd.DataFrame({"a": [0.2, 0.5, 1.0], "b": [0.8, 0.5, 0.0], "loss": [1.0, 0.9, 0.8]}).to_csv(few, index=False)
+    too_few = roboscale("fit", "mixture", str(few), "--proportions", "a,b", "--loss", "loss")
+    assert too_few.returncode == 2 and "train at least 4 mixtures" in too_few.stderr
 
 
 def test_effective_data_prints_the_worth_of_each_level(tmp_path):
