@@ -8,19 +8,14 @@
   ``U + U R* (1 - exp(-(R-1)/R*))`` fresh ones, R* = ``R_STAR``;
 - mixture of "expert" and "noisy": ``loss_s = c_s + k_s exp(t_s r_expert)`` (MIXTURE).
 Width 64 has every loss scaled by ``WIDE_FACTOR``. Multiplicative log-normal noise ``noise``.
-
-Also the STAND-IN for ``roboscale.fit.fit_mixture_law`` (being written by another helper):
-tests monkeypatch it in until the real one lands.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pytest
 
 A_AMOUNT, ALPHA_AMOUNT = 2.0, 0.4
 A_TASKS, ALPHA_TASKS = 3.0, 0.3
@@ -116,60 +111,11 @@ def _mixture_row(common, share: float, scale: float) -> dict:
     return row
 
 
-# --------------------------------------------------------------------------------------------
-# STAND-IN for roboscale.fit.fit_mixture_law (mixfit helper): same documented interface
-# (c, k, t, objective, predict(r), optimal_mixture(weights), to_dict), two sources only.
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StandInMixtureLaw:
-    """STAND-IN: L(r) = c + k exp(t r_first), fitted on a grid of t with c, k by least squares."""
-
-    c: float
-    k: float
-    t: float
-    objective: float
-    names: tuple[str, ...]
-
-    def predict(self, proportions):
-        r = np.atleast_2d(np.asarray(proportions, dtype=float))[:, 0]
-        return self.c + self.k * np.exp(self.t * r)
-
-    def optimal_mixture(self, weights: dict) -> dict:
-        grid = np.linspace(0.0, 1.0, 101)
-        best = float(grid[np.argmin(self.predict(np.column_stack([grid, 1 - grid])))])
-        proportions = dict(zip(self.names, (best, 1.0 - best)))
-        loss = float(self.predict([[best, 1 - best]])[0])
-        return {"proportions": proportions, "ci": None, "loss": loss, "loss_ci": None}
-
-    def to_dict(self) -> dict:
-        return {"method": "mixture (stand-in)", "c": self.c, "k": self.k, "t": self.t, "objective": self.objective}
-
-
-def stand_in_fit_mixture_law(proportions, loss, names) -> StandInMixtureLaw:
-    """STAND-IN for roboscale.fit.fit_mixture_law (two sources)."""
-    r = np.asarray(proportions, dtype=float)[:, 0]
-    loss = np.asarray(loss, dtype=float)
-    best = None
-    for t in np.linspace(-5.0, 5.0, 1001):
-        design = np.column_stack([np.ones_like(r), np.exp(t * r)])
-        (c, k), *_ = np.linalg.lstsq(design, loss, rcond=None)
-        error = float(np.mean((design @ np.array([c, k]) - loss) ** 2))
-        if best is None or error < best[-1]:
-            best = (float(c), float(k), float(t), error)
-    return StandInMixtureLaw(*best, names=tuple(names))
-
-
-def data_axes_with_stand_in(runs: pd.DataFrame, *, bootstrap: int, seed: int = 0) -> dict:
-    """data_axes_analysis(runs) with the STAND-IN mixture law when roboscale.fit has none yet."""
-    import roboscale.fit
+def data_axes_of(runs: pd.DataFrame, *, bootstrap: int, seed: int = 0) -> dict:
+    """data_axes_analysis(runs) with the expert source as the reference."""
     from roboscale.study.data_analysis import data_axes_analysis
 
-    with pytest.MonkeyPatch.context() as patch:
-        if getattr(roboscale.fit, "fit_mixture_law", None) is None:
-            patch.setattr(roboscale.fit, "fit_mixture_law", stand_in_fit_mixture_law, raising=False)
-        return data_axes_analysis(runs, reference="expert", bootstrap=bootstrap, seed=seed)
+    return data_axes_analysis(runs, reference="expert", bootstrap=bootstrap, seed=seed)
 
 
 BOOTSTRAP = 20
@@ -178,4 +124,4 @@ BOOTSTRAP = 20
 @functools.cache
 def one_width_data_axes() -> dict:
     """The data_axes analysis of every axis at width 32 (read-only: computed once per process)."""
-    return data_axes_with_stand_in(simulated_data_runs(widths=(32,)), bootstrap=BOOTSTRAP)
+    return data_axes_of(simulated_data_runs(widths=(32,)), bootstrap=BOOTSTRAP)

@@ -142,11 +142,9 @@ def _mixture_params(fit: dict) -> Html | str:
     """ "c, k, t" of a mixture law (t may hold one value per source), or its error."""
     if "error" in fit:
         return element("span", fit["error"], class_="error")
-    values = [fit.get(key) for key in ("c", "k", "t")]
-    return ", ".join(
-        "(" + ", ".join(number(v) for v in value) + ")" if isinstance(value, list) else number(value)
-        for value in values
-    )
+    t = fit.get("t") or {}
+    slopes = ", ".join(f"t_{name} {number(value)}" for name, value in t.items()) if isinstance(t, dict) else number(t)
+    return f"c {number(fit.get('c'))}, k {number(fit.get('k'))}, {slopes}"
 
 
 def _mixture_text(optimal: dict) -> Html | str:

@@ -37,6 +37,7 @@ import pandas as pd
 
 from roboscale.errors import BadInputError, result_or_reason
 from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, to_jsonable
+from roboscale.fit.mixture import fit_mixture_law, optimal_mixture
 from roboscale.fit.power_law import PowerLawFit, fit_power_law
 
 AXES = ("amount", "repetition", "diversity", "quality", "mixture")
@@ -105,7 +106,7 @@ def data_axes_analysis(runs: pd.DataFrame, *, reference: str, bootstrap: int, se
         "exponents": [exponent_row(law) for law in fitted if law.fit is not None],
         "repetition": repetition_tables(table, fitted) if "repetition" in present else [],
         "quality": quality_worth(table, fitted) if "quality" in present else [],
-        "mixture": mixture_laws(table, reference) if "mixture" in present else [],
+        "mixture": mixture_laws(table, reference, bootstrap=bootstrap, seed=seed) if "mixture" in present else [],
         "marginal": marginal,
         "recommendation": recommend(marginal),
     }
@@ -364,9 +365,9 @@ def _quality_row(noise: float, episodes: float, runs: pd.DataFrame, clean: AxisL
     return row
 
 
-def mixture_laws(table: pd.DataFrame, reference: str) -> list[dict]:
+def mixture_laws(table: pd.DataFrame, reference: str, *, bootstrap: int, seed: int) -> list[dict]:
     """Per width, the mixture law L_s(r) = c + k exp(t . r) of every validation source's loss
-    (``roboscale.fit.fit_mixture_law``) and the optimal mixture for the reference's loss."""
+    (:func:`roboscale.fit.fit_mixture_law`) and the optimal mixture for the reference's loss."""
     part = runs_on(table, "mixture")
     sources = [c[2:] for c in part.columns if c.startswith("r_") and part[c].fillna(0).gt(0).any()]
     if len(sources) < 2:
@@ -379,23 +380,24 @@ def mixture_laws(table: pd.DataFrame, reference: str) -> list[dict]:
             column = f"loss_{source}" if f"loss_{source}" in runs.columns else ("loss" if source == reference else None)
             if column is None:
                 continue
-            entry, fit = _mixture_law(proportions, runs[column].to_numpy(float), sources, source, column)
+            loss = runs[column].to_numpy(float)
+            entry, fit = _mixture_law(proportions, loss, sources, source, column, bootstrap=bootstrap, seed=seed)
             laws.append(entry)
-            fits[source] = fit
-        optimal = _optimal_mixture(fits.get(reference), reference)
+            if fit is not None:
+                fits[source] = fit
+        optimal = _optimal_mixture(fits, reference)
         out.append({"width": int(width), "sources": sources, "laws": laws, "optimal": optimal})
     return out
 
 
-def _mixture_law(proportions, loss, sources, source, column) -> tuple[dict, object | None]:
-    from roboscale import fit as fit_api
-
-    fitter = getattr(fit_api, "fit_mixture_law", None)
+def _mixture_law(
+    proportions, loss, sources, source, column, *, bootstrap: int, seed: int
+) -> tuple[dict, object | None]:
     points = {"r": proportions[:, 0].tolist(), "loss": loss.tolist()}
     entry = {"source": source, "loss_column": column, "points": points, "curve": None}
-    if fitter is None:
-        return {**entry, "fit": {"error": "roboscale.fit.fit_mixture_law is not available"}}, None
-    fit = result_or_reason(lambda: fitter(proportions, loss, sources))
+    fit = result_or_reason(
+        lambda: fit_mixture_law(proportions, loss, sources, name=source, bootstrap=bootstrap, seed=seed)
+    )
     if isinstance(fit, dict):
         return {**entry, "fit": fit}, None
     grid = np.linspace(0.0, 1.0, CURVE_POINTS)
@@ -404,11 +406,19 @@ def _mixture_law(proportions, loss, sources, source, column) -> tuple[dict, obje
     return {**entry, "fit": fit.to_dict(), "curve": curve}, fit
 
 
-def _optimal_mixture(fit, reference: str) -> dict:
-    """The mixture minimising the reference's validation loss, with its interval."""
-    if fit is None:
+def _optimal_mixture(fits: dict, reference: str) -> dict:
+    """The mixture minimising the reference's validation loss, with its intervals
+    (:func:`roboscale.fit.optimal_mixture` over every source's law)."""
+    if reference not in fits:
         return {"error": f"no mixture law for the reference source {reference!r}"}
-    optimal = result_or_reason(lambda: fit.optimal_mixture({reference: 1.0}))
-    if hasattr(optimal, "to_dict"):
-        optimal = optimal.to_dict()
-    return {"target": {reference: 1.0}, **optimal}
+    optimal = result_or_reason(lambda: optimal_mixture(list(fits.values()), reference))
+    if isinstance(optimal, dict):
+        return optimal
+    return {
+        "target": optimal.target,
+        "proportions": dict(zip(optimal.source_names, optimal.proportions)),
+        "ci": {name: list(bounds) for name, bounds in optimal.proportions_ci.items()},
+        "loss": optimal.loss,
+        "loss_ci": list(optimal.loss_ci),
+        "extrapolated": optimal.extrapolated,
+    }
