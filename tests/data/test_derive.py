@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -195,3 +196,17 @@ def test_from_values_name_a_source_and_optionally_its_episodes():
     assert _parse_take("noisy=data/n", ("push",)) == SourceTake("noisy", "data/n", None, ("push",))
     with pytest.raises(BadInputError, match="write NAME=PATH or NAME=PATH:EPISODES"):
         _parse_take("data/expert", None)
+
+
+def test_copied_statistics_are_those_the_writer_computes(sources, tmp_path):
+    """Episode statistics of copied features come from the source's episode files; without
+    them the writer computes them: the same bytes either way."""
+    bare = Path(shutil.copytree(sources["expert"], tmp_path / "bare"))
+    for path in (bare / "meta" / "episodes").rglob("*.parquet"):
+        table = pq.read_table(path)
+        pq.write_table(table.select([n for n in table.column_names if not n.startswith("stats/")]), path)
+    takes = {"copied": sources["expert"], "computed": bare}
+    for name, path in takes.items():
+        derive_dataset([SourceTake("expert", str(path), 30)], tmp_path / name, reference="expert")
+    for file in ("meta/stats.json", "meta/episodes/chunk-000/file-000.parquet", "data/chunk-000/file-000.parquet"):
+        assert (tmp_path / "copied" / file).read_bytes() == (tmp_path / "computed" / file).read_bytes(), file

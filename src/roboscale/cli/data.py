@@ -226,10 +226,13 @@ def derive_command(
     ] = "",
     overwrite: Annotated[bool, typer.Option(help="Replace a dataset at --out derived with another recipe.")] = False,
 ) -> None:
-    """Cut a data level from source datasets: the first EPISODES training episodes of each, one LeRobot v3 folder.
+    """Cut one data level (a LeRobot v3 folder) from the first EPISODES training episodes of each source.
 
-    Splits: train (every source's selection), validation (the reference's, whole), validation.NAME (each other
-    source's), heldout_tasks (the reference's). Levels are nested: the first 50 episodes are the first 50 of 100.
+    Splits: train (every source's episodes), validation (the reference's whole validation split, at every level).
+
+    Also validation.NAME (each other source's validation split) and heldout_tasks (the reference's).
+
+    Levels are nested: 50 episodes of a source are its first 50 of 100. The same recipe again reuses --out.
     """
     import time
 

@@ -30,10 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from roboscale import __version__
 from roboscale.data.dataset import EPISODE_COLUMNS, Dataset, open_dataset
-from roboscale.data.layout import INFO_PATH, Feature, frame_features
+from roboscale.data.layout import INFO_PATH, STAT_NAMES, Feature, frame_features
+from roboscale.data.stats import Stats
 from roboscale.data.writer import DatasetWriter, Episode, check_destination
 from roboscale.errors import BadInputError
 from roboscale.files import read_json_object
@@ -70,19 +73,23 @@ class SourceTake:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Source:
-    """An opened source and the episodes it contributes."""
+    """An opened source and the training episodes it contributes."""
 
     take: SourceTake
     dataset: Dataset
     train: pd.DataFrame
     """The selected training episodes (rows of ``dataset.episodes``), in order."""
-    validation: pd.DataFrame
 
     def split_rows(self, split: str) -> pd.DataFrame:
-        episodes = self.dataset.episodes
-        return episodes[episodes["split"] == split].sort_values("episode_index", kind="stable")
+        return _split_rows(self.dataset, split)
+
+
+def _split_rows(dataset: Dataset, split: str) -> pd.DataFrame:
+    """The rows of ``dataset.episodes`` in ``split``, in episode order."""
+    episodes = dataset.episodes
+    return episodes[episodes["split"] == split].sort_values("episode_index", kind="stable")
 
 
 def derive_dataset(takes: Sequence[SourceTake], out: str | Path, *, reference: str, overwrite: bool = False) -> Dataset:
@@ -140,13 +147,14 @@ def _open_sources(takes: Sequence[SourceTake], reference: str, out: Path) -> dic
             "the derived dataset's validation set comes from it; give a reference with a validation split"
         )
     heldout = _split_tasks(main, HELDOUT_SPLIT)
-    sources = {}
-    for take in takes:
-        dataset = datasets[take.name]
-        source = _Source(take, dataset, pd.DataFrame(), pd.DataFrame())
-        source.train = _training_episodes(take, source.split_rows("train"), heldout, reference)
-        source.validation = source.split_rows(PRIMARY_SPLIT)
-        sources[take.name] = source
+    sources = {
+        take.name: _Source(
+            take,
+            datasets[take.name],
+            _training_episodes(take, _split_rows(datasets[take.name], "train"), heldout, reference),
+        )
+        for take in takes
+    }
     if sum(len(source.train) for source in sources.values()) == 0:
         raise BadInputError("the takes select no training episodes: give at least one take with episodes >= 1")
     return sources
@@ -264,6 +272,7 @@ def _write(sources: dict[str, _Source], reference: str, recipe: dict, out: Path,
     )
     columns = [name for name in COPIED_COLUMNS if name != "expert.action" or with_expert]
     frames = {name: _source_frames(source.dataset, columns) for name, source in sources.items()}
+    stats = {name: _recorded_episode_stats(source.dataset, columns) for name, source in sources.items()}
     extras = _common_extra_columns(sources)
     provenance = {
         "generator": "roboscale data derive",
@@ -282,18 +291,19 @@ def _write(sources: dict[str, _Source], reference: str, recipe: dict, out: Path,
         extra_info={"roboscale": {"derived": recipe}},
     ) as writer:
         for name, rows, split in _episode_plan(sources, reference):
-            for _, row in rows.iterrows():
-                writer.add(_episode(row, frames[name], name, extras), split)
+            for row in rows.to_dict("records"):
+                known = stats[name].get(int(row["episode_index"])) if stats[name] else None
+                writer.add(_episode(row, frames[name], name, extras), split, known)
 
 
 def _episode_plan(sources: dict[str, _Source], reference: str) -> list[tuple[str, pd.DataFrame, str]]:
     """(source, episodes, split) in writing order; each split's episodes are contiguous."""
     plan = [(name, source.train, "train") for name, source in sources.items()]
-    plan.append((reference, sources[reference].validation, PRIMARY_SPLIT))
+    plan.append((reference, sources[reference].split_rows(PRIMARY_SPLIT), PRIMARY_SPLIT))
     plan += [
-        (name, source.validation, f"{PRIMARY_SPLIT}.{name}")
+        (name, source.split_rows(PRIMARY_SPLIT), f"{PRIMARY_SPLIT}.{name}")
         for name, source in sources.items()
-        if name != reference and len(source.validation)
+        if name != reference
     ]
     plan.append((reference, sources[reference].split_rows(HELDOUT_SPLIT), HELDOUT_SPLIT))
     return [(name, rows, split) for name, rows, split in plan if len(rows)]
@@ -316,6 +326,32 @@ def _source_frames(dataset: Dataset, columns: list[str]) -> dict[str, np.ndarray
     return frames
 
 
+def _recorded_episode_stats(dataset: Dataset, features: list[str]) -> dict[int, dict[str, Stats]] | None:
+    """Per-episode statistics of the ``features`` the source has, as its episode files record
+    them: episode index -> feature -> stat -> per-dimension array (None when a column is
+    missing; the writer then computes them). Copied episodes keep their values, so their
+    statistics need not be computed again."""
+    present = [name for name in features if name in dataset.features]
+    columns = [f"stats/{name}/{stat}" for name in present for stat in STAT_NAMES]
+    tables = []
+    for path in sorted((dataset.root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
+        if not set(columns) <= set(pq.read_schema(path).names):
+            return None
+        tables.append(pq.read_table(path, columns=["episode_index", *columns]))
+    table = pa.concat_tables(tables)
+    arrays = {column: _rows_of_lists(table.column(column)) for column in columns}
+    return {
+        int(episode): {name: {stat: arrays[f"stats/{name}/{stat}"][row] for stat in STAT_NAMES} for name in present}
+        for row, episode in enumerate(table.column("episode_index").to_pylist())
+    }
+
+
+def _rows_of_lists(column: pa.ChunkedArray) -> np.ndarray:
+    """A column of equal-length lists as a (rows, length) array of the lists' type."""
+    array = column.combine_chunks()
+    return array.flatten().to_numpy(zero_copy_only=False).reshape(len(array), -1)
+
+
 def _common_extra_columns(sources: dict[str, _Source]) -> list[str]:
     """Episode metadata columns (e.g. config_id, policy) every source has: carried over."""
     common = None
@@ -327,7 +363,7 @@ def _common_extra_columns(sources: dict[str, _Source]) -> list[str]:
     return common or []
 
 
-def _episode(row: pd.Series, frames: dict[str, np.ndarray], source: str, extras: list[str]) -> Episode:
+def _episode(row: dict, frames: dict[str, np.ndarray], source: str, extras: list[str]) -> Episode:
     span = slice(int(row["dataset_from_index"]), int(row["dataset_to_index"]))
     n = span.stop - span.start
     extra = {name: _plain(row[name]) for name in extras}

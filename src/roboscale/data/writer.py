@@ -35,7 +35,7 @@ from roboscale.data.layout import (
     episodes_file,
     write_json,
 )
-from roboscale.data.stats import StatsAccumulator, episode_stats, stats_to_json
+from roboscale.data.stats import Stats, StatsAccumulator, episode_stats, stats_to_json
 from roboscale.errors import BadInputError
 from roboscale.files import require_writable_folder
 
@@ -184,8 +184,10 @@ class DatasetWriter:
             shutil.rmtree(self.work, ignore_errors=True)
 
     # -- appending ----------------------------------------------------------------
-    def add(self, episode: Episode, split: str = "train") -> None:
-        """Append one episode (its frames get the next global indices)."""
+    def add(self, episode: Episode, split: str = "train", known_stats: dict[str, Stats] | None = None) -> None:
+        """Append one episode (its frames get the next global indices). ``known_stats``:
+        statistics of some of its features computed before (e.g. copied with the frames
+        from another dataset), used as they are instead of computed again."""
         if episode.length == 0:
             raise ValueError(f"episode {len(self.split_of_episode)} of task {episode.task!r} has no frames")
         if episode.task not in self.task_index:
@@ -197,7 +199,8 @@ class DatasetWriter:
         if self.file_bytes >= self.file_bytes_limit:
             self._roll_file()
         self._buffer(columns)
-        stats = {name: episode_stats(values) for name, values in columns.items()}
+        known = known_stats or {}
+        stats = {name: known[name] if name in known else episode_stats(values) for name, values in columns.items()}
         for name, accumulator in self.feature_stats.items():
             accumulator.add(stats[name])
         self._add_episode_row(episode, episode_index, split, stats)
