@@ -210,3 +210,13 @@ def test_copied_statistics_are_those_the_writer_computes(sources, tmp_path):
         derive_dataset([SourceTake("expert", str(path), 30)], tmp_path / name, reference="expert")
     for file in ("meta/stats.json", "meta/episodes/chunk-000/file-000.parquet", "data/chunk-000/file-000.parquet"):
         assert (tmp_path / "copied" / file).read_bytes() == (tmp_path / "computed" / file).read_bytes(), file
+
+
+def test_a_reference_may_give_only_the_validation_set(sources, tmp_path):
+    """A quality level: train on noisy episodes, score on the clean expert's validation split."""
+    takes = [SourceTake("expert", str(sources["expert"]), 0), SourceTake("noisy", str(sources["noisy"]), 5)]
+    level = derive_dataset(takes, tmp_path / "q", reference="expert")
+    noisy, expert = open_dataset(sources["noisy"]), open_dataset(sources["expert"])
+    assert same_episodes(episode_arrays(level, "train"), episode_arrays(noisy, "train")[:5])
+    assert same_episodes(episode_arrays(level, "validation"), episode_arrays(expert, "validation"))
+    assert set(level.splits) == {"train", "validation", "validation.noisy"}
