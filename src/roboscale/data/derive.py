@@ -127,7 +127,8 @@ def recorded_recipe(root: str | Path) -> dict | None:
         info = read_json_object(path, "", "")
     except BadInputError:
         return None
-    derived = (info.get("roboscale") or {}).get("derived")
+    section = info.get("roboscale")
+    derived = section.get("derived") if isinstance(section, dict) else None
     return derived if isinstance(derived, dict) else None
 
 
@@ -277,6 +278,7 @@ def _write(sources: dict[str, _Source], reference: str, recipe: dict, out: Path,
     provenance = {
         "generator": "roboscale data derive",
         "roboscale_version": __version__,
+        "source": _describe(sources, reference),
         "recipe": recipe,
         "sources": {name: source.dataset.provenance for name, source in sources.items()},
     }
@@ -294,6 +296,16 @@ def _write(sources: dict[str, _Source], reference: str, recipe: dict, out: Path,
             for row in rows.to_dict("records"):
                 known = stats[name].get(int(row["episode_index"])) if stats[name] else None
                 writer.add(_episode(row, frames[name], name, extras), split, known)
+
+
+def _describe(sources: dict[str, _Source], reference: str) -> str:
+    """One line for `roboscale data info`: which episodes of which source."""
+    parts = [
+        f"{name} {len(source.train)} of {source.dataset.root.resolve()}"
+        + ("" if source.take.tasks is None else f" (tasks {', '.join(source.take.tasks)})")
+        for name, source in sources.items()
+    ]
+    return f"derived: {'; '.join(parts)}; reference {reference}"
 
 
 def _episode_plan(sources: dict[str, _Source], reference: str) -> list[tuple[str, pd.DataFrame, str]]:
