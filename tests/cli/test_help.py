@@ -14,9 +14,9 @@ def every_command_path(command, path=()) -> list[tuple[str, ...]]:
 def test_no_help_shows_a_type_beside_a_flag(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")
     paths = every_command_path(command_tree())
-    # root, demo, train, eval, tune, report; data (generate, info, floor, import lerobot/minari);
+    # root, demo, train, eval, tune, report; data (generate, info, floor, derive, import lerobot/minari);
     # study (init, plan, run); runs (list, export); fit (5 methods + mixture, effective-data, joint-data).
-    assert len(paths) == 29
+    assert len(paths) == 30
     for path in paths:
         command_tree().main([*path, "--help"], prog_name="roboscale", standalone_mode=False)
         text = capsys.readouterr().out

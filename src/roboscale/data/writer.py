@@ -35,7 +35,7 @@ from roboscale.data.layout import (
     episodes_file,
     write_json,
 )
-from roboscale.data.stats import StatsAccumulator, episode_stats, stats_to_json
+from roboscale.data.stats import Stats, StatsAccumulator, episode_stats, stats_to_json
 from roboscale.errors import BadInputError
 from roboscale.files import require_writable_folder
 
@@ -139,6 +139,7 @@ class DatasetWriter:
         provenance: dict,
         file_size_mb: float = 100.0,
         overwrite: bool = False,
+        extra_info: dict | None = None,
     ) -> None:
         self.root = Path(root)
         self.features = features
@@ -150,6 +151,8 @@ class DatasetWriter:
         self.provenance = provenance
         self.file_bytes_limit = file_size_mb * 1024 * 1024
         self.overwrite = overwrite
+        self.extra_info = dict(extra_info or {})
+        """Keys added to meta/info.json (e.g. a derived dataset's recipe under ``roboscale``)."""
         check_destination(self.root, overwrite)
         self.work = partial_folder(self.root)
 
@@ -181,8 +184,10 @@ class DatasetWriter:
             shutil.rmtree(self.work, ignore_errors=True)
 
     # -- appending ----------------------------------------------------------------
-    def add(self, episode: Episode, split: str = "train") -> None:
-        """Append one episode (its frames get the next global indices)."""
+    def add(self, episode: Episode, split: str = "train", known_stats: dict[str, Stats] | None = None) -> None:
+        """Append one episode (its frames get the next global indices). ``known_stats``:
+        statistics of some of its features computed before (e.g. copied with the frames
+        from another dataset), used as they are instead of computed again."""
         if episode.length == 0:
             raise ValueError(f"episode {len(self.split_of_episode)} of task {episode.task!r} has no frames")
         if episode.task not in self.task_index:
@@ -194,7 +199,8 @@ class DatasetWriter:
         if self.file_bytes >= self.file_bytes_limit:
             self._roll_file()
         self._buffer(columns)
-        stats = {name: episode_stats(values) for name, values in columns.items()}
+        known = known_stats or {}
+        stats = {name: known[name] if name in known else episode_stats(values) for name, values in columns.items()}
         for name, accumulator in self.feature_stats.items():
             accumulator.add(stats[name])
         self._add_episode_row(episode, episode_index, split, stats)
@@ -343,6 +349,7 @@ class DatasetWriter:
             "data_path": DATA_PATH,
             "video_path": None,
             "features": {f.name: f.to_info() for f in self.features},
+            **self.extra_info,
         }
 
     def _splits(self) -> dict[str, str]:
