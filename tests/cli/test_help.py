@@ -15,8 +15,8 @@ def test_no_help_shows_a_type_beside_a_flag(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")
     paths = every_command_path(command_tree())
     # root, demo, train, eval, tune, report; data (generate, info, floor, import lerobot/minari);
-    # study (init, plan, run); runs (list, export); fit (5 methods).
-    assert len(paths) == 26
+    # study (init, plan, run); runs (list, export); fit (6 methods, data-constrained the 6th).
+    assert len(paths) == 27
     for path in paths:
         command_tree().main([*path, "--help"], prog_name="roboscale", standalone_mode=False)
         text = capsys.readouterr().out
