@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from roboscale.errors import BadInputError
+from roboscale.errors import BadInputError, FitDidNotConvergeError
 from roboscale.fit import MUENNIGHOFF_C4_STAGE1, fit_data_constrained
 from roboscale.fit.data_constrained import Stage1Law, data_constrained_loss
 
@@ -53,7 +53,7 @@ def test_recovers_known_r_stars_with_intervals_that_cover_them():
     assert fit.R_N_star == pytest.approx(3.0, rel=0.1)
     assert fit.ci["R_D_star"][0] <= 8.0 <= fit.ci["R_D_star"][1]
     assert fit.ci["R_N_star"][0] <= 3.0 <= fit.ci["R_N_star"][1]
-    assert fit.bootstrap_converged == 40
+    assert fit.bootstrap_converged == 40 and fit.unbounded_above == ()
     exact = fit_data_constrained(*_repetition_study(8.0, 3.0, noise=0.0), **TRUTH, bootstrap=0)
     assert (exact.R_D_star, exact.R_N_star) == pytest.approx((8.0, 3.0), rel=1e-4)
     assert exact.predict(1e8, 4e9, 1e9) == pytest.approx(
@@ -84,3 +84,9 @@ def test_bad_runs_are_refused(change, message):
 def test_a_stage1_law_without_a_positive_exponent_is_refused():
     with pytest.raises(BadInputError, match="stage-1 beta=0"):
         fit_data_constrained(*_repetition_study(8.0, 3.0, 0.0), **{**TRUTH, "beta": 0.0}, bootstrap=0)
+
+
+def test_repeats_as_good_as_new_data_have_no_finite_r_d_star():
+    N, D, unique, loss = _repetition_study(1e12, 3.0, noise=0.0)  # R*_D beyond any repetition: no decay
+    with pytest.raises(FitDidNotConvergeError, match="ran off to R. = infinity"):
+        fit_data_constrained(N, D, unique, loss, **TRUTH, bootstrap=0)

@@ -65,7 +65,17 @@ LAYOUTS = {
     "data-constrained": (
         lambda: fit_data_constrained(*REPEATED, **TRUTH, bootstrap=2),
         [*HEAD, "R_D_star", "R_N_star", "ci", "ci_level", "objective", "r_squared", "chinchilla_r_squared"]
-        + ["residual_rms", "n_runs", "stage1", "huber_delta", "optima", "runaway_starts", *BOOTSTRAP, "converged"],
+        + [
+            "residual_rms",
+            "n_runs",
+            "stage1",
+            "huber_delta",
+            "optima",
+            "runaway_starts",
+            "unbounded_above",
+            *BOOTSTRAP,
+            "converged",
+        ],
     ),
     "broken-power-law": (
         lambda: fit_broken_power_law(X, Y, bootstrap=2),

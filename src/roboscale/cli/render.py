@@ -246,7 +246,16 @@ def data_constrained(fit: DataConstrainedFit) -> Group:
         f"{fit.chinchilla_r_squared:.4f}), rms error {100 * fit.residual_rms:.2f}% of loss",
         style="dim",
     )
-    return Group(title, _parameter_table(fit, rows), quality, Text(stage1, style="dim"), optima)
+    parts = [title, _parameter_table(fit, rows), quality, Text(stage1, style="dim")]
+    if fit.unbounded_above:
+        parts.append(
+            Text(
+                f"the interval of {' and '.join(fit.unbounded_above)} has no upper end: too many resamples put it at "
+                "infinity (repeats as good as new); runs with more repetitions would bound it",
+                style="yellow",
+            )
+        )
+    return Group(*parts, optima)
 
 
 def allocation(plan: ComputeOptimal) -> Table:

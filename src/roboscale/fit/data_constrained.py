@@ -26,7 +26,7 @@ import numpy as np
 
 from roboscale.errors import BadInputError, FitDidNotConvergeError
 from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, resample_counts
-from roboscale.fit.laws import huber, optimal_allocation
+from roboscale.fit.laws import huber, optimal_allocation, parametric_loss
 from roboscale.fit.optimize import best_per_problem, minimize_lbfgs
 from roboscale.fit.result import FitResult, bootstrap_fields
 
@@ -96,12 +96,19 @@ class RepetitionData:
     """U_N = min(N_opt(C(U_D)), N), parameters."""
     repeats_params: np.ndarray
     """R_N = N / U_N - 1."""
-    log_loss: np.ndarray
 
     @classmethod
-    def build(cls, N, D, unique, loss, stage1: Stage1Law) -> RepetitionData:
+    def build(cls, N, D, unique, stage1: Stage1Law) -> RepetitionData:
+        """From parameters ``N``, tokens ``D`` (repeats included) and ``unique`` tokens."""
+        N, D, unique = (np.asarray(v, dtype=np.float64) for v in (N, D, unique))
         unique_params = np.minimum(stage1.optimal_size_for_data(unique), N)
-        return cls(unique, D / unique - 1.0, unique_params, N / unique_params - 1.0, np.log(loss))
+        return cls(unique, D / unique - 1.0, unique_params, N / unique_params - 1.0)
+
+    def predict(self, stage1: Stage1Law, R_D_star: float, R_N_star: float) -> np.ndarray:
+        """The law's loss for these runs."""
+        n_eff = effective_amount(self.unique_params, self.repeats_params, R_N_star)
+        d_eff = effective_amount(self.unique_data, self.repeats_data, R_D_star)
+        return stage1.E + stage1.A * n_eff**-stage1.alpha + stage1.B * d_eff**-stage1.beta
 
 
 def effective_amount(unique, repeats, r_star):
@@ -112,10 +119,7 @@ def effective_amount(unique, repeats, r_star):
 
 def data_constrained_loss(N, D, unique, stage1: Stage1Law, R_D_star: float, R_N_star: float):
     """The law's loss for ``N`` parameters trained on ``D`` tokens of which ``unique`` are unique."""
-    data = RepetitionData.build(*(np.asarray(v, dtype=np.float64) for v in (N, D, unique, np.ones_like(N))), stage1)
-    n_eff = effective_amount(data.unique_params, data.repeats_params, R_N_star)
-    d_eff = effective_amount(data.unique_data, data.repeats_data, R_D_star)
-    return stage1.E + stage1.A * n_eff**-stage1.alpha + stage1.B * d_eff**-stage1.beta
+    return RepetitionData.build(N, D, unique, stage1).predict(stage1, R_D_star, R_N_star)
 
 
 class DataConstrainedObjective:
@@ -125,8 +129,8 @@ class DataConstrainedObjective:
     per-row run weights (a bootstrap resample is a row of counts). ``fixed`` masks
     parameters held at their start."""
 
-    def __init__(self, data: RepetitionData, stage1: Stage1Law, delta: float, weights=None, fixed=None):
-        self.data, self.stage1, self.delta = data, stage1, float(delta)
+    def __init__(self, data: RepetitionData, log_loss, stage1: Stage1Law, delta: float, weights=None, fixed=None):
+        self.data, self.log_loss, self.stage1, self.delta = data, np.asarray(log_loss), stage1, float(delta)
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.free = None if fixed is None else ~np.asarray(fixed, dtype=bool)
 
@@ -148,7 +152,7 @@ class DataConstrainedObjective:
         term_d, d_term_d = self._term(data.unique_data, data.repeats_data, params[:, 0:1], law.B, law.beta)
         term_n, d_term_n = self._term(data.unique_params, data.repeats_params, params[:, 1:2], law.A, law.alpha)
         prediction = law.E + term_n + term_d
-        loss, slope = huber(np.log(prediction) - data.log_loss, self.delta)
+        loss, slope = huber(np.log(prediction) - self.log_loss, self.delta)
         if self.weights is not None:
             loss, slope = loss * self.weights[rows], slope * self.weights[rows]
         scaled = slope / prediction
@@ -200,6 +204,9 @@ class DataConstrainedFit(FitResult):
     stage1: Stage1Law
     optima: tuple[DataConstrainedOptimum, ...] = field(default=())
     runaway_starts: int = 0
+    unbounded_above: tuple[str, ...] = ()
+    """Parameters whose interval has no upper end: enough resamples ran off to infinity
+    (more repetitions, or more excess parameters, would be needed to bound them)."""
     """Starts whose R* ran off to infinity (no diminishing returns): not optima."""
     huber_delta: float = 1e-3
 
@@ -230,6 +237,7 @@ class DataConstrainedFit(FitResult):
                 "huber_delta": self.huber_delta,
                 "optima": [optimum.to_dict() for optimum in self.optima],
                 "runaway_starts": self.runaway_starts,
+                "unbounded_above": list(self.unbounded_above),
             },
         )
 
@@ -237,7 +245,7 @@ class DataConstrainedFit(FitResult):
 def fit_data_constrained(
     N,
     D,
-    unique,
+    U_D,
     loss,
     *,
     E: float,
@@ -253,17 +261,17 @@ def fit_data_constrained(
     """Stage 2 of Muennighoff et al. (2023): fit ``R*_D`` and ``R*_N`` with the stage-1
     Chinchilla law ``E + A/N^alpha + B/D^beta`` held fixed.
 
-    ``N``: parameters; ``D``: training tokens (or samples) including repeats; ``unique``:
-    unique tokens U_D (same units as D); ``loss``: final validation loss per run.
+    ``N``: parameters; ``D``: training tokens (or samples) including repeats; ``U_D``:
+    unique tokens (same units as D); ``loss``: final validation loss per run.
     ``MUENNIGHOFF_C4_STAGE1`` holds the paper's stage-1 values. Bootstrap resamples runs
     and refits from every optimum found.
     """
     check_bootstrap_options(bootstrap, ci_level, seed)
     stage1 = Stage1Law(E, A, B, alpha, beta)
-    N, D, unique, loss = _validate(N, D, unique, loss)
-    data = RepetitionData.build(N, D, unique, loss, stage1)
+    N, D, unique, loss = _validate(N, D, U_D, loss)
+    data, log_loss = RepetitionData.build(N, D, unique, stage1), np.log(loss)
     fixed = None if np.any(data.repeats_params > 0) else np.array([False, True])
-    objective = DataConstrainedObjective(data, stage1, huber_delta, fixed=fixed)
+    objective = DataConstrainedObjective(data, log_loss, stage1, huber_delta, fixed=fixed)
     starts = np.log([(r_d, r_n) for r_d in START_GRID for r_n in START_GRID])
     ends = minimize_lbfgs(objective, starts, ftol=1e-15, gtol=1e-13, max_iter=3000)
     optima, runaway = _distinct_optima(ends, data, fixed)
@@ -273,22 +281,25 @@ def fit_data_constrained(
             "repeated data looks as good as new in these runs (add runs with more repetitions)"
         )
     points = np.log([[o[0], o[1] if fixed is None else 1.0] for o in optima])
-    samples, ci = _bootstrap(data, stage1, huber_delta, points, fixed, bootstrap, seed, ci_level)
+    samples, ci = _bootstrap(data, log_loss, stage1, huber_delta, points, fixed, bootstrap, seed, ci_level)
     listed = tuple(_optimum(data, loss, stage1, point, value, fixed) for point, value in zip(points, optima[:, 2]))
     best = listed[0]
-    chinchilla = stage1.E + stage1.A * N**-stage1.alpha + stage1.B * D**-stage1.beta
-    prediction = _prediction(data, stage1, points[0])
+    chinchilla = parametric_loss(N, D, **stage1.to_dict())  # repeated tokens counted as new
+    prediction = data.predict(stage1, *np.exp(points[0]))
     return DataConstrainedFit(
         R_D_star=best.R_D_star,
         R_N_star=best.R_N_star,
         objective=best.objective,
         r_squared=best.r_squared,
         chinchilla_r_squared=_r_squared(chinchilla, loss),
-        residual_rms=float(np.sqrt(np.mean((np.log(prediction) - data.log_loss) ** 2))),
+        residual_rms=float(np.sqrt(np.mean((np.log(prediction) - log_loss) ** 2))),
         n_runs=len(loss),
         stage1=stage1,
         optima=listed,
         runaway_starts=runaway,
+        unbounded_above=tuple(
+            name for name, limit in zip(PARAMETER_NAMES, _runaway_limits(data)) if ci.get(name, (0, 0))[1] > limit
+        ),
         huber_delta=huber_delta,
         **bootstrap_fields(samples, ci, bootstrap=bootstrap, ci_level=ci_level),
     )
@@ -320,13 +331,6 @@ def _validate(N, D, unique, loss) -> tuple[np.ndarray, ...]:
     return N, D, unique, loss
 
 
-def _prediction(data: RepetitionData, stage1: Stage1Law, log_params: np.ndarray) -> np.ndarray:
-    r_d, r_n = np.exp(log_params)
-    n_eff = effective_amount(data.unique_params, data.repeats_params, r_n)
-    d_eff = effective_amount(data.unique_data, data.repeats_data, r_d)
-    return stage1.E + stage1.A * n_eff**-stage1.alpha + stage1.B * d_eff**-stage1.beta
-
-
 def _r_squared(prediction: np.ndarray, observed: np.ndarray) -> float:
     return float(1.0 - np.sum((observed - prediction) ** 2) / np.sum((observed - observed.mean()) ** 2))
 
@@ -337,8 +341,13 @@ def _optimum(data, loss, stage1, log_params, value, fixed) -> DataConstrainedOpt
         R_D_star=float(r_d),
         R_N_star=float("nan") if fixed is not None else float(r_n),
         objective=float(value),
-        r_squared=_r_squared(_prediction(data, stage1, log_params), loss),
+        r_squared=_r_squared(data.predict(stage1, r_d, r_n), loss),
     )
+
+
+def _runaway_limits(data: RepetitionData) -> np.ndarray:
+    """(R*_D, R*_N) beyond which an estimate has run off to infinity."""
+    return RUNAWAY_FACTOR * np.maximum([data.repeats_data.max(), data.repeats_params.max()], 1.0)
 
 
 def _distinct_optima(ends, data: RepetitionData, fixed) -> tuple[np.ndarray, int]:
@@ -346,7 +355,7 @@ def _distinct_optima(ends, data: RepetitionData, fixed) -> tuple[np.ndarray, int
     first (points within 0.1% of each other merged), and how many starts ran away."""
     values = np.where(np.isfinite(ends.value), ends.value, np.inf)
     r_star = np.exp(ends.x)
-    limit = RUNAWAY_FACTOR * np.maximum([data.repeats_data.max(), data.repeats_params.max()], 1.0)
+    limit = _runaway_limits(data)
     if fixed is not None:
         limit[1] = np.inf
     runaway = ~np.all(r_star <= limit, axis=1) | ~np.isfinite(values)
@@ -361,13 +370,13 @@ def _distinct_optima(ends, data: RepetitionData, fixed) -> tuple[np.ndarray, int
     return rows, int(runaway.sum())
 
 
-def _bootstrap(data, stage1, delta, points, fixed, bootstrap, seed, ci_level):
+def _bootstrap(data, log_loss, stage1, delta, points, fixed, bootstrap, seed, ci_level):
     """Refit on resampled runs from every optimum found; (samples (K, 2), intervals)."""
     if not bootstrap:
         return None, {}
-    counts = resample_counts(len(data.log_loss), bootstrap, seed)
+    counts = resample_counts(len(log_loss), bootstrap, seed)
     weights = np.repeat(counts, len(points), axis=0)
-    objective = DataConstrainedObjective(data, stage1, delta, weights=weights, fixed=fixed)
+    objective = DataConstrainedObjective(data, log_loss, stage1, delta, weights=weights, fixed=fixed)
     ends = minimize_lbfgs(objective, np.tile(points, (bootstrap, 1)), ftol=1e-14, gtol=1e-12, max_iter=500)
     chosen, found = best_per_problem(ends, bootstrap)
     samples = np.exp(chosen[found])
