@@ -47,6 +47,8 @@ def test_power_law_refuses_bad_axes_in_one_line(tmp_path):
     assert_one_line_exit_2(levels, "needs at least 3 distinct values of n_tasks, got 2: add levels")
     unknown = roboscale("fit", "power-law", path, "--x", "n_tasks", "--y", "gapp")
     assert_one_line_exit_2(unknown, "'gapp' (given with --y) is not in " + path + "; numeric columns: n_tasks, gap")
+    text = roboscale("fit", "power-law", path, "--x", "n_tasks", "--y", "env")
+    assert_one_line_exit_2(text, "'env' (given with --y) of " + path + " is not numeric; numeric columns: n_tasks, gap")
 
 
 def test_drop_invalid_leaves_out_non_positive_points_and_counts_them(tmp_path):

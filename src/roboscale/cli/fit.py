@@ -348,11 +348,11 @@ def _table_for_axes(runs: Path, x: str, y: str, options: FitOptions) -> RunsTabl
 
 
 def _is_numeric(column) -> bool:
-    """True when every non-empty cell of ``column`` reads as a number."""
+    """True when every non-empty cell of ``column`` reads as a number (an empty column
+    is numeric: it is refused later, as empty)."""
     import pandas as pd
 
-    values = column.dropna()
-    return len(values) > 0 and bool(pd.to_numeric(values, errors="coerce").notna().all())
+    return bool(pd.to_numeric(column.dropna(), errors="coerce").notna().all())
 
 
 def _rows_to_fit(table: RunsTable, x: str, y: str, complement: float | None, drop_invalid: bool) -> RunsTable:
