@@ -109,7 +109,7 @@ def test_frontier_power_law_and_audit(tmp_path, isoflop_csv):
     frontier = run_json("fit", "frontier", str(curves), "--bootstrap", "50")
     assert frontier["a"] == pytest.approx(0.4516, abs=0.02)
 
-    law = run_json("fit", "power-law", str(curves), "--x", "C", "--y", "loss", "--bootstrap", "0")
+    law = run_json("fit", "power-law", str(curves), "--x", "C", "--y", "loss", "--floor", "--bootstrap", "0")
     assert law["law"] == "loss = E + A * C^-alpha"
 
     audit = run_json("fit", "audit", str(isoflop_csv), "--method", "parametric", "--bootstrap", "0")

@@ -15,8 +15,9 @@ def test_no_help_shows_a_type_beside_a_flag(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")
     paths = every_command_path(command_tree())
     # root, demo, train, eval, tune, report; data (generate, info, floor, derive, import lerobot/minari);
-    # study (init, plan, run); runs (list, export); fit (5 methods + mixture, effective-data, joint-data).
-    assert len(paths) == 30
+    # study (init, plan, run); runs (list, export); fit (parametric, isoflop, frontier, power-law, audit,
+    # data-constrained, mixture, effective-data, joint-data).
+    assert len(paths) == 31
     for path in paths:
         command_tree().main([*path, "--help"], prog_name="roboscale", standalone_mode=False)
         text = capsys.readouterr().out

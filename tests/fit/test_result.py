@@ -9,6 +9,7 @@ import pytest
 from roboscale.fit import (
     FitResult,
     fit_broken_power_law,
+    fit_data_constrained,
     fit_frontier,
     fit_isoflop,
     fit_parametric,
@@ -16,11 +17,15 @@ from roboscale.fit import (
     simulate_isoflop_runs,
     simulate_learning_curves,
 )
+from roboscale.fit.data_constrained import Stage1Law, data_constrained_loss
 
 TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 RUNS = simulate_isoflop_runs(**TRUTH, budgets=np.geomspace(1e18, 1e21, 4), model_sizes=np.geomspace(1e7, 1e10, 9))
 X = np.geomspace(1e3, 1e7, 12)
 Y = 0.5 + 30 * X**-0.3
+
+N_REP, D_REP, U_REP = np.broadcast_arrays(np.array([[1e8], [1e9]]), np.geomspace(1e9, 3e10, 5), 1e9)
+REPEATED = (N_REP, D_REP, U_REP, data_constrained_loss(N_REP, D_REP, U_REP, Stage1Law(**TRUTH), 5.0, 3.0))
 
 HEAD = ["method", "law"]
 BOOTSTRAP = ["bootstrap", "bootstrap_converged"]
@@ -54,8 +59,23 @@ LAYOUTS = {
     ),
     "power-law": (
         lambda: fit_power_law(X, Y, bootstrap=4),
-        [*HEAD, "E", "A", "alpha", "ci", "ci_level", "objective", "residual_rms", "n_points", "x", "y", "offset"]
-        + ["complement", "huber_delta", *BOOTSTRAP, "converged"],
+        [*HEAD, "E", "A", "alpha", "ci", "ci_level", "objective", "residual_rms", "n_points", "x", "y", "r_squared"]
+        + ["offset", "fitted_by", "complement", "huber_delta", *BOOTSTRAP, "converged"],
+    ),
+    "data-constrained": (
+        lambda: fit_data_constrained(*REPEATED, **TRUTH, bootstrap=2),
+        [*HEAD, "R_D_star", "R_N_star", "ci", "ci_level", "objective", "r_squared", "chinchilla_r_squared"]
+        + [
+            "residual_rms",
+            "n_runs",
+            "stage1",
+            "huber_delta",
+            "optima",
+            "runaway_starts",
+            "unbounded_above",
+            *BOOTSTRAP,
+            "converged",
+        ],
     ),
     "broken-power-law": (
         lambda: fit_broken_power_law(X, Y, bootstrap=2),

@@ -67,7 +67,7 @@ def test_export_has_each_runs_success_and_a_success_law_fits_from_it(run_cli, co
 
     fitted = run_cli(
         "fit", "power-law", tmp_path / "runs.csv", "--x", "D", "--y", "success", "--complement", "1",
-        "--bootstrap", "0", "--json",
+        "--floor", "--bootstrap", "0", "--json",
     )  # fmt: skip
     assert fitted.returncode == 0, fitted.stderr
     law = json.loads(fitted.stdout)

@@ -149,9 +149,10 @@ def _run(
             "n_runs": len(table),
             "columns": table.columns_used,
             "dropped": table.dropped,
-            "flops_per_param_token": table.flops_per_param_token,
-            "compute_convention": table.compute_convention.to_dict(),
         }
+        if table.columns_used:  # a runs table with N, D and C (not any table, as power-law reads)
+            runs_info["flops_per_param_token"] = table.flops_per_param_token
+            runs_info["compute_convention"] = table.compute_convention.to_dict()
         payload = (
             {"group": group, "results": results, "runs": runs_info} if group else {**results[""], "runs": runs_info}
         )
@@ -274,10 +275,17 @@ def frontier(
 @app.command("power-law")
 @fit_options()
 def power_law(
-    runs: Annotated[Path, typer.Argument(help="Runs table: .csv, .tsv, .parquet or .jsonl.")],
-    x: Annotated[str, typer.Option(help="Column on the x axis (N, D, C or any positive column).")] = "C",
+    runs: Annotated[Path, typer.Argument(help="Any table with numeric columns: .csv, .tsv, .parquet or .jsonl.")],
+    x: Annotated[
+        str, typer.Option(help="Column on the x axis: any positive numeric column (N, D, C also by their aliases).")
+    ] = "C",
     y: Annotated[str, typer.Option(help="Column on the y axis.")] = "loss",
-    no_offset: Annotated[bool, _flag("--no-offset", "Fit y = A x^-alpha (no floor E).")] = False,
+    floor: Annotated[
+        bool, _flag("--floor", "Fit y = E + A x^-alpha with a floor E (Huber loss in log space, L-BFGS).")
+    ] = False,
+    no_offset: Annotated[
+        bool, _flag("--no-offset", "Fit y = A x^-alpha without a floor (the default; kept for older scripts).")
+    ] = False,
     complement: Annotated[
         float | None, typer.Option(help="Fit (COMPLEMENT - y), e.g. 1 for a success rate (fits the failure rate).")
     ] = None,
@@ -285,11 +293,15 @@ def power_law(
     *,
     options: FitOptions,
 ) -> None:
-    """y = E + A x^-alpha on any single axis (loss vs N, D or C; failure rate vs data).
+    """y = A x^-alpha on any single axis: a gap vs tasks, loss vs episodes, N, D or C, failure rate vs data.
 
-    Rows with an empty x or y (e.g. the success of a run that was not evaluated) are left out and counted.
+    Default, no floor: ordinary least squares of log y on log x, which is what robot-learning papers report (Lin et al. 2024: gap = a x^-b); the objective is the sum of squared log residuals, R^2 is in log space, and the intervals bootstrap over the points. --floor fits the saturating y = E + A x^-alpha instead (a loss that levels off), by a Huber loss in log space.
+
+    x needs at least 3 distinct values, and x and y (or COMPLEMENT - y) must be > 0. Rows with an empty x or y (e.g. the success of a run that was not evaluated) are left out and counted; --drop-invalid also leaves out zero or negative ones.
     """
-    table = _without_empty(options.load(runs), x, y)
+    if floor and no_offset:
+        raise BadInputError("--floor and --no-offset contradict each other: give one (no floor is the default)")
+    table = _rows_to_fit(_table_for_axes(runs, x, y, options), x, y, complement, options.drop_invalid)
     spread = options.resampling()
 
     def fit_one(part):
@@ -299,7 +311,7 @@ def power_law(
         ys = pd.to_numeric(part.column(y), errors="coerce").to_numpy(float)
         if broken:
             return fits.fit_broken_power_law(xs, ys, complement=complement, x_name=x, y_name=y, **spread)
-        return fits.fit_power_law(xs, ys, offset=not no_offset, complement=complement, x_name=x, y_name=y, **spread)
+        return fits.fit_power_law(xs, ys, offset=floor, complement=complement, x_name=x, y_name=y, **spread)
 
     def show(console, fit):
         render.show(console, render.power_law(fit))
@@ -307,16 +319,177 @@ def power_law(
     _run(table, options, fit_one, show, lambda fit: fit.to_dict(), f"fitting {y} against {x}")
 
 
-def _without_empty(table: RunsTable, x: str, y: str) -> RunsTable:
-    """``table`` without the rows whose ``x`` or ``y`` cell is empty (counted in its
-    ``dropped``); an unknown column name, or a column empty in every row, is refused."""
-    empty = table.column(x).isna().to_numpy() | table.column(y).isna().to_numpy()
+def _table_for_axes(runs: Path, x: str, y: str, options: FitOptions) -> RunsTable:
+    """The table a single-axis fit reads: any table, its columns as they are, when ``x``
+    and ``y`` are columns of it; a runs table (N, D, C, loss found by their aliases and
+    checked) when one of them names N, D, C or loss by an alias, or a runs-table
+    option (a column mapping or a FLOP range) is given."""
+    from roboscale.fit.runs_table import QUANTITIES
+
+    frame = fits.read_table(runs)
+    runs_options = (options.n, options.d, options.c, options.loss, options.min_flops, options.max_flops)
+    aliased = any(name not in frame.columns and name in QUANTITIES for name in (x, y))
+    if aliased or any(value is not None for value in runs_options) or options.drop_highest_loss:
+        return options.load(runs)
+    if len(frame) == 0:
+        raise BadInputError(f"the table {runs} is empty: it needs one row per point")
+    numeric = [str(name) for name in frame.columns if _is_numeric(frame[name])]
+    for option, name in (("--x", x), ("--y", y)):
+        if name not in frame.columns:
+            raise BadInputError(
+                f"column {name!r} (given with {option}) is not in {runs}; numeric columns: {', '.join(numeric) or '(none)'}"
+            )
+        if str(name) not in numeric:
+            raise BadInputError(
+                f"column {name!r} (given with {option}) of {runs} is not numeric; "
+                f"numeric columns: {', '.join(numeric) or '(none)'}"
+            )
+    return fits.RunsTable(frame=frame, source=str(runs))
+
+
+def _is_numeric(column) -> bool:
+    """True when every non-empty cell of ``column`` reads as a number (an empty column
+    is numeric: it is refused later, as empty)."""
+    import pandas as pd
+
+    return bool(pd.to_numeric(column.dropna(), errors="coerce").notna().all())
+
+
+def _rows_to_fit(table: RunsTable, x: str, y: str, complement: float | None, drop_invalid: bool) -> RunsTable:
+    """``table`` without the rows whose ``x`` or ``y`` cell is empty, and with
+    ``drop_invalid`` without those whose x or fitted y (``complement - y``) is zero or
+    negative (each counted in its ``dropped``); a column empty in every row is refused."""
+    import numpy as np
+    import pandas as pd
+
+    xs = pd.to_numeric(table.column(x), errors="coerce")
+    ys = pd.to_numeric(table.column(y), errors="coerce")
+    empty = (xs.isna() | ys.isna()).to_numpy()
     if empty.all():
         raise BadInputError(f"{x} or {y} is empty in every row of {table.source}: nothing to fit")
-    if not empty.any():
+    target = ys if complement is None else complement - ys
+    invalid = ~empty & ~((xs > 0) & (target > 0) & np.isfinite(xs) & np.isfinite(target)).to_numpy()
+    invalid = invalid if drop_invalid else np.zeros_like(empty)
+    if not (empty.any() or invalid.any()):
         return table
-    kept = table.subset(~empty)
-    return replace(kept, dropped={**table.dropped, f"without a value of {x} or {y}": int(empty.sum())})
+    dropped = {f"without a value of {x} or {y}": int(empty.sum()), f"zero or negative {x} or {y}": int(invalid.sum())}
+    kept = table.subset(~(empty | invalid))
+    return replace(kept, dropped={**table.dropped, **{why: count for why, count in dropped.items() if count}})
+
+
+UNIQUE_COLUMNS = ("unique_tokens", "U_D", "unique", "unique_samples")
+EPOCH_COLUMNS = ("epochs", "repetitions")
+Stage1Value = Annotated[float | None, typer.Option(help="Stage-1 law parameter (overrides --stage1).")]
+
+
+@app.command("data-constrained")
+@fit_options(skip=("c", "min_flops", "max_flops", "flops_per_param_token"))
+def data_constrained(
+    runs: Annotated[Path, typer.Argument(help="Runs table: N, tokens (D) and unique tokens (U_D) and loss per run.")],
+    unique: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Column of unique tokens U_D (default: the first of {', '.join(UNIQUE_COLUMNS)}).", metavar="COL"
+        ),
+    ] = None,
+    epochs: Annotated[
+        str | None,
+        typer.Option(
+            help="Without a U_D column: column of epochs, U_D = D / epochs (default: epochs or repetitions).",
+            metavar="COL",
+        ),
+    ] = None,
+    stage1: Annotated[
+        str | None,
+        typer.Option(
+            help="The fixed stage-1 law: 'published' (Muennighoff et al.'s C4 fit) or the JSON of "
+            "`roboscale fit parametric --json` on runs without repetition.",
+        ),
+    ] = None,
+    stage1_e: Annotated[float | None, typer.Option("--E", help="Stage-1 E (overrides --stage1).")] = None,
+    stage1_a: Annotated[float | None, typer.Option("--A", help="Stage-1 A (overrides --stage1).")] = None,
+    stage1_b: Annotated[float | None, typer.Option("--B", help="Stage-1 B (overrides --stage1).")] = None,
+    stage1_alpha: Annotated[float | None, typer.Option("--alpha", help="Stage-1 alpha (overrides --stage1).")] = None,
+    stage1_beta: Annotated[float | None, typer.Option("--beta", help="Stage-1 beta (overrides --stage1).")] = None,
+    huber_delta: Annotated[float, typer.Option(help="Huber loss threshold on log loss.")] = 1e-3,
+    *,
+    options: FitOptions,
+) -> None:
+    """What repeated data is worth (Muennighoff et al. 2023): R*_D and R*_N of the data-constrained law.
+
+    U_D unique tokens trained on for D tokens repeat R_D = D/U_D - 1 times beyond the first epoch and count as D' = U_D + U_D R*_D (1 - exp(-R_D/R*_D)) tokens: early repeats almost as good as new data, later ones worth less and less, never more than R*_D epochs' worth in all. Parameters beyond U_N (the compute-optimal size for U_D under the stage-1 law) decay the same way with R*_N, and L = E + A/N'^alpha + B/D'^beta.
+
+    Stage 1 (E, A, B, alpha, beta) is given and held fixed; R*_D and R*_N minimise the summed Huber loss (delta 1e-3) of log-prediction minus log-loss, by L-BFGS from a grid of starts. The objective has several local minima: every distinct one found is listed, lowest first. U_D comes from --unique (or D / --epochs).
+    """
+    law = _stage1_law(stage1, E=stage1_e, A=stage1_a, B=stage1_b, alpha=stage1_alpha, beta=stage1_beta)
+    table = options.load(runs)
+    unique_of = _unique_data(table, unique, epochs)
+
+    def fit_one(part):
+        return fits.fit_data_constrained(
+            part.N, part.D, unique_of(part), part.loss, **law, huber_delta=huber_delta, **options.resampling()
+        )
+
+    def show(console, fit):
+        render.show(console, render.data_constrained(fit))
+
+    _run(table, options, fit_one, show, lambda fit: fit.to_dict(), "fitting R*_D and R*_N")
+
+
+def _stage1_law(source: str | None, **given: float | None) -> dict[str, float]:
+    """E, A, B, alpha, beta: from ``source`` ('published' or a fit's JSON file), each
+    overridden by a value given on its own; all five must end up known."""
+    law: dict[str, float] = {}
+    if source == "published":
+        law = dict(fits.MUENNIGHOFF_C4_STAGE1)
+    elif source is not None:
+        path = Path(source)
+        if not path.is_file():
+            raise BadInputError(
+                f"--stage1 {source!r}: give 'published' or the JSON file of `roboscale fit parametric --json`"
+            )
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise BadInputError(
+                f"--stage1 {source!r} is not JSON ({error}): give the output of `roboscale fit parametric --json`"
+            ) from None
+        law = {
+            name: payload[name]
+            for name in given
+            if isinstance(payload, dict) and isinstance(payload.get(name), (int, float))
+        }
+    law.update({name: float(value) for name, value in given.items() if value is not None})
+    missing = [name for name in given if name not in law]
+    if missing:
+        raise BadInputError(
+            f"the stage-1 law lacks {', '.join(missing)}: give --stage1 published (Muennighoff et al.'s C4 fit), "
+            "--stage1 FIT.json (from `roboscale fit parametric --json` on runs without repetition) or --E --A --B --alpha --beta"
+        )
+    return law
+
+
+def _unique_data(table: RunsTable, unique: str | None, epochs: str | None) -> Callable[[RunsTable], object]:
+    """How to read U_D from a (part of the) table: its unique-tokens column, or D / epochs."""
+    import pandas as pd
+
+    columns = list(table.frame.columns)
+    if unique is None and epochs is None:
+        unique = next((name for name in UNIQUE_COLUMNS if name in columns), None)
+        epochs = None if unique else next((name for name in EPOCH_COLUMNS if name in columns), None)
+    if unique is None and epochs is None:
+        raise BadInputError(
+            f"{table.source} has no unique-tokens column ({', '.join(UNIQUE_COLUMNS)}) nor epochs column "
+            f"({', '.join(EPOCH_COLUMNS)}): name one with --unique COL or --epochs COL; columns: {', '.join(map(str, columns))}"
+        )
+    name = unique or epochs
+    table.column(name)  # an unknown column is refused here, before any fit
+
+    def read(part: RunsTable):
+        values = pd.to_numeric(part.column(name), errors="coerce").to_numpy(float)
+        return values if unique else part.D / values
+
+    return read
 
 
 @app.command()

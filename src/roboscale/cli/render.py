@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from roboscale.fit import (
         BrokenPowerLawFit,
         ComputeOptimal,
+        DataConstrainedFit,
         ExtrapolationAudit,
         FrontierFit,
         IsoFlopFit,
@@ -207,13 +208,54 @@ def power_law(fit: PowerLawFit | BrokenPowerLawFit) -> Group:
             ("f1", "sharpness of the break (smaller = sharper)", ""),
         ]
     else:
-        title = Text.assemble(("Power law  ", "bold"), fit.law, (f"   {fit.n_points} points", "dim"))
-        rows = [("E", "floor", ""), ("A", "coefficient", ""), ("alpha", "exponent", "")]
-    quality = Text(f"rms error {100 * fit.residual_rms:.2f}% of {fit.y_name}", style="dim")
+        how = "Huber loss in log space" if fit.offset else "least squares in log-log space"
+        title = Text.assemble(("Power law  ", "bold"), fit.law, (f"   {fit.n_points} points, {how}", "dim"))
+        rows = [("E", "floor", "")] if fit.offset else []
+        rows += [("A", "coefficient", ""), ("alpha", "exponent", "")]
+    r_squared = f", R^2 {fit.r_squared:.4f} in log space" if isinstance(fit, fits.PowerLawFit) else ""
+    quality = Text(f"rms error {100 * fit.residual_rms:.2f}% of {fit.y_name}{r_squared}", style="dim")
     parts = [title, _parameter_table(fit, rows), quality]
     if isinstance(fit, fits.PowerLawFit) and fit.alpha < 0:
         parts.append(Text(f"warning: alpha < 0, the fitted curve rises with {fit.x_name}", style="yellow"))
     return Group(*parts)
+
+
+def data_constrained(fit: DataConstrainedFit) -> Group:
+    """The fitted R*_D, R*_N, every optimum found, and how much the law explains."""
+    title = Text.assemble(
+        ("Data-constrained law  ", "bold"),
+        "L = E + A/N'^alpha + B/D'^beta, D' = U_D + U_D R_D_star (1 - exp(-R_D/R_D_star)), N' likewise",
+        (f"   {fit.n_runs} runs, Huber delta {fit.huber_delta:g}", "dim"),
+    )
+    rows = [
+        ("R_D_star", "repetitions of the data at which one more is worth 1/e of new data", ""),
+        ("R_N_star", "excess parameters (multiples of U_N) at which more are worth 1/e", ""),
+    ]
+    optima = Table(show_edge=False, header_style="bold", title="Every optimum found", title_justify="left")
+    for name in ("R_D_star", "R_N_star", "objective", "R^2"):
+        optima.add_column(name, justify="right")
+    for optimum in fit.optima:
+        optima.add_row(
+            number(optimum.R_D_star), number(optimum.R_N_star), f"{optimum.objective:.7f}", f"{optimum.r_squared:.4f}"
+        )
+    law = fit.stage1
+    stage1 = f"stage 1 (held fixed): E {number(law.E)}, A {number(law.A)}, B {number(law.B)}, "
+    stage1 += f"alpha {number(law.alpha)}, beta {number(law.beta)}"
+    quality = Text(
+        f"objective {fit.objective:.7f}, R^2 {fit.r_squared:.4f} (the stage-1 law alone: "
+        f"{fit.chinchilla_r_squared:.4f}), rms error {100 * fit.residual_rms:.2f}% of loss",
+        style="dim",
+    )
+    parts = [title, _parameter_table(fit, rows), quality, Text(stage1, style="dim")]
+    if fit.unbounded_above:
+        parts.append(
+            Text(
+                f"the interval of {' and '.join(fit.unbounded_above)} has no upper end: too many resamples put it at "
+                "infinity (repeats as good as new); runs with more repetitions would bound it",
+                style="yellow",
+            )
+        )
+    return Group(*parts, optima)
 
 
 def allocation(plan: ComputeOptimal) -> Table:

@@ -6,6 +6,7 @@ parameters, bootstrap intervals in ``ci`` and a ``to_dict()``)::
     from roboscale.fit import fit_parametric, fit_isoflop, fit_frontier, fit_power_law, compute_optimal
 
     law = fit_parametric("runs.csv")             # L(N, D) = E + A/N^alpha + B/D^beta
+    gap = fit_power_law(n_tasks, gap, offset=False)   # gap = A n^-alpha, least squares in log-log space
     plan = compute_optimal(law, [1e18, 1e19])     # N_opt, D_opt, loss with intervals
 """
 
@@ -21,6 +22,8 @@ AUDIT_METHODS = ("parametric", "isoflop", "frontier")
 _SOURCES = {
     "BrokenPowerLawFit": "roboscale.fit.power_law",
     "ComputeOptimal": "roboscale.fit.allocation",
+    "DataConstrainedFit": "roboscale.fit.data_constrained",
+    "MUENNIGHOFF_C4_STAGE1": "roboscale.fit.data_constrained",
     "ExtrapolationAudit": "roboscale.fit.audit",
     "FitResult": "roboscale.fit.result",
     "FrontierFit": "roboscale.fit.frontier",
@@ -34,6 +37,7 @@ _SOURCES = {
     "compute_frontier": "roboscale.fit.intrinsic",
     "compute_optimal": "roboscale.fit.allocation",
     "fit_broken_power_law": "roboscale.fit.power_law",
+    "fit_data_constrained": "roboscale.fit.data_constrained",
     "fit_frontier": "roboscale.fit.frontier",
     "fit_isoflop": "roboscale.fit.isoflop",
     "fit_parametric": "roboscale.fit.parametric",
@@ -58,9 +62,11 @@ _SOURCES = {
 
 __all__ = [
     "HOFFMANN_GRID",
+    "MUENNIGHOFF_C4_STAGE1",
     "BrokenPowerLawFit",
     "ComputeOptimal",
     "EffectiveDataFit",
+    "DataConstrainedFit",
     "ExtrapolationAudit",
     "FitResult",
     "FrontierFit",
@@ -77,6 +83,7 @@ __all__ = [
     "compute_optimal",
     "fit_broken_power_law",
     "fit_effective_data",
+    "fit_data_constrained",
     "fit_frontier",
     "fit_isoflop",
     "fit_joint_data_law",
@@ -101,6 +108,7 @@ if TYPE_CHECKING:
     from roboscale.fit.allocation import ComputeOptimal, compute_optimal
     from roboscale.fit.audit import ExtrapolationAudit, audit_extrapolation
     from roboscale.fit.effective_data import EffectiveDataFit, fit_effective_data
+    from roboscale.fit.data_constrained import MUENNIGHOFF_C4_STAGE1, DataConstrainedFit, fit_data_constrained
     from roboscale.fit.frontier import FrontierFit, fit_frontier
     from roboscale.fit.intrinsic import compute_frontier, intrinsic_performance
     from roboscale.fit.isoflop import IsoFlopFit, IsoFlopProfile, fit_isoflop, isoflop_profiles

@@ -1,9 +1,13 @@
-"""Single-axis laws: ``y = E + A x^-alpha`` and the broken power law of Caballero et al. (2022).
+"""Single-axis laws: ``y = A x^-alpha``, ``y = E + A x^-alpha`` and the broken power law
+of Caballero et al. (2022).
 
 For loss against N, D or C, for success (as failure rate ``1 - success``) against
-data, and for any other curve that falls towards a floor. Fitted like the
-parametric law: log-sum-exp in log space, Huber loss, batched L-BFGS from a grid of
-starting points built from the data's own range, bootstrap over points.
+data, for a gap against the number of tasks, and for any other curve that falls.
+Without a floor, ``log y = log A - alpha log x`` is a straight line: ordinary least
+squares in log-log space (closed form), which is what robot-learning papers report
+(e.g. Lin et al. 2024). With a floor, fitted like the parametric law: log-sum-exp in
+log space, Huber loss, batched L-BFGS from a grid of starting points built from the
+data's own range. Both bootstrap over points.
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ from roboscale.fit.optimize import Status, best_per_problem, minimize_lbfgs, mul
 from roboscale.fit.result import FitResult, bootstrap_fields
 
 BROKEN_NAMES = ("E", "A", "c0", "c1", "d1", "f1")
+
+LOG_LOG = "least squares in log-log space"
+
+MIN_LEVELS = 3
+"""Distinct x values a single-axis law needs: two always fit a line exactly."""
 
 NO_OFFSET_LOG_E = -745.0
 """log E that makes exp(log E) == 0.0 in float64: the law without an offset."""
@@ -44,7 +53,10 @@ class PowerLawFit(FitResult):
     offset: bool = True
     complement: float | None = None
     """If set, the law describes ``complement - y`` (e.g. 1 - success = failure rate)."""
-    huber_delta: float = 1e-3
+    huber_delta: float | None = 1e-3
+    """Huber threshold of the fit with a floor; None for least squares in log-log space."""
+    r_squared: float = float("nan")
+    """1 - SS_res / SS_tot of log y (the log-log fit's usual R^2)."""
 
     method = "power-law"
 
@@ -71,7 +83,9 @@ class PowerLawFit(FitResult):
             {"E": self.E, "A": self.A, "alpha": self.alpha},
             {
                 **_fit_quality(self),
+                "r_squared": self.r_squared,
                 "offset": self.offset,
+                "fitted_by": "Huber loss in log space" if self.offset else LOG_LOG,
                 "complement": self.complement,
                 "huber_delta": self.huber_delta,
             },
@@ -146,9 +160,14 @@ def fit_power_law(
 ) -> PowerLawFit:
     """Fit ``y = E + A x^-alpha`` (``offset=False``: ``y = A x^-alpha``).
 
-    ``complement=c`` fits ``c - y`` instead, for quantities that rise to a ceiling
-    (``complement=1`` turns a success rate into a failure rate).
+    With a floor: Huber loss (``huber_delta``) on log y, L-BFGS from a grid of starts.
+    Without: ordinary least squares of log y on log x (closed form; ``objective`` is
+    the sum of squared log residuals, ``huber_delta`` unused), as robot-learning papers
+    fit ``gap = a x^-b``. ``complement=c`` fits ``c - y`` instead, for quantities that
+    rise to a ceiling (``complement=1`` turns a success rate into a failure rate).
     """
+    if not offset:
+        return _fit_log_log(x, y, complement, bootstrap, seed, ci_level, x_name, y_name)
     return _fit_axis(POWER_LAW, x, y, offset, complement, huber_delta, bootstrap, seed, ci_level, x_name, y_name)
 
 
@@ -195,7 +214,11 @@ def _fit_axis(law: _AxisLaw, x, y, offset, complement, huber_delta, bootstrap, s
         ci = {name: percentile_interval(samples[:, i], ci_level) for i, name in enumerate(law.names)}
     return law.result(
         **dict(zip(law.names, (float(v) for v in natural))),
-        **({"offset": offset} if law is POWER_LAW else {}),
+        **(
+            {"offset": offset, "r_squared": _log_r_squared(law.formula(x, *natural), target)}
+            if law is POWER_LAW
+            else {}
+        ),
         objective=value,
         residual_rms=_log_rms(law.formula(x, *natural), target),
         n_points=len(x),
@@ -248,19 +271,29 @@ def _validate_xy(x, y, complement, n_params: int, x_name: str, y_name: str) -> t
         raise BadInputError(
             f"{x.size} points cannot determine a {n_params}-parameter law: need at least {n_params + 1}"
         )
-    if not np.all(np.isfinite(x) & (x > 0)):
-        raise BadInputError(f"{x_name} has non-finite, zero or negative values: a power law needs x > 0")
+    bad_x = int(np.sum(~(np.isfinite(x) & (x > 0))))
+    if bad_x:
+        raise BadInputError(
+            f"{x_name} has {bad_x} non-finite, zero or negative value(s) of {x.size}: a power law needs {x_name} > 0"
+        )
     target = y if complement is None else complement - y
     what = y_name if complement is None else f"{complement:g} - {y_name}"
-    if not np.all(np.isfinite(target) & (target > 0)):
+    bad_y = int(np.sum(~(np.isfinite(target) & (target > 0))))
+    if bad_y:
         hint = (
             f" (is the ceiling {complement:g} right?)"
             if complement is not None
             else " (use --complement 1 for a success rate)"
         )
-        raise BadInputError(f"{what} has non-finite, zero or negative values: the law needs it > 0{hint}")
-    if np.unique(x).size < 2:
-        raise BadInputError(f"all points have the same {x_name}: a power law needs several values")
+        raise BadInputError(
+            f"{what} has {bad_y} non-finite, zero or negative value(s) of {x.size}: "
+            f"the law is fitted in log space and needs it > 0{hint}"
+        )
+    levels = np.unique(x).size
+    if levels < MIN_LEVELS:
+        raise BadInputError(
+            f"a power law needs at least {MIN_LEVELS} distinct values of {x_name}, got {levels}: add levels"
+        )
     return x, target
 
 
@@ -305,6 +338,59 @@ def _natural(params: np.ndarray, offset: bool) -> np.ndarray:
     if not offset:
         out[:, 0] = 0.0
     return out
+
+
+def _fit_log_log(x, y, complement, bootstrap, seed, ci_level, x_name, y_name) -> PowerLawFit:
+    """``y = A x^-alpha`` by ordinary least squares of log y on log x, bootstrap over points."""
+    check_bootstrap_options(bootstrap, ci_level, seed)
+    x, target = _validate_xy(x, y, complement, 2, x_name, y_name)
+    log_x, log_y = np.log(x), np.log(target)
+    (log_a,), (slope,) = _weighted_line(log_x, log_y, np.ones((1, x.size)))
+    residual = log_y - (log_a + slope * log_x)
+    samples, ci, dropped = None, {}, None
+    if bootstrap:
+        counts = resample_counts(x.size, bootstrap, seed)
+        draws_mean = counts @ log_x / x.size
+        spread = np.sum(counts * (log_x[None, :] - draws_mean[:, None]) ** 2, axis=1)
+        usable = spread > 1e-12 * x.size * (1.0 + np.max(np.abs(log_x))) ** 2  # a line needs two distinct x
+        intercepts, slopes = _weighted_line(log_x, log_y, counts[usable])
+        samples = np.column_stack([np.zeros(intercepts.size), np.exp(intercepts), -slopes])
+        ci = {name: percentile_interval(samples[:, i], ci_level) for i, name in enumerate(("E", "A", "alpha"))}
+        dropped = {"drew a single value of " + x_name: int(bootstrap - usable.sum())} if not usable.all() else {}
+    return PowerLawFit(
+        E=0.0,
+        A=float(np.exp(log_a)),
+        alpha=float(-slope),
+        objective=float(np.sum(residual**2)),
+        residual_rms=float(np.sqrt(np.mean(residual**2))),
+        n_points=int(x.size),
+        x_name=x_name,
+        y_name=y_name,
+        offset=False,
+        complement=complement,
+        huber_delta=None,
+        r_squared=float(1.0 - np.sum(residual**2) / np.sum((log_y - log_y.mean()) ** 2)),
+        **bootstrap_fields(samples, ci, bootstrap=bootstrap, ci_level=ci_level, dropped=dropped),
+    )
+
+
+def _weighted_line(u: np.ndarray, v: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least-squares lines ``v = intercept + slope * u``, one per row of
+    ``weights`` (K, n); returns (intercepts (K,), slopes (K,))."""
+    total = weights.sum(axis=1)
+    mean_u, mean_v = weights @ u / total, weights @ v / total
+    centred_u = u[None, :] - mean_u[:, None]
+    slopes = np.sum(weights * centred_u * (v[None, :] - mean_v[:, None]), axis=1) / np.sum(
+        weights * centred_u**2, axis=1
+    )
+    return mean_v - slopes * mean_u, slopes
+
+
+def _log_r_squared(prediction, observed) -> float:
+    """R^2 of log y: 1 - SS_res / SS_tot with residuals log(predicted / observed)."""
+    log_observed = np.log(observed)
+    residual = np.log(prediction) - log_observed
+    return float(1.0 - np.sum(residual**2) / np.sum((log_observed - log_observed.mean()) ** 2))
 
 
 def _log_rms(prediction, observed) -> float:
