@@ -65,8 +65,8 @@ __all__ = [
     "MUENNIGHOFF_C4_STAGE1",
     "BrokenPowerLawFit",
     "ComputeOptimal",
-    "EffectiveDataFit",
     "DataConstrainedFit",
+    "EffectiveDataFit",
     "ExtrapolationAudit",
     "FitResult",
     "FrontierFit",
@@ -82,8 +82,8 @@ __all__ = [
     "compute_frontier",
     "compute_optimal",
     "fit_broken_power_law",
-    "fit_effective_data",
     "fit_data_constrained",
+    "fit_effective_data",
     "fit_frontier",
     "fit_isoflop",
     "fit_joint_data_law",
@@ -107,8 +107,8 @@ __getattr__ = lazy_exports(__name__, _SOURCES)
 if TYPE_CHECKING:
     from roboscale.fit.allocation import ComputeOptimal, compute_optimal
     from roboscale.fit.audit import ExtrapolationAudit, audit_extrapolation
-    from roboscale.fit.effective_data import EffectiveDataFit, fit_effective_data
     from roboscale.fit.data_constrained import MUENNIGHOFF_C4_STAGE1, DataConstrainedFit, fit_data_constrained
+    from roboscale.fit.effective_data import EffectiveDataFit, fit_effective_data
     from roboscale.fit.frontier import FrontierFit, fit_frontier
     from roboscale.fit.intrinsic import compute_frontier, intrinsic_performance
     from roboscale.fit.isoflop import IsoFlopFit, IsoFlopProfile, fit_isoflop, isoflop_profiles
