@@ -1,0 +1,134 @@
+"""Data-axes studies: the study file's [data.sources] and [axes], their levels and checks."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from roboscale.errors import BadInputError
+from roboscale.study import study_from_dict
+from roboscale.study.data_levels import SourceFacts, _split_total, data_levels, noise_level
+
+
+def pointmass(episodes: int = 40, quality: str = "noise:0.1", seed: int = 0, **more) -> dict:
+    return {"generate": {"env": "pointmass", "tasks": "reach,push", "episodes": episodes, "quality": quality,
+                         "seed": seed, **more}}
+
+
+BASE = {
+    "name": "axes",
+    "data": {"sources": {"expert": pointmass(), "noisy": pointmass(quality="noise:0.5", seed=1)}},
+    "axes": {
+        "reference": "expert",
+        "widths": [8],
+        "budget": 1e9,
+        "amount": [5, 10, 20],
+        "mixture": {"sources": ["expert", "noisy"], "proportions": [0.0, 0.5, 1.0], "total": 20},
+    },
+}
+
+
+def study(**changes):
+    raw = copy.deepcopy(BASE)
+    for path, value in changes.items():
+        *parents, key = path.split("__")
+        table = raw
+        for parent in parents:
+            table = table.setdefault(parent, {})
+        if value is None:
+            table.pop(key)
+        else:
+            table[key] = value
+    return study_from_dict(raw)
+
+
+def test_levels_cross_the_axes_and_sweep_the_mixture():
+    levels = data_levels(study(axes__quality=["noise:0.1", "noise:0.3", "noise:0.6"]))
+    crossed = [level for level in levels if level.axis == "amount+quality"]
+    assert len(crossed) == 9  # 3 amounts x 3 qualities
+    # the reference's own quality is the reference itself; other levels generate a source each
+    # and keep the reference's validation split through a take of 0 episodes
+    assert [level.name for level in crossed[:4]] == ["expert5", "expert10", "expert20", "expert-noise0.3-5"]
+    assert crossed[3].takes[0].source == "expert" and crossed[3].takes[0].episodes == 0
+    assert crossed[3].takes[1].source == "expert-noise0.3" and crossed[3].quality == "noise:0.3"
+    mixture = [level.episodes_by_source() for level in levels if level.axis == "mixture"]
+    assert mixture == [{"expert": 0, "noisy": 20}, {"expert": 10, "noisy": 10}, {"expert": 20, "noisy": 0}]
+
+
+def test_mixture_base_plus_added_and_shares_per_source():
+    levels = data_levels(study(axes__amount=None, axes__mixture={"sources": ["expert", "noisy"], "base": 8,
+                                                                  "added": [0, 4, 12]}))
+    assert [level.episodes_by_source() for level in levels] == [
+        {"expert": 8, "noisy": 0}, {"expert": 8, "noisy": 4}, {"expert": 8, "noisy": 12}]
+    assert _split_total(10, [1 / 3, 1 / 3, 1 / 3]) == [4, 3, 3]  # whole episodes summing to the total
+    assert sum(_split_total(7, [0.25, 0.75])) == 7
+
+
+def test_tasks_levels_and_the_round_robin_supply():
+    facts = SourceFacts("metaworld", tuple("abcdefghij"), (), 95)
+    # 95 episodes round-robin over 10 tasks: tasks 0-4 have 10 each, 5-9 have 9 each
+    assert facts.episodes_for_tasks(2) == 20 and facts.episodes_for_tasks(7) == 68
+    assert facts.episodes_for_tasks(None) == 95
+    metaworld = {"env": "metaworld", "tasks": "mt10", "episodes": 100, "heldout_tasks": "reach-v3"}
+    spec = study(
+        data__sources={"expert": {"generate": metaworld}},
+        axes__mixture=None,
+        axes__amount=[2, 4, 6],
+        axes__tasks=[1, 2, 4],
+    )
+    levels = data_levels(spec)
+    assert len(levels) == 9 and levels[0].name == "expert2-t1" and levels[0].takes[0].tasks == 1
+    # 90 training episodes over 9 training tasks: the first task has 10
+    with pytest.raises(BadInputError, match="asks expert for 12 training episodes of its first 1 tasks but it has 10"):
+        study(data__sources={"expert": {"generate": metaworld}}, axes__mixture=None, axes__amount=[2, 4, 12],
+              axes__tasks=[1, 2, 4])
+
+
+def test_quality_noise_levels():
+    assert noise_level("noise:0.3") == 0.3 and noise_level("epsilon:0.2") == 0.2
+    assert noise_level("expert") == 0.0 and noise_level("random:0.25") == 0.25
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"axes__amount": [5, 10]}, "amount has 2 level(s) but a law is fitted to it"),
+        ({"axes__mixture__proportions": [0.0, 0.5, 1.5]}, "proportion 1.5 is outside [0, 1]"),
+        ({"axes__mixture__proportions": [[0.2, 0.7], [0.5, 0.5], [1.0, 0.0]]}, "summing to 1"),
+        ({"axes__mixture__total": 40}, "asks noisy for 40 training episodes but it has 36"),
+        ({"axes__amount": [5, 10, 50]}, "asks expert for 50 training episodes but it has 36"),
+        ({"axes__mixture__sources": ["expert", "sim"]}, "sources sim unknown"),
+        ({"axes__depth": 3}, "unknown key 'depth' in [axes]"),
+        ({"axes__mixture__ratio": 3}, "unknown key 'ratio' in [axes.mixture]"),
+        ({"sweep__widths": [8, 16]}, "[sweep] widths is an IsoFLOP setting"),
+        ({"axes__budget": None}, "budget (training FLOPs per run) is missing"),
+        ({"axes__widths": []}, "widths is empty"),
+        ({"axes__reference": "real"}, "reference 'real' is not a source"),
+        ({"data__sources__noisy__generate__env": "metaworld"}, "have different state and action spaces"),
+        ({"data__sources__expert__generate__heldout_tasks": "push"}, "push is a held-out task of the reference"),
+        ({"axes__tasks": [1, 2, 3]}, "tasks asks for 3 training tasks but expert has 2"),
+        ({"axes__quality": ["noise:0.1", "noise:x", "expert"]}, "quality 'noise:x'"),
+        ({"axes__repetition": [1, 2, 4]}, "budget does not apply"),
+        ({"data__sources__noisy": {"path": "x", "generate": {"env": "pointmass"}}}, "either a path or a generate"),
+    ],
+)
+def test_bad_axes_are_refused_in_one_line(changes, message):
+    if changes.get("axes__repetition"):
+        changes = {**changes, "axes__mixture": None}
+    with pytest.raises(BadInputError) as error:
+        study(**changes)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_quality_levels_need_a_generated_reference(tmp_path):
+    with pytest.raises(BadInputError, match="reference 'expert' is a given dataset"):
+        study(data__sources__expert={"path": str(tmp_path)}, axes__quality=["expert", "noise:0.1", "noise:0.2"])
+
+
+def test_an_isoflop_study_keeps_its_settings():
+    spec = study_from_dict({"data": {"generate": {"env": "pointmass"}}})
+    assert spec.axes is None
+    assert "axes" not in spec.to_dict() and "sources" not in spec.to_dict()["data"]
+    again = study_from_dict(study().to_dict())  # an axes study's stored settings read back
+    assert again.axes == study().axes
