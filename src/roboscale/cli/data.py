@@ -207,6 +207,66 @@ def floor(
     console.print(result.note, highlight=False, soft_wrap=True)
 
 
+@app.command("derive")
+def derive_command(
+    sources: Annotated[
+        list[str],
+        typer.Option(
+            "--from",
+            help="A source: NAME=PATH for all its training episodes, NAME=PATH:EPISODES for the first EPISODES "
+            "(repeat for a mixture).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Destination folder (an identical derivation is reused).")],
+    reference: Annotated[
+        str, typer.Option(help="Source whose validation split and held-out tasks score every run (default: the first).")
+    ] = "",
+    tasks: Annotated[
+        str, typer.Option(help="Comma-separated training tasks to keep from every source (default: all).")
+    ] = "",
+    overwrite: Annotated[bool, typer.Option(help="Replace a dataset at --out derived with another recipe.")] = False,
+) -> None:
+    """Cut a data level from source datasets: the first EPISODES training episodes of each, one LeRobot v3 folder.
+
+    Splits: train (every source's selection), validation (the reference's, whole), validation.NAME (each other
+    source's), heldout_tasks (the reference's). Levels are nested: the first 50 episodes are the first 50 of 100.
+    """
+    import time
+
+    from roboscale.data.derive import derive_dataset, recorded_recipe
+
+    chosen = tuple(t.strip() for t in tasks.split(",") if t.strip()) or None
+    takes = [_parse_take(text, chosen) for text in sources]
+    before = recorded_recipe(out)
+    started = time.perf_counter()
+    dataset = derive_dataset(takes, out, reference=reference or (takes[0].name if takes else ""), overwrite=overwrite)
+    reused = before is not None and before == recorded_recipe(out)
+    counts = dataset.episodes.groupby("split", sort=False).size()
+    train = dataset.episodes[dataset.episodes["split"] == "train"].groupby("source", sort=False).size()
+    verb = "reused (same recipe)" if reused else f"wrote in {time.perf_counter() - started:.1f} s"
+    make_console().print(
+        f"{out}: {verb}; train {', '.join(f'{name} {n}' for name, n in train.items())} episodes; "
+        + ", ".join(f"{split} {n}" for split, n in counts.items() if split != "train")
+        + f"; {dataset.total_frames} frames",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def _parse_take(text: str, tasks: tuple[str, ...] | None):
+    """A --from value, NAME=PATH or NAME=PATH:EPISODES, as a SourceTake."""
+    from roboscale.data.derive import SourceTake
+
+    name, equals, rest = text.partition("=")
+    if not equals or not name.strip() or not rest:
+        raise BadInputError(f"--from {text!r}: write NAME=PATH or NAME=PATH:EPISODES (e.g. expert=data/mt10:100)")
+    path, colon, amount = rest.rpartition(":")
+    if not colon or not amount.strip().isdigit():
+        return SourceTake(name.strip(), rest, None, tasks)
+    return SourceTake(name.strip(), path, int(amount), tasks)
+
+
 @import_app.command("lerobot")
 def import_lerobot_command(
     source: Annotated[Path, typer.Argument(help="A local LeRobot v3 dataset folder.")],

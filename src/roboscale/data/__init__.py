@@ -8,6 +8,7 @@ frames = dataset.frames(["observation.state", "action"], split="train")
 """
 
 from roboscale.data.dataset import Dataset, open_dataset
+from roboscale.data.derive import SourceTake, derive_dataset
 from roboscale.data.envs import get_family
 from roboscale.data.generate import GenerationReport, GenerationSpec, generate
 from roboscale.data.importers import import_lerobot, import_minari
@@ -18,6 +19,8 @@ __all__ = [
     "GenerationReport",
     "GenerationSpec",
     "Quality",
+    "SourceTake",
+    "derive_dataset",
     "generate",
     "get_family",
     "import_lerobot",

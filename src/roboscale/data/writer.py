@@ -139,6 +139,7 @@ class DatasetWriter:
         provenance: dict,
         file_size_mb: float = 100.0,
         overwrite: bool = False,
+        extra_info: dict | None = None,
     ) -> None:
         self.root = Path(root)
         self.features = features
@@ -150,6 +151,8 @@ class DatasetWriter:
         self.provenance = provenance
         self.file_bytes_limit = file_size_mb * 1024 * 1024
         self.overwrite = overwrite
+        self.extra_info = dict(extra_info or {})
+        """Keys added to meta/info.json (e.g. a derived dataset's recipe under ``roboscale``)."""
         check_destination(self.root, overwrite)
         self.work = partial_folder(self.root)
 
@@ -343,6 +346,7 @@ class DatasetWriter:
             "data_path": DATA_PATH,
             "video_path": None,
             "features": {f.name: f.to_info() for f in self.features},
+            **self.extra_info,
         }
 
     def _splits(self) -> dict[str, str]:

@@ -12,7 +12,7 @@ from roboscale.tokenize import TokenizerSpec
 
 LENGTH_OPTIONS = ("steps", "tokens", "flops", "tokens_per_param")
 FLOPS_CONVENTIONS = ("exact", "total", "non_embedding")
-OMITTED_AT_DEFAULT = {"wm_target": "absolute", "parametrization": "standard", "base_width": 32}
+OMITTED_AT_DEFAULT = {"wm_target": "absolute", "parametrization": "standard", "base_width": 32, "tokenizer_data": ""}
 """Settings added after run ids existed: left out of :meth:`TrainConfig.to_dict` (so out of
 run ids, config.json and stack keys) at their default, so earlier runs keep their ids."""
 
@@ -81,6 +81,9 @@ class TrainConfig:
     """standard, or mup (maximal-update parametrisation: the best learning rate transfers across widths)."""
     base_width: int = 32
     """muP's reference width (d_model at which muP's init and learning rates are standard's)."""
+    tokenizer_data: str = ""
+    """Dataset folder to fit the tokenizers on (its statistics and training frames) instead of --data,
+    so runs on different data levels share one tokenizer and their losses compare (empty: --data)."""
 
     def validate(self) -> None:
         """Raise BadInputError for a config that cannot run, before any work."""

@@ -40,6 +40,15 @@ class TokenizedData:
     action_tokenizer: Tokenizer
     n_tasks: int
 
+    def scored_splits(self) -> list[str]:
+        """Splits a finished run is scored on: every ``validation*`` split and ``heldout_tasks``
+        that has windows, in the dataset's order."""
+        return [
+            name
+            for name, starts in self.split_starts.items()
+            if (name.startswith("validation") or name == "heldout_tasks") and len(starts)
+        ]
+
     def windows(self, split: str) -> np.ndarray:
         if split not in self.split_starts or len(self.split_starts[split]) == 0:
             raise BadInputError(f"the dataset has no usable {split} windows: it needs a {split} split with episodes")
@@ -74,10 +83,10 @@ def tokenize_dataset(
     states = frames["observation.state"].reshape(dataset.total_frames, -1)
     actions = frames["action"].reshape(dataset.total_frames, -1)
     train_frames = _split_mask(dataset, "train")
-    if state_tokenizer is None:
-        state_tokenizer = fit_tokenizer(state_spec, dataset.stats["observation.state"], states[train_frames])
-    if action_tokenizer is None:
-        action_tokenizer = fit_tokenizer(action_spec, dataset.stats["action"], actions[train_frames])
+    if state_tokenizer is None or action_tokenizer is None:
+        fitted = _fit_pair(dataset, states[train_frames], actions[train_frames], state_spec, action_spec)
+        state_tokenizer = fitted[0] if state_tokenizer is None else state_tokenizer
+        action_tokenizer = fitted[1] if action_tokenizer is None else action_tokenizer
     episode_end = np.empty(dataset.total_frames, dtype=np.int64)
     for start, stop in zip(dataset.episodes["dataset_from_index"], dataset.episodes["dataset_to_index"]):
         episode_end[start:stop] = stop
@@ -99,6 +108,28 @@ def tokenize_dataset(
         state_tokenizer=state_tokenizer,
         action_tokenizer=action_tokenizer,
         n_tasks=max(len(dataset.tasks), 1),
+    )
+
+
+def fit_tokenizers(
+    dataset: Dataset, state_spec: TokenizerSpec, action_spec: TokenizerSpec
+) -> tuple[Tokenizer, Tokenizer]:
+    """The state and action tokenizers fitted to ``dataset``'s statistics and training frames,
+    exactly as :func:`tokenize_dataset` fits them on its own dataset (for ``tokenizer_data``:
+    one tokenizer shared by every data level of a study)."""
+    frames = dataset.frames(["observation.state", "action"], split="train")
+    states = frames["observation.state"].reshape(len(frames["observation.state"]), -1)
+    actions = frames["action"].reshape(len(frames["action"]), -1)
+    return _fit_pair(dataset, states, actions, state_spec, action_spec)
+
+
+def _fit_pair(
+    dataset: Dataset, states: np.ndarray, actions: np.ndarray, state_spec: TokenizerSpec, action_spec: TokenizerSpec
+) -> tuple[Tokenizer, Tokenizer]:
+    """Tokenizers from the dataset's statistics and the given training states and actions, (frames, dims)."""
+    return (
+        fit_tokenizer(state_spec, dataset.stats["observation.state"], states),
+        fit_tokenizer(action_spec, dataset.stats["action"], actions),
     )
 
 

@@ -43,14 +43,17 @@ def run_record(plan: RunPlan, state: dict, device, status: str) -> dict:
     (``train_tokens_per_second``, ``train_flops_per_second``: the training throughput,
     exact FLOPs); ``validation_seconds`` in validation measurements, the final one and
     the final training-loss probe included. ``warnings``: what makes the result doubtful
-    (e.g. too few steps), one line each."""
+    (e.g. too few steps), one line each. ``dataset.tokenizer_data``: the folder the
+    tokenizers were fitted on, when not the training data. A finished run's record also
+    holds ``final_split_losses`` and ``final_split_loss_se`` (split name -> nats, every
+    ``validation*`` split and ``heldout_tasks``; set by the trainer at the last step)."""
     config = plan.config
     steps = state["step"]
     tokens = steps * plan.tokens_per_step
     seconds = max(state["seconds"], 1e-9)
     train_seconds = max(state["train_seconds"], 1e-9)
     last = state["curve"][-1] if state["curve"] else {}
-    return {
+    record = {
         "status": status,
         "config": config.to_dict(),
         "model": plan.model_config.to_dict(),
@@ -103,6 +106,9 @@ def run_record(plan: RunPlan, state: dict, device, status: str) -> dict:
         "versions": _versions(),
         "git_revision": _git_revision(),
     }
+    if config.tokenizer_data:
+        record["dataset"]["tokenizer_data"] = str(Path(config.tokenizer_data).resolve())
+    return record
 
 
 def _versions() -> dict[str, str]:

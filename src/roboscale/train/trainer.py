@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from roboscale.data import open_dataset
+from roboscale.data import Dataset, open_dataset
 from roboscale.errors import BadInputError, RunDivergedError
 from roboscale.files import write_json_atomic
 from roboscale.models import ModelConfig, SequenceModel
@@ -29,12 +29,12 @@ from roboscale.runfolder.checkpoint import checkpoint_step, has_checkpoint, load
 from roboscale.runfolder.device import resolve_device
 from roboscale.tokenize import Tokenizer, action_spec_for
 from roboscale.train.config import LENGTH_OPTIONS, TrainConfig, config_diff, stack_key
-from roboscale.train.data import TokenizedData, tokenize_dataset
+from roboscale.train.data import TokenizedData, fit_tokenizers, tokenize_dataset
 from roboscale.train.record import curve_point, run_record
 from roboscale.train.resources import check_memory
 from roboscale.train.sizing import RunSize, require_a_step, size_run
 from roboscale.train.step import evaluate, fixed_windows, learning_rate, make_optimizer, train_step
-from roboscale.train.validation import validation_loss
+from roboscale.train.validation import split_losses, validation_loss
 
 Progress = Callable[[int, int, dict], None]
 """progress(step done, total steps, metrics): metrics holds the mean training ``loss`` of
@@ -146,11 +146,26 @@ def prepare_data(
     dataset = open_dataset(config.data)
     state_spec = config.state_spec()
     action_spec = action_spec_for(state_spec, config.action_spec())
+    if tokenizers is None and config.tokenizer_data:
+        tokenizers = fit_tokenizers(_tokenizer_dataset(config, dataset), state_spec, action_spec)
     given = {} if tokenizers is None else {"state_tokenizer": tokenizers[0], "action_tokenizer": tokenizers[1]}
     data = tokenize_dataset(dataset, state_spec, action_spec, config.task, **given)
     data.windows("train")
     data.windows("validation")
     return data, dataset.fingerprint()
+
+
+def _tokenizer_dataset(config: TrainConfig, dataset: Dataset) -> Dataset:
+    """The dataset ``config.tokenizer_data`` names, checked against the training data's spaces."""
+    fitted_on = open_dataset(config.tokenizer_data)
+    for feature in ("observation.state", "action"):
+        ours, theirs = dataset.features[feature].shape, fitted_on.features[feature].shape
+        if ours != theirs:
+            raise BadInputError(
+                f"--tokenizer-data {config.tokenizer_data} has {feature} of shape {list(theirs)}, the training "
+                f"data {config.data} {list(ours)}: fit the tokenizers on data of the same robot"
+            )
+    return fitted_on
 
 
 def plan_run(
@@ -437,6 +452,7 @@ def _evaluation_point(
     measuring = time.perf_counter()
     losses, standard_errors = validation_loss(stack.model, data, validation, config.task, eval_batch, stack.device)
     probe = evaluate(stack.model, data, train_probe, config.task, eval_batch, stack.device) if finished else None
+    by_split = _final_split_losses(stack, (losses, standard_errors)) if finished else {}
     validation_seconds = point["validation_seconds"] + time.perf_counter() - measuring
     for index in torch.nonzero(alive).flatten().tolist():
         state = stack.states[index]
@@ -455,9 +471,25 @@ def _evaluation_point(
         record = stack.record(index, "finished" if finished else "running")
         if finished:
             record["final"]["train_loss"] = float(probe[index])
+            record["final_split_losses"] = {name: float(values[0][index]) for name, values in by_split.items()}
+            record["final_split_loss_se"] = {name: float(values[1][index]) for name, values in by_split.items()}
         write_json_atomic(stack.layouts[index].record, record)
         records[index] = record
     return save, validation_seconds
+
+
+def _final_split_losses(stack: _Stack, primary: tuple[np.ndarray, np.ndarray]) -> dict[str, tuple]:
+    """Loss and standard error of every live model on every scored split (``validation*``,
+    ``heldout_tasks``), each on its fixed windows as the primary validation set is measured;
+    ``primary``: the validation split's, just measured."""
+    config, data = stack.plans[0].config, stack.plans[0].data
+    windows = {
+        name: fixed_windows(data.windows(name), config.eval_windows)
+        for name in data.scored_splits()
+        if name != "validation"
+    }
+    measured = split_losses(stack.model, data, windows, config.task, 4 * config.batch_size, stack.device)
+    return {name: primary if name == "validation" else measured[name] for name in data.scored_splits()}
 
 
 def _record_failure(stack: _Stack, index: int, error: str) -> dict:

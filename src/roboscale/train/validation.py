@@ -70,3 +70,11 @@ def validation_loss(
     ``starts`` and its episode-clustered standard error (nats), two arrays of shape (K,)."""
     sums, dims = window_losses(model, data, starts, task, batch_size, device)
     return clustered_mean(sums, dims, data.episode_end[starts])
+
+
+def split_losses(
+    model: SequenceModel, data: TokenizedData, windows: dict[str, np.ndarray], task: str, batch_size: int, device
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """:func:`validation_loss` on each split's windows: split name -> (losses, standard errors),
+    each of shape (K,), nats per predicted dimension."""
+    return {name: validation_loss(model, data, starts, task, batch_size, device) for name, starts in windows.items()}
