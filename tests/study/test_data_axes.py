@@ -49,9 +49,9 @@ def test_levels_cross_the_axes_and_sweep_the_mixture():
     assert len(crossed) == 9  # 3 amounts x 3 qualities
     # the reference's own quality is the reference itself; other levels generate a source each
     # and keep the reference's validation split through a take of 0 episodes
-    assert [level.name for level in crossed[:4]] == ["expert5", "expert10", "expert20", "expert-noise0.3-5"]
+    assert [level.name for level in crossed[:4]] == ["expert5", "expert10", "expert20", "expert-noise0p3-5"]
     assert crossed[3].takes[0].source == "expert" and crossed[3].takes[0].episodes == 0
-    assert crossed[3].takes[1].source == "expert-noise0.3" and crossed[3].quality == "noise:0.3"
+    assert crossed[3].takes[1].source == "expert-noise0p3" and crossed[3].quality == "noise:0.3"
     mixture = [level.episodes_by_source() for level in levels if level.axis == "mixture"]
     assert mixture == [{"expert": 0, "noisy": 20}, {"expert": 10, "noisy": 10}, {"expert": 20, "noisy": 0}]
 
@@ -132,3 +132,56 @@ def test_an_isoflop_study_keeps_its_settings():
     assert "axes" not in spec.to_dict() and "sources" not in spec.to_dict()["data"]
     again = study_from_dict(study().to_dict())  # an axes study's stored settings read back
     assert again.axes == study().axes
+
+
+E2E = {
+    "name": "e2e",
+    "data": {"sources": {"expert": pointmass(24, "noise:0.05"), "noisy": pointmass(24, "noise:0.5", seed=1)}},
+    "sweep": {"tokenizers": ["uniform:16"], "min_steps": 5},
+    "train": {"batch_size": 16, "eval_points": 1, "eval_windows": 32, "context_steps": 4},
+    "executor": {"workers": 1},
+    "axes": {
+        "reference": "expert",
+        "widths": [8],
+        "budget": 1e8,
+        "amount": [4, 8, 16],
+        "mixture": {"sources": ["expert", "noisy"], "proportions": [0.0, 0.25, 1.0], "total": 8},
+    },
+}
+
+
+def test_an_axes_study_trains_its_levels_and_exports_the_axis_columns(tmp_path):
+    """Amount (3 nested levels) and a 2-source mixture (3 proportions at 8 episodes), one
+    tiny model each: the exported columns count what each level trained on."""
+    from roboscale.data import open_dataset
+    from roboscale.study import prepare_study
+    from roboscale.study.execute import execute
+    from roboscale.study.run import evaluation_settings
+
+    spec = study_from_dict({**E2E, "out": str(tmp_path / "study")})
+    plan, store = prepare_study(spec)
+    assert len(plan.active) == 6 and {run.config.tokenizer_data for run in plan.active} == {plan.dataset}
+    assert execute(plan.active, store, spec.folder() / "runs", spec.executor) == {"finished": 6, "failed": 0}
+    table = store.runs_for_export(evaluation_settings(spec)).sort_values(["axis", "episodes", "r_expert"])
+    amount = table[table["axis"] == "amount"]
+    assert amount["episodes"].tolist() == [4, 8, 16] and amount["episodes_expert"].tolist() == [4, 8, 16]
+    assert amount["r_expert"].tolist() == [1.0, 1.0, 1.0] and amount["train_tasks"].tolist() == [2, 2, 2]
+    assert amount["quality"].tolist() == ["noise:0.05"] * 3 and amount["noise"].tolist() == [0.05] * 3
+    mixture = table[table["axis"] == "mixture"]
+    assert mixture["episodes_expert"].tolist() == [0, 2, 8] and mixture["episodes_noisy"].tolist() == [8, 6, 0]
+    assert (mixture["r_expert"] + mixture["r_noisy"]).tolist() == [1.0, 1.0, 1.0]
+    assert mixture["r_expert"].tolist() == [0.0, 0.25, 1.0]
+    losses = mixture[["loss", "loss_expert", "loss_noisy"]].to_numpy()
+    assert (losses > 0).all() and (losses < 10).all()  # finite, on both sources' validation splits
+    assert (mixture["loss_expert"] == mixture["loss"]).all()  # the reference's is the primary loss
+    assert table["heldout_loss"].isna().all()  # no held-out tasks in these sources
+    # nested levels: every level's training episodes are the first K of the reference's
+    levels = spec.folder() / "data" / "levels"
+    small, large = (open_dataset(levels / name).frames(["observation.state"], split="train") for name in
+                    ("expert4", "expert16"))
+    count = len(small["observation.state"])
+    assert count < len(large["observation.state"])
+    assert (small["observation.state"] == large["observation.state"][:count]).all()
+    # identical training data, identical training: the amount level of 8 and the mixture of 8 expert episodes
+    # (different datasets: the mixture also scores on the noisy source's validation split)
+    assert mixture["loss"].iloc[-1] == pytest.approx(amount["loss"].iloc[1], rel=1e-6)

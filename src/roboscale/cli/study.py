@@ -89,6 +89,7 @@ def plan(
     console = make_console()
     table = Table(show_edge=False, header_style="bold", title=f"Study {spec.name}: planned runs", title_justify="left")
     for name in (
+        *(["level"] if spec.axes is not None else []),
         "task",
         "tokenizer",
         "budget (FLOPs)",
@@ -101,18 +102,17 @@ def plan(
         "est. time (job)",
         "note",
     ):
-        table.add_column(name, justify="left" if name in ("task", "tokenizer", "note") else "right")
+        table.add_column(name, justify="left" if name in ("level", "task", "tokenizer", "note") else "right")
     from roboscale.study.plan import stack_runs
 
     stacked = {run.run_id: len(job) for job in stack_runs(study_plan.active, spec.executor.stack) for run in job}
     for run in study_plan.runs:
         estimate = study_plan.estimated_seconds(run)
         note = run.skip or ("held-out budget" if run.holdout else f"seed {run.seed}")
-        if run.level:
-            note = f"{run.level['level']}, {note}"
         if stacked.get(run.run_id, 1) > 1:
             note += f" (one job of {stacked[run.run_id]} seeds)"
         table.add_row(
+            *([run.level["level"]] if spec.axes is not None else []),
             run.task,
             run.tokenizer,
             number(run.budget, 3),
@@ -158,7 +158,8 @@ def _data_progress_note(spec):
 
     def announce(done: int, frames: int, successes: int, expected: int | None) -> None:
         if not announced:
-            note(f"generating the study's dataset in {spec.folder() / 'data'} ...")
+            what = "sources" if spec.axes is not None else "dataset"
+            note(f"generating the study's {what} in {spec.folder() / 'data' / ('sources' if spec.axes else '')} ...")
             announced.append(True)
 
     return announce

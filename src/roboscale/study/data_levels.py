@@ -171,7 +171,8 @@ def _table_quality(table: dict) -> str:
 
 
 def _slug(text: str) -> str:
-    return text.lower().replace(":", "").replace("+", "-").replace(" ", "")
+    """A quality label as part of a source name (letters, digits, - and _): noise:0.3 -> noise0p3."""
+    return text.lower().replace(":", "").replace("+", "-").replace(".", "p").replace(" ", "")
 
 
 def variant_tables(spec: StudySpec) -> dict[tuple, tuple[str, dict]]:
@@ -349,8 +350,12 @@ def check_axes(spec: StudySpec, raw_sweep: dict, where: str) -> None:
     """Refuse, before any work, an ``[axes]`` study that cannot run as asked (one line each)."""
     axes = spec.axes
     _check_not_isoflop_settings(raw_sweep, where)
+    from roboscale.data.derive import SOURCE_NAME
+
     sources = declared_sources(spec)
     for name, table in sources.items():
+        if not SOURCE_NAME.fullmatch(name):
+            raise BadInputError(f"{where}: source name {name!r}: use letters, digits, _ and - only")
         _check_source_table(name, table, where)
     if axes.reference and axes.reference not in sources:
         raise BadInputError(
@@ -617,7 +622,7 @@ def derive_levels(spec: StudySpec, levels: list[DataLevel], sources: dict[str, S
             for take in level.takes
         ]
         folder = spec.folder() / "data" / "levels" / level.name
-        derive_dataset(takes, folder, reference=reference)
+        derive_dataset(takes, folder, reference=reference, overwrite=True)  # a changed recipe: new data
         out[level.name] = str(folder.resolve())
     return out
 
