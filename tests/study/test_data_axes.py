@@ -12,8 +12,16 @@ from roboscale.study.data_levels import SourceFacts, _split_total, data_levels, 
 
 
 def pointmass(episodes: int = 40, quality: str = "noise:0.1", seed: int = 0, **more) -> dict:
-    return {"generate": {"env": "pointmass", "tasks": "reach,push", "episodes": episodes, "quality": quality,
-                         "seed": seed, **more}}
+    return {
+        "generate": {
+            "env": "pointmass",
+            "tasks": "reach,push",
+            "episodes": episodes,
+            "quality": quality,
+            "seed": seed,
+            **more,
+        }
+    }
 
 
 BASE = {
@@ -57,10 +65,14 @@ def test_levels_cross_the_axes_and_sweep_the_mixture():
 
 
 def test_mixture_base_plus_added_and_shares_per_source():
-    levels = data_levels(study(axes__amount=None, axes__mixture={"sources": ["expert", "noisy"], "base": 8,
-                                                                  "added": [0, 4, 12]}))
+    levels = data_levels(
+        study(axes__amount=None, axes__mixture={"sources": ["expert", "noisy"], "base": 8, "added": [0, 4, 12]})
+    )
     assert [level.episodes_by_source() for level in levels] == [
-        {"expert": 8, "noisy": 0}, {"expert": 8, "noisy": 4}, {"expert": 8, "noisy": 12}]
+        {"expert": 8, "noisy": 0},
+        {"expert": 8, "noisy": 4},
+        {"expert": 8, "noisy": 12},
+    ]
     assert _split_total(10, [1 / 3, 1 / 3, 1 / 3]) == [4, 3, 3]  # whole episodes summing to the total
     assert sum(_split_total(7, [0.25, 0.75])) == 7
 
@@ -81,8 +93,12 @@ def test_tasks_levels_and_the_round_robin_supply():
     assert len(levels) == 9 and levels[0].name == "expert2-t1" and levels[0].takes[0].tasks == 1
     # 90 training episodes over 9 training tasks: the first task has 10
     with pytest.raises(BadInputError, match="asks expert for 12 training episodes of its first 1 tasks but it has 10"):
-        study(data__sources={"expert": {"generate": metaworld}}, axes__mixture=None, axes__amount=[2, 4, 12],
-              axes__tasks=[1, 2, 4])
+        study(
+            data__sources={"expert": {"generate": metaworld}},
+            axes__mixture=None,
+            axes__amount=[2, 4, 12],
+            axes__tasks=[1, 2, 4],
+        )
 
 
 def test_quality_noise_levels():
@@ -111,6 +127,8 @@ def test_quality_noise_levels():
         ({"axes__quality": ["noise:0.1", "noise:x", "expert"]}, "quality 'noise:x'"),
         ({"axes__repetition": [1, 2, 4]}, "budget does not apply"),
         ({"data__sources__noisy": {"path": "x", "generate": {"env": "pointmass"}}}, "either a path or a generate"),
+        ({"evaluate__policies": "optimal"}, "a data-axes study has not"),
+        ({"data__sources__expert": {"path": "x"}, "axes__reference": ""}, "[axes] reference is missing"),
     ],
 )
 def test_bad_axes_are_refused_in_one_line(changes, message):
@@ -177,11 +195,28 @@ def test_an_axes_study_trains_its_levels_and_exports_the_axis_columns(tmp_path):
     assert table["heldout_loss"].isna().all()  # no held-out tasks in these sources
     # nested levels: every level's training episodes are the first K of the reference's
     levels = spec.folder() / "data" / "levels"
-    small, large = (open_dataset(levels / name).frames(["observation.state"], split="train") for name in
-                    ("expert4", "expert16"))
+    small, large = (
+        open_dataset(levels / name).frames(["observation.state"], split="train") for name in ("expert4", "expert16")
+    )
     count = len(small["observation.state"])
     assert count < len(large["observation.state"])
     assert (small["observation.state"] == large["observation.state"][:count]).all()
     # identical training data, identical training: the amount level of 8 and the mixture of 8 expert episodes
     # (different datasets: the mixture also scores on the noisy source's validation split)
     assert mixture["loss"].iloc[-1] == pytest.approx(amount["loss"].iloc[1], rel=1e-6)
+
+
+def test_repetition_sets_each_runs_length_in_passes(tmp_path):
+    from roboscale.study import prepare_study
+
+    axes = {"reference": "expert", "widths": [8], "repetition": [1, 2, 4], "unique": 8}
+    raw = {**E2E, "data": {"sources": {"expert": E2E["data"]["sources"]["expert"]}}, "axes": axes}
+    plan, store = prepare_study(study_from_dict({**raw, "out": str(tmp_path / "study")}))
+    runs = sorted(plan.active, key=lambda run: run.steps)
+    assert [run.level["repetitions"] for run in runs] == [1, 2, 4] and {run.axis for run in runs} == {"repetition"}
+    per_pass = runs[0].tokens / runs[0].epochs  # tokens of one pass over the 8 unique episodes
+    for run in runs:  # whole steps: within half a step of the asked passes
+        step = run.tokens / run.steps
+        assert abs(run.epochs * per_pass - run.level["repetitions"] * per_pass) <= step / 2
+        assert run.config.flops is None and run.config.steps == run.steps
+    assert store.axis_columns()["repetitions"].sort_values().tolist() == [1.0, 2.0, 4.0]

@@ -372,6 +372,11 @@ def check_axes(spec: StudySpec, raw_sweep: dict, where: str) -> None:
             check_width(width)
         except BadInputError as error:
             raise BadInputError(f"{where}: [axes] widths: {error}") from None
+    if "optimal" in (spec.evaluate.policies, spec.evaluate.world_models):
+        raise BadInputError(
+            f'{where}: [evaluate] "optimal" picks the best run per IsoFLOP budget, which a data-axes study has not: '
+            'use "all" or "none"'
+        )
     _check_levels(axes, where)
     _check_lengths(axes, where)
     if axes.mixture is not None:

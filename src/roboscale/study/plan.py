@@ -290,7 +290,8 @@ def _level_runs(spec: StudySpec, base: TrainConfig, level: PreparedLevel, tokeni
                 length = {"flops": float(spec.axes.budget)}
             else:
                 tokens = repetitions * data.split_frames.get("train", 0) * model.model_config.slots_per_step
-                length = {"flops": None, "tokens": float(tokens)}
+                tokens_per_step = config.batch_size * model.model_config.sequence_length
+                length = {"flops": None, "steps": max(1, round(tokens / tokens_per_step))}  # nearest whole step
             configs = [_with(config, seed=seed, **length) for seed in spec.sweep.seeds]
             size = size_run(configs[0], data, model)
             flops = size.tokens * model.flops_per_token[config.flops_convention]
