@@ -74,17 +74,15 @@ def analyze(
     known_floors: dict[tuple[str, str], dict] | None = None,
     fixed_E: dict[tuple[str, str], float] | None = None,
     open_loop: dict[str, dict] | None = None,
-    isoflop: bool = True,
 ) -> dict:
     """The report's analysis dict (see roboscale.report) from the store's runs and curves
     (and closed-loop ``evaluations`` of bc runs, when the study made them). ``ladder``:
     parameters of every ladder width by (task, tokenizer); ``n_layers``: layers of every
     width (see :class:`roboscale.study.store.PlanRecord`); ``known_floors``: each group's
     known floor (roboscale.data.floors); ``fixed_E``: groups whose parametric E is held fixed;
-    ``open_loop``: open-loop evaluations of wm runs by run_id (see roboscale.study.world_models);
-    ``isoflop``: False for a data-axes study (one budget: no IsoFLOP groups, the runs listed only)."""
+    ``open_loop``: open-loop evaluations of wm runs by run_id (see roboscale.study.world_models)."""
     groups = []
-    for (task, tokenizer), part in runs.groupby(["task", "tokenizer"], sort=True) if isoflop else []:
+    for (task, tokenizer), part in runs.groupby(["task", "tokenizer"], sort=True):
         finished = part[(part["status"] == "finished") & ~part["holdout"].astype(bool)]
         group_curves = curves[curves["run_id"].isin(finished["run_id"])]
         sizes = ladder.get((task, tokenizer), {})
