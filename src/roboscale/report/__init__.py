@@ -30,6 +30,9 @@ The analysis dict (JSON-ready: plain numbers, None for a missing one)::
               verdict: {status: "holds" | "fails" | "unchecked", reasons: [str], checked_laws: [str]}}]
     published: [{source, setting, a_low, a_high, note}]
     warnings: [str]
+    data_axes: (optional) laws along the data axes and which data to collect next, shown as the
+               "Data" section (see roboscale.study.data_analysis for its keys; figures
+               ``fig-data-AXIS[-METRIC]``, see roboscale.report.figures.data_axes)
 
 A group's runs are the runs with its task and tokenizer; a run belongs to an
 IsoFLOP profile when its ``budget`` equals the profile's ``C`` (relative

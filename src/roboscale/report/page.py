@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from roboscale.report.analysis import GroupData, group_data
+from roboscale.report.data_section import SECTION_ID as DATA_SECTION_ID
+from roboscale.report.data_section import data_section
 from roboscale.report.figures import Panel, group_panels
 from roboscale.report.formatting import MISSING
 from roboscale.report.markup import Html, definition_list, element
@@ -91,8 +93,9 @@ def render_html(analysis: dict) -> str:
         "main",
         _header(title, analysis.get("study") or {}),
         _warnings(analysis.get("warnings") or []),
-        _contents(groups),
+        _contents(groups, has_data=bool(analysis.get("data_axes"))),
         _section("summary", "Summary", summary_table(groups), wrap=True),
+        data_section(analysis.get("data_axes"), _figure),
         _known_floors_section(groups),
         *(_group_section(data) for data in groups),
         _section(
@@ -152,8 +155,9 @@ def _warnings(warnings: list[str]) -> Html | None:
     )
 
 
-def _contents(groups: list[GroupData]) -> Html:
-    links = [("summary", "Summary")] + [(f"group-{data.slug}", data.label) for data in groups]
+def _contents(groups: list[GroupData], *, has_data: bool = False) -> Html:
+    links = [("summary", "Summary")] + ([(DATA_SECTION_ID, "Data")] if has_data else [])
+    links += [(f"group-{data.slug}", data.label) for data in groups]
     links += [("exponents", "Exponents vs published"), ("failed-runs", "Failed runs"), ("runs", "All runs")]
     items = [element("li", element("a", label, href=f"#{anchor}")) for anchor, label in links]
     return element("nav", element("ul", *items), aria_label="contents")

@@ -22,6 +22,7 @@ from roboscale.fit.bootstrap import to_jsonable
 from roboscale.fit.forecast_check import forecast_check, verdict
 from roboscale.fit.noise import noise_budget
 from roboscale.fit.regime import detect_regime
+from roboscale.study.data_analysis import data_axes_analysis
 from roboscale.study.store import RUN_COLUMNS
 from roboscale.study.success import success_analysis
 from roboscale.study.world_models import open_loop_analysis
@@ -74,15 +75,20 @@ def analyze(
     known_floors: dict[tuple[str, str], dict] | None = None,
     fixed_E: dict[tuple[str, str], float] | None = None,
     open_loop: dict[str, dict] | None = None,
+    data_reference: str | None = None,
 ) -> dict:
     """The report's analysis dict (see roboscale.report) from the store's runs and curves
     (and closed-loop ``evaluations`` of bc runs, when the study made them). ``ladder``:
     parameters of every ladder width by (task, tokenizer); ``n_layers``: layers of every
     width (see :class:`roboscale.study.store.PlanRecord`); ``known_floors``: each group's
     known floor (roboscale.data.floors); ``fixed_E``: groups whose parametric E is held fixed;
-    ``open_loop``: open-loop evaluations of wm runs by run_id (see roboscale.study.world_models)."""
+    ``open_loop``: open-loop evaluations of wm runs by run_id (see roboscale.study.world_models);
+    ``data_reference``: the primary source of a study with data axes (its runs, those with an
+    ``axis``, are analysed by :func:`roboscale.study.data_analysis.data_axes_analysis` into
+    "data_axes" and left out of the IsoFLOP groups)."""
     groups = []
-    for (task, tokenizer), part in runs.groupby(["task", "tokenizer"], sort=True):
+    isoflop_runs = runs[runs["axis"].fillna("") == ""] if "axis" in runs.columns else runs
+    for (task, tokenizer), part in isoflop_runs.groupby(["task", "tokenizer"], sort=True):
         finished = part[(part["status"] == "finished") & ~part["holdout"].astype(bool)]
         group_curves = curves[curves["run_id"].isin(finished["run_id"])]
         sizes = ladder.get((task, tokenizer), {})
@@ -101,6 +107,9 @@ def analyze(
             group["open_loop"] = open_loop_analysis(finished, open_loop, group["label"])
         groups.append(group)
     warnings = list(warnings or []) + _open_loop_warnings(groups) + _flat_warnings(groups) + _regime_warnings(groups)
+    data_axes = (
+        data_axes_analysis(runs, reference=data_reference, bootstrap=bootstrap, seed=seed) if data_reference else None
+    )
     return to_jsonable(
         {
             "title": f"Scaling study: {study.get('name', 'study')}",
@@ -110,6 +119,7 @@ def analyze(
             "groups": groups,
             "published": PUBLISHED,
             "warnings": warnings,
+            **({"data_axes": data_axes} if data_axes else {}),
         }
     )
 
