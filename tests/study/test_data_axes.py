@@ -174,7 +174,7 @@ def test_an_axes_study_trains_its_levels_and_exports_the_axis_columns(tmp_path):
     from roboscale.data import open_dataset
     from roboscale.study import prepare_study
     from roboscale.study.execute import execute
-    from roboscale.study.run import evaluation_settings
+    from roboscale.study.run import analyze_study, evaluation_settings
 
     spec = study_from_dict({**E2E, "out": str(tmp_path / "study")})
     plan, store = prepare_study(spec)
@@ -204,6 +204,10 @@ def test_an_axes_study_trains_its_levels_and_exports_the_axis_columns(tmp_path):
     # identical training data, identical training: the amount level of 8 and the mixture of 8 expert episodes
     # (different datasets: the mixture also scores on the noisy source's validation split)
     assert mixture["loss"].iloc[-1] == pytest.approx(amount["loss"].iloc[1], rel=1e-6)
+    # the analysis has no IsoFLOP group (one budget) and a data section with both axes
+    analysis = analyze_study(spec, plan, store, bootstrap=20)
+    assert analysis["groups"] == [] and len(analysis["runs"]) == 6
+    assert set(analysis["data_axes"]["axes"]) == {"amount", "mixture"}
 
 
 def test_repetition_sets_each_runs_length_in_passes(tmp_path):

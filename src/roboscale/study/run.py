@@ -9,12 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from roboscale import __version__
 from roboscale.data import GenerationSpec, generate, open_dataset
 from roboscale.errors import BadInputError, RoboscaleError
-from roboscale.fit.bootstrap import check_bootstrap_options, to_jsonable
+from roboscale.fit.bootstrap import check_bootstrap_options
 from roboscale.study.analyze import analyze
 from roboscale.study.data_levels import (
     data_levels,
@@ -336,6 +334,8 @@ def analyze_study(
     fixed_e, fixed_e_warnings = fixed_e_by_group(spec.fit.fixed_e, set(recorded.sizes()), floors)
     planned = set(recorded.planned)
     runs = store.runs()
+    if spec.axes is not None:  # the data analysis reads the axis columns (an IsoFLOP study's runs stay as they were)
+        runs = runs.merge(store.axis_columns(), on="run_id", how="left")
     runs = runs[runs["run_id"].isin(planned)]
     info = {
         "name": spec.name,
@@ -346,7 +346,7 @@ def analyze_study(
         "compute_convention": recorded.compute_convention(),
     }
     evaluations = store.evaluations(evaluation_settings(spec))
-    analysis = analyze(
+    return analyze(
         runs,
         store.curves(),
         study=info,
@@ -364,20 +364,8 @@ def analyze_study(
         },
         known_floors=floors,
         fixed_E=fixed_e,
-        isoflop=spec.axes is None,
+        data_reference=reference_name(spec) if spec.axes is not None else None,
     )
-    if spec.axes is not None:
-        table = store.runs_for_export(evaluation_settings(spec))
-        analysis["data_axes"] = data_axes_section(spec, table[table["run_id"].isin(planned)], bootstrap)
-    return analysis
-
-
-def data_axes_section(spec: StudySpec, runs: pd.DataFrame, bootstrap: int) -> dict | None:
-    """The "data_axes" section of analysis.json: the data laws of an axes study's runs table
-    (the columns of :meth:`RunStore.runs_for_export`)."""
-    from roboscale.study.data_analysis import data_axes_analysis
-
-    return to_jsonable(data_axes_analysis(runs, reference=reference_name(spec), bootstrap=bootstrap, seed=0))
 
 
 def write_study_report(spec: StudySpec, analysis: dict) -> Path:
