@@ -154,7 +154,12 @@ def test_an_isoflop_study_keeps_its_settings():
 
 E2E = {
     "name": "e2e",
-    "data": {"sources": {"expert": pointmass(24, "noise:0.05"), "noisy": pointmass(24, "noise:0.5", seed=1)}},
+    "data": {
+        "sources": {
+            "expert": pointmass(24, "noise:0.05", heldout_tasks="push"),
+            "noisy": pointmass(24, "noise:0.5", seed=1, heldout_tasks="push"),
+        }
+    },
     "sweep": {"tokenizers": ["uniform:16"], "min_steps": 5},
     "train": {"batch_size": 16, "eval_points": 1, "eval_windows": 32, "context_steps": 4},
     "executor": {"workers": 1},
@@ -183,7 +188,7 @@ def test_an_axes_study_trains_its_levels_and_exports_the_axis_columns(tmp_path):
     table = store.runs_for_export(evaluation_settings(spec)).sort_values(["axis", "episodes", "r_expert"])
     amount = table[table["axis"] == "amount"]
     assert amount["episodes"].tolist() == [4, 8, 16] and amount["episodes_expert"].tolist() == [4, 8, 16]
-    assert amount["r_expert"].tolist() == [1.0, 1.0, 1.0] and amount["train_tasks"].tolist() == [2, 2, 2]
+    assert amount["r_expert"].tolist() == [1.0, 1.0, 1.0] and amount["train_tasks"].tolist() == [1, 1, 1]
     assert amount["quality"].tolist() == ["noise:0.05"] * 3 and amount["noise"].tolist() == [0.05] * 3
     mixture = table[table["axis"] == "mixture"]
     assert mixture["episodes_expert"].tolist() == [0, 2, 8] and mixture["episodes_noisy"].tolist() == [8, 6, 0]
@@ -192,7 +197,7 @@ def test_an_axes_study_trains_its_levels_and_exports_the_axis_columns(tmp_path):
     losses = mixture[["loss", "loss_expert", "loss_noisy"]].to_numpy()
     assert (losses > 0).all() and (losses < 10).all()  # finite, on both sources' validation splits
     assert (mixture["loss_expert"] == mixture["loss"]).all()  # the reference's is the primary loss
-    assert table["heldout_loss"].isna().all()  # no held-out tasks in these sources
+    assert (table["heldout_loss"] > 0).all() and (table["heldout_loss"] < 10).all()  # push, held out
     # nested levels: every level's training episodes are the first K of the reference's
     levels = spec.folder() / "data" / "levels"
     small, large = (
@@ -214,7 +219,8 @@ def test_repetition_sets_each_runs_length_in_passes(tmp_path):
     from roboscale.study import prepare_study
 
     axes = {"reference": "expert", "widths": [8], "repetition": [1, 2, 4], "unique": 8}
-    raw = {**E2E, "data": {"sources": {"expert": E2E["data"]["sources"]["expert"]}}, "axes": axes}
+    sweep = {**E2E["sweep"], "min_steps": 1}
+    raw = {**E2E, "data": {"sources": {"expert": E2E["data"]["sources"]["expert"]}}, "axes": axes, "sweep": sweep}
     plan, store = prepare_study(study_from_dict({**raw, "out": str(tmp_path / "study")}))
     runs = sorted(plan.active, key=lambda run: run.steps)
     assert [run.level["repetitions"] for run in runs] == [1, 2, 4] and {run.axis for run in runs} == {"repetition"}
