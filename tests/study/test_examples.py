@@ -23,6 +23,11 @@ def test_example_is_valid(path):
     if spec.data.generate:
         generation, workers = generation_spec(spec)
         assert workers >= 1 and generation.env in ("metaworld", "pointmass")
+    elif spec.data.sources:  # a data-axes study: every level's source is generated (or given)
+        from roboscale.study.data_levels import data_levels, study_sources
+
+        assert spec.axes is not None and len(data_levels(spec)) >= 3
+        assert all(source.generate or source.path for source in study_sources(spec).values())
     else:
         assert spec.data.path
     budgets = spec.budgets()

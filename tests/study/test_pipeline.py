@@ -12,7 +12,8 @@ import pytest
 from roboscale.data import open_dataset
 from roboscale.errors import BadInputError
 from roboscale.study import RunStore, StudyProgress, load_study, run_study, study_from_dict
-from roboscale.study.run import GENERATE_KEYS, ensure_dataset, generation_spec
+from roboscale.study.data_levels import GENERATE_KEYS
+from roboscale.study.run import ensure_dataset, generation_spec
 from roboscale.train import ladder_shape
 
 STUDY = """name = "pipeline"

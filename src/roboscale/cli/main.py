@@ -35,9 +35,10 @@ app.command("eval", help="Evaluate a run: closed-loop success of a policy, open-
     eval_command
 )
 app.add_typer(study.app, name="study", help="Scaling studies: write, plan and run a study file.")
-app.command("tune", help='Sweep learning rates at a study\'s base width; writes tune.json for lr = "tuned" in the study file\'s train section.')(
-    tune_command
-)
+app.command(
+    "tune",
+    help="Sweep learning rates at a study's base width; writes tune.json for lr = \"tuned\" in the study file's train section.",
+)(tune_command)
 app.add_typer(study.runs_app, name="runs", help="List a study's runs or export them for `roboscale fit` and pandas.")
 app.add_typer(fit.app, name="fit", help="Fit scaling laws (parametric, IsoFLOP, frontier, power law) to a runs table.")
 app.command("report", help="Fit a study's runs and write its HTML report and JSON of every number.")(

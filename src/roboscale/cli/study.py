@@ -89,6 +89,7 @@ def plan(
     console = make_console()
     table = Table(show_edge=False, header_style="bold", title=f"Study {spec.name}: planned runs", title_justify="left")
     for name in (
+        *(["level"] if spec.axes is not None else []),
         "task",
         "tokenizer",
         "budget (FLOPs)",
@@ -101,7 +102,7 @@ def plan(
         "est. time (job)",
         "note",
     ):
-        table.add_column(name, justify="left" if name in ("task", "tokenizer", "note") else "right")
+        table.add_column(name, justify="left" if name in ("level", "task", "tokenizer", "note") else "right")
     from roboscale.study.plan import stack_runs
 
     stacked = {run.run_id: len(job) for job in stack_runs(study_plan.active, spec.executor.stack) for run in job}
@@ -111,6 +112,7 @@ def plan(
         if stacked.get(run.run_id, 1) > 1:
             note += f" (one job of {stacked[run.run_id]} seeds)"
         table.add_row(
+            *([run.level["level"]] if spec.axes is not None else []),
             run.task,
             run.tokenizer,
             number(run.budget, 3),
@@ -124,6 +126,8 @@ def plan(
             note,
             style="dim" if run.skip else None,
         )
+    if spec.axes is not None:
+        console.print(levels_table(spec, study_plan))
     console.print(table)
     workers_used = local_workers(spec.executor)
     wall = study_plan.estimated_wall_seconds(workers_used)
@@ -154,10 +158,49 @@ def _data_progress_note(spec):
 
     def announce(done: int, frames: int, successes: int, expected: int | None) -> None:
         if not announced:
-            note(f"generating the study's dataset in {spec.folder() / 'data'} ...")
+            what = "sources" if spec.axes is not None else "dataset"
+            note(f"generating the study's {what} in {spec.folder() / 'data' / ('sources' if spec.axes else '')} ...")
             announced.append(True)
 
     return announce
+
+
+def levels_table(spec, study_plan) -> Table:
+    """A data-axes study's axes (in the title) and data levels: training episodes by source,
+    tasks, quality and the runs of each."""
+    axes = spec.axes
+    given = [f"{name} {getattr(axes, name)}" for name in ("amount", "repetition", "quality", "configs", "tasks")]
+    given = [text for text in given if not text.endswith("[]")]
+    if axes.mixture is not None:
+        mixture = axes.mixture
+        levels = (
+            f"proportions {mixture.proportions} of {mixture.total}"
+            if mixture.total
+            else f"{mixture.base} + {mixture.added}"
+        )
+        given.append(f"mixture {'/'.join(mixture.sources)} {levels}")
+    length = f"budget {axes.budget:.3g} FLOPs" if axes.budget else "length: repetitions x the level's frames"
+    title = f"Data axes ({'; '.join(given)}), widths {axes.widths}, {length}: levels"
+    table = Table(show_edge=False, header_style="bold", title=title, title_justify="left")
+    for name in ("level", "axis", "episodes", "by source", "tasks", "quality", "runs"):
+        table.add_column(name, justify="right" if name in ("episodes", "tasks", "runs") else "left")
+    levels: dict[str, dict] = {}
+    counts: dict[str, int] = {}
+    for run in study_plan.active:
+        levels.setdefault(run.level["level"], {**run.level, "axis": run.axis})
+        counts[run.level["level"]] = counts.get(run.level["level"], 0) + 1
+    for name, level in levels.items():
+        by_source = ", ".join(f"{s} {k}" for s, k in level["episodes_by_source"].items() if k)
+        table.add_row(
+            name,
+            level["axis"],
+            str(level["episodes"]),
+            by_source,
+            str(level["train_tasks"]),
+            level["quality"] or "-",
+            str(counts[name]),
+        )
+    return table
 
 
 def _run_and_summarise(spec, bootstrap: int, *, forecast_check: bool = False) -> None:
@@ -461,7 +504,10 @@ def export_runs(
 ) -> None:
     """Write the runs table (N, D, C, loss, budget, success, ...) for `roboscale fit` or pandas.
 
-    success: closed-loop success rate (fraction of episodes solved, 0 to 1); empty for runs not evaluated."""
+    success: closed-loop success rate (fraction of episodes solved, 0 to 1); empty for runs not evaluated.
+    Data axes: axis ("" for IsoFLOP runs), episodes, unique_episodes, repetitions (passes), train_tasks,
+    quality, noise, per source s episodes_<s>, r_<s> (share of the training episodes) and loss_<s> (final
+    loss on s's validation split), heldout_loss (on held-out tasks); loss is on the reference's validation."""
     format = _export_format(format, out)
     folder, store = _store_for(study)
     table = store.curves() if curves else _runs_with_success(store)
@@ -483,7 +529,7 @@ def _runs_with_success(store):
     from roboscale.study import study_from_dict
     from roboscale.study.run import evaluation_settings
 
-    return store.runs_with_success(evaluation_settings(study_from_dict(store.study()["spec"])))
+    return store.runs_for_export(evaluation_settings(study_from_dict(store.study()["spec"])))
 
 
 def _export_format(format: str | None, out: Path | None) -> str:

@@ -53,10 +53,17 @@ class PlannedRun:
     holdout: bool = False
     skip: str = ""
     """Why the run is left out ("" when it is part of the study)."""
+    axis: str = ""
+    """The data axes its level varies ("" in an IsoFLOP study)."""
+    level: dict = field(default_factory=dict)
+    """Its data level's columns (see :func:`roboscale.study.data_levels.level_columns`), with
+    ``repetitions`` where the repetition axis sets the run's length; empty in an IsoFLOP study."""
 
     def row(self) -> dict:
         """The run as the run store's planned row."""
         return {
+            "axis": self.axis,
+            "level": self.level,
             "run_id": self.run_id,
             "task": self.task,
             "tokenizer": self.tokenizer,
@@ -142,11 +149,14 @@ def stack_runs(runs: list[PlannedRun], max_models: int) -> list[list[PlannedRun]
     return jobs
 
 
-def run_id_for(config: TrainConfig, dataset_fingerprint: str) -> str:
-    """A run's identity: a hash of its full configuration, with the dataset named by
-    its content (so moving the data does not change the study)."""
+def run_id_for(config: TrainConfig, dataset_fingerprint: str, tokenizer_fingerprint: str = "") -> str:
+    """A run's identity: a hash of its full configuration, with the dataset (and the dataset
+    its tokenizers are fitted on, when another) named by content (so moving the data does
+    not change the study)."""
     settings = config.to_dict()
     settings["data"] = dataset_fingerprint
+    if settings.get("tokenizer_data"):
+        settings["tokenizer_data"] = tokenizer_fingerprint
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -203,11 +213,128 @@ def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> Stu
     return StudyPlan(spec, dataset, runs, warnings, rates, spec.executor.stack, ladder, per_token, train_frames)
 
 
+@dataclass(frozen=True)
+class PreparedLevel:
+    """A data level ready to plan: its derived dataset and its runs-table columns."""
+
+    name: str
+    axis: str
+    dataset: str
+    columns: dict
+    """See :func:`roboscale.study.data_levels.level_columns`."""
+    repetitions: tuple[float, ...] = ()
+    """Passes over the level per run (empty: every run at the fixed budget)."""
+
+
+def plan_axes(spec: StudySpec, reference: str, levels: list[PreparedLevel], *, calibrate: bool = False) -> StudyPlan:
+    """A data-axes study's runs: every level x ``[axes] widths`` x repetition (or the fixed
+    budget) x seed, for every task and tokenizer, with tokenizers fitted on ``reference``
+    (the reference source's dataset). Runs are left out only for too few steps: passes over
+    the data above ``max_epochs`` are what the amount and repetition axes measure, so they are
+    kept, with a warning."""
+    runs: list[PlannedRun] = []
+    warnings: list[str] = []
+    rates: dict[tuple, float] = {}
+    ladder: dict[tuple, dict[int, int]] = {}
+    per_token: dict[tuple, dict[int, float]] = {}
+    widths = spec.axes.widths
+    train_frames = 0
+    for task in spec.sweep.tasks:
+        for tokenizer in spec.sweep.tokenizers:
+            base = _with(_config(spec, reference, task, tokenizer, widths[0], 1.0, 0), tokenizer_data=reference)
+            base.validate()
+            data, tokenizer_fingerprint = prepare_data(base)
+            train_frames = data.split_frames.get("train", 0)
+            models = {width: size_model(_with(base, d_model=width), data) for width in widths}
+            ladder[(task, tokenizer)] = {width: model.params["total"] for width, model in models.items()}
+            convention = spec.train.flops_convention
+            per_token[(task, tokenizer)] = {w: model.flops_per_token[convention] for w, model in models.items()}
+            if calibrate:
+                rates.update(_calibrate(spec, base, data, models, task, tokenizer))
+            for level in levels:
+                runs += _level_runs(spec, _with(base, data=level.dataset), level, tokenizer_fingerprint)
+    passes = [run for run in runs if not run.skip and run.epochs > spec.sweep.max_epochs]
+    if passes:
+        worst = max(passes, key=lambda run: run.epochs)
+        warnings.append(
+            f"{len(passes)} run(s) take more passes over their level's data than max_epochs = "
+            f"{spec.sweep.max_epochs:g} (up to {_readable(worst.epochs)}: level {worst.level['level']}); kept, "
+            "as repeated data is what the data axes measure"
+        )
+    few = [run for run in runs if run.skip]
+    if few:
+        warnings.append(f"{len(few)} run(s) left out: {_too_few_steps(spec, few)}")
+    return StudyPlan(spec, reference, runs, warnings, rates, spec.executor.stack, ladder, per_token, train_frames)
+
+
+def _calibrate(spec: StudySpec, base: TrainConfig, data, models: dict, task: str, tokenizer: str) -> dict:
+    """Measured seconds per step of every width's job (a stack of the study's seeds)."""
+    rates = {}
+    for width, model in models.items():
+        config = _with(base, d_model=width)
+        tokens_per_step = size_run(config, data, model).tokens_per_step
+        stack = min(len(spec.sweep.seeds), stack_size(tokens_per_step, spec.executor.stack))
+        rates[(task, tokenizer, width)] = seconds_per_step(config, data, stack)
+    return rates
+
+
+def _level_runs(spec: StudySpec, base: TrainConfig, level: PreparedLevel, tokenizer_fingerprint: str) -> list:
+    """One level's runs: every width x length (the budget, or each repetition) x seed."""
+    data, fingerprint = prepare_data(base)
+    runs = []
+    for width in spec.axes.widths:
+        config = _with(base, d_model=width)
+        model = size_model(config, data)
+        for repetitions in level.repetitions or (None,):
+            if repetitions is None:
+                length = {"flops": float(spec.axes.budget)}
+            else:
+                tokens = repetitions * data.split_frames.get("train", 0) * model.model_config.slots_per_step
+                tokens_per_step = config.batch_size * model.model_config.sequence_length
+                length = {"flops": None, "steps": max(1, round(tokens / tokens_per_step))}  # nearest whole step
+            configs = [_with(config, seed=seed, **length) for seed in spec.sweep.seeds]
+            size = size_run(configs[0], data, model)
+            flops = size.tokens * model.flops_per_token[config.flops_convention]
+            budget = spec.axes.budget if repetitions is None else flops
+            skip = (
+                f"too few steps ({size.steps} < min_steps {spec.sweep.min_steps})"
+                if (size.steps < spec.sweep.min_steps)
+                else ""
+            )
+            columns = {**level.columns, **({} if repetitions is None else {"repetitions": repetitions})}
+            runs += [
+                _planned(
+                    c,
+                    fingerprint,
+                    budget,
+                    size,
+                    False,
+                    skip,
+                    tokenizer_fingerprint=tokenizer_fingerprint,
+                    axis=level.axis,
+                    level=columns,
+                )
+                for c in configs
+            ]
+    return runs
+
+
 def _planned(
-    config: TrainConfig, fingerprint: str, budget: float, size: RunSize, holdout: bool, skip: str
+    config: TrainConfig,
+    fingerprint: str,
+    budget: float,
+    size: RunSize,
+    holdout: bool,
+    skip: str,
+    *,
+    tokenizer_fingerprint: str = "",
+    axis: str = "",
+    level: dict | None = None,
 ) -> PlannedRun:
     return PlannedRun(
-        run_id=run_id_for(config, fingerprint),
+        run_id=run_id_for(config, fingerprint, tokenizer_fingerprint),
+        axis=axis,
+        level=level or {},
         task=config.task,
         tokenizer=config.tokenizer,
         seed=config.seed,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shlex
 import sys
@@ -11,21 +10,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roboscale import __version__
-from roboscale.data import GenerationSpec, Quality, generate, open_dataset
+from roboscale.data import GenerationSpec, generate, open_dataset
 from roboscale.errors import BadInputError, RoboscaleError
 from roboscale.fit.bootstrap import check_bootstrap_options
 from roboscale.study.analyze import analyze
+from roboscale.study.data_levels import (
+    data_levels,
+    derive_levels,
+    ensure_sources,
+    generation_from_table,
+    level_columns,
+    reference_name,
+)
 from roboscale.study.execute import Outcome, check_cluster, execute, pending_runs
-from roboscale.study.plan import PlannedRun, StudyPlan, empty_plan_message, plan_study, stack_runs
+from roboscale.study.plan import (
+    PlannedRun,
+    PreparedLevel,
+    StudyPlan,
+    empty_plan_message,
+    plan_axes,
+    plan_study,
+    stack_runs,
+)
 from roboscale.study.spec import StudySpec
 from roboscale.study.store import LadderSize, PlanRecord, RunStore
 from roboscale.study.tune import tuned_lrs
 from roboscale.train import ladder_shape
-
-QUALITY_KEYS = {"random_episodes", "successful_only"}
-"""Keys of ``[data] generate`` that, with ``quality`` (a string), make its :class:`Quality`."""
-GENERATE_KEYS = {field.name for field in dataclasses.fields(GenerationSpec)} | QUALITY_KEYS | {"workers"}
-"""Keys of ``[data] generate``: the fields of :class:`GenerationSpec`, and its worker processes."""
 
 
 @dataclass(frozen=True)
@@ -58,36 +68,7 @@ class StudyResult:
 
 def generation_spec(spec: StudySpec) -> tuple[GenerationSpec, int]:
     """The validated :class:`GenerationSpec` of ``[data] generate`` and its worker count."""
-    where = spec.source or "the study"
-    options = dict(spec.data.generate)
-    unknown = sorted(set(options) - GENERATE_KEYS)
-    if unknown:
-        raise BadInputError(
-            f"{where}: unknown key(s) {', '.join(unknown)} in [data] generate; "
-            f"known keys: {', '.join(sorted(GENERATE_KEYS))}"
-        )
-    if "transitions" in options:
-        if "episodes" in options:
-            raise BadInputError(f"{where}: [data] generate has both episodes and transitions: keep one")
-        options["episodes"] = None  # TOML has no null: giving transitions is what turns episodes off
-    workers = int(options.pop("workers", 1))
-    quality = Quality.parse(
-        str(options.pop("quality", "expert")),
-        random_episodes=float(options.pop("random_episodes", 0.0)),
-        successful_only=bool(options.pop("successful_only", False)),
-    )
-    heldout = options.pop("heldout_tasks", ())
-    if isinstance(heldout, str):
-        heldout = [name.strip() for name in heldout.split(",") if name.strip()]
-    try:
-        generation = GenerationSpec(quality=quality, heldout_tasks=tuple(heldout), **options)
-        generation.validate()
-    except TypeError as error:
-        raise BadInputError(
-            f"{where}: [data] generate has a value of the wrong type ({error}); "
-            "episodes, transitions, seed and the counts are integers, env, tasks and quality strings"
-        ) from None
-    return generation, workers
+    return generation_from_table(spec.data.generate, spec.source or "the study", "[data] generate")
 
 
 def ensure_dataset(spec: StudySpec, *, progress=None) -> str:
@@ -119,8 +100,12 @@ def prepare_study(spec: StudySpec, *, calibrate: bool = False, data_progress=Non
     :attr:`StudyProgress.data`."""
     if spec.train.lr == "tuned":
         tuned_lrs(spec)  # a missing or stale tune.json is refused before any work
-    dataset = ensure_dataset(spec, progress=data_progress)
-    plan = plan_study(spec, dataset, calibrate=calibrate)
+    if spec.axes is not None:
+        plan = plan_data_axes(spec, calibrate=calibrate, data_progress=data_progress)
+        dataset = plan.dataset
+    else:
+        dataset = ensure_dataset(spec, progress=data_progress)
+        plan = plan_study(spec, dataset, calibrate=calibrate)
     if not plan.active:
         raise BadInputError(empty_plan_message(plan))
     store = RunStore(spec.folder() / "study.db")
@@ -136,6 +121,30 @@ def prepare_study(spec: StudySpec, *, calibrate: bool = False, data_progress=Non
     store.set_plan(plan_record(plan, known_floors=study_floors(plan)))
     store.add_planned([run.row() for run in plan.active])
     return plan, store
+
+
+def plan_data_axes(spec: StudySpec, *, calibrate: bool = False, data_progress=None) -> StudyPlan:
+    """A data-axes study's plan: its sources generated (or checked), its levels derived, its runs
+    sized on them. ``data_progress``: see :attr:`StudyProgress.data` (every source in turn)."""
+
+    def progress(name: str, *values) -> None:
+        data_progress(*values)
+
+    sources = ensure_sources(spec, progress=progress if data_progress is not None else None)
+    levels = data_levels(spec)
+    datasets = derive_levels(spec, levels, sources)
+    names = list(sources)
+    prepared = [
+        PreparedLevel(
+            level.name,
+            level.axis,
+            datasets[level.name],
+            level_columns(level, datasets[level.name], names, reference_name(spec)),
+            level.repetitions,
+        )
+        for level in levels
+    ]
+    return plan_axes(spec, sources[reference_name(spec)].path, prepared, calibrate=calibrate)
 
 
 def study_floors(plan: StudyPlan) -> tuple[dict, ...]:
@@ -325,6 +334,8 @@ def analyze_study(
     fixed_e, fixed_e_warnings = fixed_e_by_group(spec.fit.fixed_e, set(recorded.sizes()), floors)
     planned = set(recorded.planned)
     runs = store.runs()
+    if spec.axes is not None:  # the data analysis reads the axis columns (an IsoFLOP study's runs stay as they were)
+        runs = runs.merge(store.axis_columns(), on="run_id", how="left")
     runs = runs[runs["run_id"].isin(planned)]
     info = {
         "name": spec.name,
@@ -353,6 +364,7 @@ def analyze_study(
         },
         known_floors=floors,
         fixed_E=fixed_e,
+        data_reference=reference_name(spec) if spec.axes is not None else None,
     )
 
 

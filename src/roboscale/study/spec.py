@@ -20,7 +20,7 @@ import math
 import tomllib
 import types
 import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from roboscale.errors import BadInputError, check_seed
@@ -38,6 +38,9 @@ class DataSection:
     """An existing dataset folder; empty: generate one (see ``generate``) inside the study folder."""
     generate: dict = field(default_factory=dict)
     """Keyword arguments of `roboscale data generate` (env, tasks, episodes, quality, seed, ...)."""
+    sources: dict = field(default_factory=dict)
+    """Named sources of a data-axes study, ``[data.sources.NAME]``: each a table with a
+    path or a generate table (like ``[data]``)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,51 @@ class FitSection:
 
 
 @dataclass(frozen=True)
+class MixtureSection:
+    """``[axes.mixture]``: training data mixed from two or more sources."""
+
+    sources: list[str] = field(default_factory=list)
+    """Source names; the first is the one ``proportions`` (as numbers) and ``base`` count."""
+    proportions: list = field(default_factory=list)
+    """Shares of the training episodes: numbers (the first source's share of two sources), or one
+    list per level with a share per source (summing to 1). With ``total``."""
+    total: int = 0
+    """Training episodes of every mixture level (fixed total)."""
+    base: int = 0
+    """Or: episodes of the first source in every level, plus ``added`` episodes of the second."""
+    added: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AxesSection:
+    """``[axes]``: data axes, each level a derived dataset trained at fixed model sizes.
+    Axes given together are crossed; the mixture is a sweep of its own."""
+
+    reference: str = ""
+    """The primary source: its validation split scores every run, its data fits the shared tokenizer;
+    empty: the only source."""
+    widths: list[int] = field(default_factory=list)
+    """Model widths (d_model) trained at every level."""
+    budget: float = 0.0
+    """Training FLOPs of every run (fixed compute), except where ``repetition`` sets the length."""
+    amount: list[int] = field(default_factory=list)
+    """Training episodes of the reference (nested prefixes)."""
+    repetition: list[float] = field(default_factory=list)
+    """Passes over a fixed unique set (``unique`` episodes, or each ``amount``): run length =
+    passes x the set's frames."""
+    unique: int = 0
+    """Training episodes of the repeated set (repetition without amount)."""
+    quality: list[str] = field(default_factory=list)
+    """Quality labels (expert, noise:STD, epsilon:P, random:FRACTION, successful, joined by +):
+    one generated source per level, the reference's generate table with its quality replaced."""
+    tasks: list[int] = field(default_factory=list)
+    """Numbers of training tasks: the first N of the reference's training tasks."""
+    configs: list[int] = field(default_factory=list)
+    """Initial configurations per task: one generated source per level (configs_per_task)."""
+    mixture: MixtureSection | None = None
+
+
+@dataclass(frozen=True)
 class StudySpec:
     name: str = "study"
     out: str = ""
@@ -157,6 +205,8 @@ class StudySpec:
     evaluate: EvaluateSection = field(default_factory=EvaluateSection)
     fit: FitSection = field(default_factory=FitSection)
     tune: TuneSection = field(default_factory=TuneSection)
+    axes: AxesSection | None = None
+    """Data axes (None: an IsoFLOP study)."""
     source: str = ""
     """The file it was read from (not a setting)."""
 
@@ -174,10 +224,23 @@ class StudySpec:
         return [float(low * (high / low) ** (i / max(count - 1, 1))) for i in range(count)]
 
     def to_dict(self) -> dict:
+        """Every setting, as the study file gives them (what is not set in an IsoFLOP study left out)."""
         out = asdict(self)
         out.pop("source")
+        if not self.data.sources:
+            out["data"].pop("sources")
+        if self.axes is None:
+            out.pop("axes")
+        else:
+            for key in ISOFLOP_SWEEP_KEYS:
+                out["sweep"].pop(key)
+            if self.axes.mixture is None:
+                out["axes"].pop("mixture")
         return out
 
+
+ISOFLOP_SWEEP_KEYS = ("widths", "budgets", "budget_range", "budget_count", "sizes_per_budget", "holdout_budget")
+"""``[sweep]`` settings of the IsoFLOP design, unused (and refused) in a data-axes study."""
 
 _SECTIONS = {
     "data": DataSection,
@@ -212,7 +275,11 @@ def study_from_dict(raw: dict, source: str = "") -> StudySpec:
     sections = {}
     top = {}
     for key, value in raw.items():
-        if key in _SECTIONS:
+        if key == "axes":
+            if not isinstance(value, dict):
+                raise BadInputError(f"{where}: [axes] must be a table of settings")
+            sections[key] = _build_axes(value, where)
+        elif key in _SECTIONS:
             if not isinstance(value, dict):
                 raise BadInputError(f"{where}: [{key}] must be a table of settings")
             sections[key] = _build(_SECTIONS[key], value, f"[{key}]", where)
@@ -221,11 +288,25 @@ def study_from_dict(raw: dict, source: str = "") -> StudySpec:
                 raise BadInputError(f"{where}: {key} must be a string")
             top[key] = value
         else:
-            known = ", ".join(["name", "out", *(f"[{s}]" for s in _SECTIONS)])
+            known = ", ".join(["name", "out", *(f"[{s}]" for s in [*_SECTIONS, "axes"])])
             raise BadInputError(f"{where}: unknown key {key!r}; top-level keys are {known}")
     spec = StudySpec(**top, **sections, source=source)
     _check(spec, where)
+    if spec.axes is not None:
+        from roboscale.study.data_levels import check_axes
+
+        check_axes(spec, raw.get("sweep", {}), where)
     return spec
+
+
+def _build_axes(values: dict, where: str) -> AxesSection:
+    values = dict(values)
+    mixture = values.pop("mixture", None)
+    if mixture is not None:
+        if not isinstance(mixture, dict):
+            raise BadInputError(f"{where}: [axes.mixture] must be a table of settings")
+        mixture = _build(MixtureSection, mixture, "[axes.mixture]", where)
+    return replace(_build(AxesSection, values, "[axes]", where), mixture=mixture)
 
 
 def _build(cls, values: dict, section: str, where: str):
@@ -270,6 +351,14 @@ def _check(spec: StudySpec, where: str) -> None:
 
 
 def _check_data(spec: StudySpec, where: str) -> None:
+    if spec.data.sources:
+        if spec.axes is None:
+            raise BadInputError(f"{where}: [data.sources] name the sources of data axes: add an [axes] table")
+        if spec.data.path or spec.data.generate:
+            raise BadInputError(
+                f"{where}: [data] has sources and a path or generate table: give every source under [data.sources.NAME]"
+            )
+        return
     if not spec.data.path and not spec.data.generate:
         raise BadInputError(f"{where}: [data] needs a path or a generate table")
     if spec.data.path and spec.data.generate:

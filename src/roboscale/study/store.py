@@ -96,9 +96,17 @@ CREATE TABLE IF NOT EXISTS open_loop (
 );
 """
 
-ADDED_COLUMNS = {"runs": {"loss_se": "REAL"}, "curves": {"val_loss_se": "REAL"}}
+ADDED_COLUMNS = {
+    "runs": {"loss_se": "REAL", "axis": "TEXT", "level": "TEXT", "split_losses": "TEXT"},
+    "curves": {"val_loss_se": "REAL"},
+}
 """Columns added after the first release, by table: a store made before them gets them
-(empty, read as NaN) when it is opened."""
+(empty, read as NaN) when it is opened. ``axis`` and ``level`` (JSON): a data-axes run's axes
+and level (see :func:`roboscale.study.data_levels.level_columns`); ``split_losses`` (JSON): the
+final loss on every validation split and held-out tasks (the record's ``final_split_losses``)."""
+
+AXIS_COLUMNS = ("axis", "episodes", "unique_episodes", "repetitions", "train_tasks", "quality", "noise")
+"""The data-axes columns of every run (see :meth:`RunStore.axis_columns`), before the per-source ones."""
 
 RUN_COLUMNS = (
     "run_id",
@@ -263,7 +271,8 @@ class RunStore:
             for run in runs:
                 connection.execute(
                     "INSERT OR IGNORE INTO runs (run_id, status, task, tokenizer, seed, d_model, n_layer, budget, "
-                    "holdout, planned_flops, config, updated) VALUES (?, 'planned', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "holdout, planned_flops, config, updated, axis, level) "
+                    "VALUES (?, 'planned', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         run["run_id"],
                         run["task"],
@@ -276,6 +285,8 @@ class RunStore:
                         run.get("planned_flops"),
                         json.dumps(run["config"], sort_keys=True),
                         time.time(),
+                        run.get("axis", ""),
+                        json.dumps(run.get("level") or {}, sort_keys=True),
                     ),
                 )
 
@@ -292,7 +303,7 @@ class RunStore:
         with self._transaction() as connection:
             connection.execute(
                 "UPDATE runs SET status = 'finished', N = ?, D = ?, C = ?, loss = ?, loss_se = ?, train_loss = ?, "
-                "epochs = ?, wall_seconds = ?, error = NULL, record = ?, updated = ? WHERE run_id = ?",
+                "epochs = ?, wall_seconds = ?, error = NULL, record = ?, split_losses = ?, updated = ? WHERE run_id = ?",
                 (
                     record["N"],
                     record["D"],
@@ -303,6 +314,7 @@ class RunStore:
                     record.get("epochs"),
                     record.get("wall_seconds"),
                     json.dumps(record),
+                    json.dumps(record.get("final_split_losses") or {}),
                     time.time(),
                     run_id,
                 ),
@@ -443,6 +455,26 @@ class RunStore:
         runs = self.runs().merge(evaluations, on="run_id", how="left")
         return runs.astype({column: np.float64 for column in SUCCESS_COLUMNS})
 
+    def axis_columns(self) -> pd.DataFrame:
+        """Every run's data-axes columns, by ``run_id``: ``axis`` ("" for IsoFLOP runs),
+        ``episodes``, ``unique_episodes``, ``repetitions`` (passes over the data), ``train_tasks``,
+        ``quality``, ``noise``, per source s ``episodes_<s>``, ``r_<s>`` (share of the training
+        episodes) and ``loss_<s>`` (final loss on s's validation split), and ``heldout_loss``
+        (final loss on held-out tasks); NaN where a run has no such number."""
+        with self._connect() as connection:
+            rows = connection.execute("SELECT run_id, axis, level, split_losses, epochs, loss FROM runs").fetchall()
+        table = [_axis_row(*row) for row in rows]
+        sources = list(dict.fromkeys(s for row in table for s in row.pop("_sources")))
+        columns = ["run_id", *AXIS_COLUMNS]
+        columns += [f"{kind}_{s}" for s in sources for kind in ("episodes", "r", "loss")] + ["heldout_loss"]
+        frame = pd.DataFrame(table, columns=columns)
+        numeric = [c for c in columns if c not in ("run_id", "axis", "quality")]
+        return frame.astype({column: np.float64 for column in numeric})
+
+    def runs_for_export(self, settings: str) -> pd.DataFrame:
+        """:meth:`runs_with_success` with :meth:`axis_columns`: the table `roboscale runs export` writes."""
+        return self.runs_with_success(settings).merge(self.axis_columns(), on="run_id", how="left")
+
     def status_counts(self) -> dict[str, int]:
         with self._connect() as connection:
             rows = connection.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
@@ -459,7 +491,37 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
 
 
 def _as_float(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    """Added columns as floats: rows written before a column existed read as NaN (not None)."""
-    for name in columns:
-        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(np.float64)
+    """Added numeric columns as floats: rows written before a column existed read as NaN (not None)."""
+    for name, kind in columns.items():
+        if kind == "REAL" and name in frame:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(np.float64)
     return frame
+
+
+def _axis_row(run_id: str, axis, level, split_losses, epochs, loss) -> dict:
+    """One run's :meth:`RunStore.axis_columns` (with ``_sources``: its sources, in order)."""
+    level = json.loads(level) if level else {}
+    losses = json.loads(split_losses) if split_losses else {}
+    nan = float("nan")
+    by_source = level.get("episodes_by_source") or {}
+    total = sum(by_source.values())
+    row = {
+        "run_id": run_id,
+        "axis": axis or "",
+        "episodes": level.get("episodes", nan),
+        "unique_episodes": level.get("unique_episodes", nan),
+        "repetitions": level.get("repetitions", nan if epochs is None else epochs),
+        "train_tasks": level.get("train_tasks", nan),
+        "quality": level.get("quality", ""),
+        "noise": level.get("noise", nan),
+        "heldout_loss": losses.get("heldout_tasks", nan),
+        "_sources": list(by_source),
+    }
+    for source, count in by_source.items():
+        row[f"episodes_{source}"] = count
+        row[f"r_{source}"] = count / total if total else nan
+        reference = source == level.get("reference")
+        row[f"loss_{source}"] = (
+            (loss if loss is not None else nan) if reference else losses.get(f"validation.{source}", nan)
+        )
+    return row
