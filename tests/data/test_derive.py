@@ -104,6 +104,19 @@ def test_held_out_tasks_come_from_the_reference(sources, tmp_path):
     assert set(derived.splits) == {"train", "validation", "heldout_tasks"}
 
 
+def test_a_derived_dataset_names_the_simulator_and_the_tasks_a_policy_is_evaluated_on(sources, tmp_path):
+    """`roboscale eval` reads the env, episode length and trained / held-out tasks from provenance."""
+    from roboscale.evaluate.runs import dataset_env
+
+    take = SourceTake("ref", str(sources["heldout"]), 4)
+    derived = derive_dataset([take], tmp_path / "h", reference="ref")
+    assert dataset_env(derived) == "pointmass"
+    assert derived.provenance["tasks_by_split"] == {"train": ["reach"], "heldout_tasks": ["push"]}
+    assert derived.provenance["max_steps"] == open_dataset(sources["heldout"]).provenance["max_steps"]
+    subset = derive_dataset([SourceTake("e", str(sources["expert"]), 3, ("push",))], tmp_path / "p", reference="e")
+    assert subset.provenance["tasks_by_split"] == {"train": ["push"]}  # only the tasks trained on
+
+
 def test_the_same_recipe_is_reused_and_another_is_refused(sources, tmp_path):
     takes = [SourceTake("expert", str(sources["expert"]), 10)]
     out = tmp_path / "level"

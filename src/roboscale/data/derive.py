@@ -281,6 +281,7 @@ def _write(sources: dict[str, _Source], reference: str, recipe: dict, out: Path,
         "source": _describe(sources, reference),
         "recipe": recipe,
         "sources": {name: source.dataset.provenance for name, source in sources.items()},
+        **_simulator_context(sources, reference),
     }
     with DatasetWriter(
         out,
@@ -306,6 +307,22 @@ def _describe(sources: dict[str, _Source], reference: str) -> str:
         for name, source in sources.items()
     ]
     return f"derived: {'; '.join(parts)}; reference {reference}"
+
+
+def _simulator_context(sources: dict[str, _Source], reference: str) -> dict:
+    """What `roboscale eval` needs to roll a policy out in the reference's simulator: its
+    generation spec (the env), episode length, and the tasks trained on and held out."""
+    main = sources[reference].dataset.provenance
+    if not main.get("spec"):
+        return {}  # imported data: no simulator recorded
+    trained = list(dict.fromkeys(task for source in sources.values() for task in source.train["task"]))
+    order = _task_table(sources, reference)
+    by_split = {"train": sorted(trained, key=order.index)}
+    held = (main.get("tasks_by_split") or {}).get(HELDOUT_SPLIT)
+    if held:
+        by_split[HELDOUT_SPLIT] = list(held)
+    context = {key: main[key] for key in ("spec", "env_versions", "max_steps", "fps") if key in main}
+    return {**context, "tasks_by_split": by_split}
 
 
 def _episode_plan(sources: dict[str, _Source], reference: str) -> list[tuple[str, pd.DataFrame, str]]:
