@@ -220,3 +220,16 @@ def test_analyze_adds_data_axes_and_keeps_axis_runs_out_of_the_isoflop_groups():
     assert result["groups"] == [] and len(result["runs"]) == len(runs)
     assert result["data_axes"]["axes"] == ["diversity"]
     assert "data_axes" not in analyze(runs, curves, study={"name": "s"}, ladder={}, bootstrap=0)
+
+
+def test_study_run_headline_names_each_exponent_the_mixture_and_the_recommendation(analysis):
+    from roboscale.cli.study import data_axes_headline
+
+    lines = data_axes_headline(analysis)
+    amount = next(line for line in lines if line.startswith("  amount: loss"))
+    fitted = next(r for r in analysis["exponents"] if r["primary"] and r["axis"] == "amount" and r["y"] == "loss")
+    assert f"episodes^-{fitted['alpha']:.3g}" in amount and "noise 0.5" in amount
+    assert any(line.startswith("  amount: 1 - success") for line in lines)  # the failure rate, not success
+    assert any("optimal mixture" in line and "expert 1.00" in line for line in lines)
+    assert analysis["recommendation"]["sentence"] in lines[-1]
+    assert data_axes_headline(None) == []

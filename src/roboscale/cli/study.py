@@ -371,8 +371,43 @@ def _headline(analysis: dict, report: Path, counts: dict) -> None:
         open_loop = open_loop_headline(group.get("open_loop"))
         if open_loop is not None:
             console.print(open_loop)
+    for line in data_axes_headline(analysis.get("data_axes")):
+        console.print(line, highlight=False)
     if failed:
         console.print(f"[yellow]{len(failed)} run(s) failed[/yellow] (listed in the report)")
+
+
+def data_axes_headline(data_axes: dict | None) -> list[str]:
+    """A data-axes study's headline: the exponent of every axis at the operating point
+    (the largest width), the optimal mixture, and the recommendation for the next episodes."""
+    if not data_axes:
+        return []
+    lines = []
+    for row in data_axes.get("exponents", []):
+        if not row.get("primary"):
+            continue
+        low, high = row.get("alpha_ci") or (float("nan"), float("nan"))
+        where = ", ".join(f"{key} {value}" for key, value in (row.get("slice") or {}).items())
+        y = "1 - success" if row["y"] == "success" else row["y"]
+        lines.append(
+            f"  {row['axis']}: {y} ∝ {row['x']}^{-row['alpha']:.3g} (alpha 95% interval {low:.3g} to {high:.3g}; "
+            f"d_model {row['width']}{', ' + where if where else ''}; {row['n_points']} runs)"
+        )
+    for entry in data_axes.get("mixture", []):
+        optimal = entry.get("optimal") or {}
+        if "proportions" not in optimal:
+            continue
+        ci = optimal.get("ci") or {}
+        shares = ", ".join(
+            f"{name} {share:.2f}" + (f" [{ci[name][0]:.2f}, {ci[name][1]:.2f}]" if name in ci else "")
+            for name, share in optimal["proportions"].items()
+        )
+        note = " (outside the trained mixtures: train it to check)" if optimal.get("extrapolated") else ""
+        lines.append(f"  optimal mixture for the reference's loss (d_model {entry['width']}): {shares}{note}")
+    recommendation = data_axes.get("recommendation") or {}
+    if recommendation.get("sentence"):
+        lines.append(f"  [bold]{recommendation['sentence']}[/bold]")
+    return lines
 
 
 def open_loop_headline(open_loop: dict | None) -> str | None:
