@@ -1,16 +1,34 @@
 """Fixtures shared by every test folder. The expensive ones (datasets, a tiny study) are
-built once per session into a tmp_path_factory folder: treat them as read-only, and copy
-them (``copy_tiny_study``, ``seed_dataset``) when a test must change them."""
+built once per test run, shared by every xdist worker (:func:`tests.helpers.built_once`):
+treat them as read-only, and copy them (``copy_tiny_study``, ``seed_dataset``) when a test
+must change them."""
 
+import os
 import shutil
 from pathlib import Path
 
-import pytest
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Every core already runs a worker: BLAS threads on top only contend (with one busy
+    # neighbour, a numpy-heavy fit test took twice the CPU time). Set before numpy loads;
+    # the CLI subprocesses inherit it. Training and rollouts set torch's threads themselves.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
 
+import pytest
+from tests.helpers import built_once, seed_dataset, study_toml, tiny_study_dict
 from tests.helpers import run_cli as _run_cli
-from tests.helpers import seed_dataset, study_toml, tiny_study_dict
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+STUDY_FIXTURES = {"tiny_study", "copy_tiny_study", "seeded_study"}
+"""Session fixtures that train whole studies (a minute or more each)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the trained tiny studies first, in their usual order, then the rest.
+    With ``--dist worksteal`` (pyproject) they stay with the first worker, which trains
+    the studies once while the others run everything else (instead of waiting for it)."""
+    items.sort(key=lambda item: not STUDY_FIXTURES & set(item.fixturenames))
 
 
 @pytest.fixture
@@ -31,7 +49,7 @@ def pointmass_dataset(tmp_path_factory) -> Path:
     from roboscale.data import GenerationSpec, Quality, generate
 
     spec = GenerationSpec(env="pointmass", episodes=120, quality=Quality(action_noise=0.1), validation_fraction=0.2)
-    return generate(spec, tmp_path_factory.mktemp("datasets") / "pointmass").out
+    return built_once(tmp_path_factory, "pointmass", lambda folder: generate(spec, folder / "pointmass").out)
 
 
 @pytest.fixture(scope="session")
@@ -40,22 +58,26 @@ def tiny_study_data(tmp_path_factory) -> Path:
     :func:`tests.helpers.seed_dataset` copies it into a new study folder."""
     from roboscale.study import ensure_dataset, study_from_dict
 
-    folder = tmp_path_factory.mktemp("tiny-data")
-    return Path(ensure_dataset(study_from_dict(tiny_study_dict(folder))))
+    def build(folder: Path) -> Path:
+        return Path(ensure_dataset(study_from_dict(tiny_study_dict(folder))))
+
+    return built_once(tmp_path_factory, "tiny-data", build)
 
 
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory, tiny_study_data):
-    """The tiny study (9 finished runs, fitted at 100 resamples), run once through
-    ``run_study``; read-only. ``tiny_study.folder`` holds study.db and runs/, and
+    """The tiny study (9 finished runs, fitted at 100 resamples), run once per test run
+    through ``run_study``; read-only. ``tiny_study.folder`` holds study.db and runs/, and
     ``tiny_study.folder.parent / "tiny.toml"`` is its study file."""
     from roboscale.study import load_study, run_study
 
-    root = tmp_path_factory.mktemp("tiny-study")
-    file = root / "tiny.toml"
-    file.write_text(study_toml(tiny_study_dict(root / "tiny")))
-    seed_dataset(tiny_study_data, root / "tiny")
-    return run_study(load_study(file), bootstrap=100, write=False)
+    def build(root: Path):
+        file = root / "tiny.toml"
+        file.write_text(study_toml(tiny_study_dict(root / "tiny")))
+        seed_dataset(tiny_study_data, root / "tiny")
+        return run_study(load_study(file), bootstrap=100, write=False)
+
+    return built_once(tmp_path_factory, "tiny-study", build)
 
 
 @pytest.fixture
@@ -67,4 +89,3 @@ def copy_tiny_study(tiny_study, tmp_path):
         return Path(shutil.copytree(tiny_study.folder, tmp_path / name))
 
     return copy
-

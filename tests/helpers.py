@@ -7,12 +7,19 @@ Import as ``from tests.helpers import run_cli`` (pyproject puts the repository r
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+from filelock import FileLock
 
 import roboscale
+
+Built = TypeVar("Built")
 
 SOURCE = Path(roboscale.__file__).resolve().parents[1]
 """The folder holding the ``roboscale`` package under test (a checkout's src/)."""
@@ -63,6 +70,11 @@ TINY_BUDGETS = [2e9, 4e9, 8e9]
 
 TINY_DATA = {"env": "pointmass", "episodes": 120, "quality": "noise:0.1", "seed": 0}
 """The tiny studies' ``[data] generate`` table: every tiny study shares this one dataset."""
+
+
+SEEDED_CHANGES = {"seeds": [0, 1], "budgets": TINY_BUDGETS[:2]}
+"""Sweep changes that make the tiny study's seeded variant: two seeds per run at the two
+smaller budgets (12 runs, trained as 6 stacked jobs of two models)."""
 
 
 def tiny_study_dict(out, name: str = "tiny", **sweep_changes) -> dict:
@@ -116,3 +128,31 @@ def seed_dataset(dataset: Path, study_folder: Path) -> None:
     target = Path(study_folder) / "data"
     if not target.exists():
         shutil.copytree(dataset, target)
+
+
+def shared_folder(tmp_path_factory) -> Path:
+    """The folder every pytest-xdist worker of this run shares (the run's own base folder
+    without xdist): worker base folders are its children, and no other run uses it."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], Built]) -> Built:
+    """``build(folder)``, made once per test run rather than once per xdist worker: the
+    first worker to ask builds into ``folder`` (new, named ``name``, in the run's shared
+    folder) under a file lock and pickles the result; the others wait and unpickle it.
+    Use it for session fixtures that take seconds to build, and treat them as read-only."""
+    root = shared_folder(tmp_path_factory) / "built-once"
+    root.mkdir(exist_ok=True)
+    saved = root / f"{name}.pickle"
+    with FileLock(str(root / f"{name}.lock")):
+        if saved.exists():
+            return pickle.loads(saved.read_bytes())
+        folder = root / name
+        shutil.rmtree(folder, ignore_errors=True)  # what a build that failed left
+        folder.mkdir()
+        value = build(folder)
+        partial = saved.with_suffix(".partial")
+        partial.write_bytes(pickle.dumps(value))
+        partial.replace(saved)
+        return value

@@ -1,8 +1,10 @@
-"""Real datasets and tiny real runs for the evaluation tests (pointmass, plus one Meta-World run)."""
+"""Real datasets and tiny real runs for the evaluation tests (pointmass, plus one Meta-World run),
+each built once per test run (:func:`tests.helpers.built_once`) and read-only."""
 
 from pathlib import Path
 
 import pytest
+from tests.helpers import built_once
 
 from roboscale.data import GenerationSpec, Quality, generate
 from roboscale.train import TrainConfig, train
@@ -31,7 +33,7 @@ def train_run(dataset: Path, out: Path, **changes) -> Path:
 def reach_dataset(tmp_path_factory) -> Path:
     """Pointmass reach, expert demonstrations: easy to learn in 100 steps."""
     spec = GenerationSpec(env="pointmass", tasks="reach", episodes=150, validation_fraction=0.2)
-    return generate(spec, tmp_path_factory.mktemp("datasets") / "reach").out
+    return built_once(tmp_path_factory, "reach", lambda folder: generate(spec, folder / "reach").out)
 
 
 @pytest.fixture(scope="session")
@@ -45,55 +47,68 @@ def long_dataset(tmp_path_factory) -> Path:
         max_steps=40,
         stop_on_success=False,
     )
-    return generate(spec, tmp_path_factory.mktemp("datasets") / "long").out
+    return built_once(tmp_path_factory, "long", lambda folder: generate(spec, folder / "long").out)
 
 
 @pytest.fixture(scope="session")
-def runs_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("runs")
-
-
-@pytest.fixture(scope="session")
-def trained_policy(reach_dataset, runs_dir) -> Path:
+def trained_policy(reach_dataset, tmp_path_factory) -> Path:
     """Continuous BC on reach, 100 steps: solves nearly every configuration."""
-    return train_run(reach_dataset, runs_dir / "bc-trained")
+    return built_once(tmp_path_factory, "bc-trained", lambda folder: train_run(reach_dataset, folder / "run"))
 
 
 @pytest.fixture(scope="session")
-def untrained_policy(reach_dataset, runs_dir) -> Path:
+def untrained_policy(reach_dataset, tmp_path_factory) -> Path:
     """The same model after one step: next to random."""
-    return train_run(reach_dataset, runs_dir / "bc-untrained", steps=1)
+    return built_once(
+        tmp_path_factory, "bc-untrained", lambda folder: train_run(reach_dataset, folder / "run", steps=1)
+    )
 
 
 @pytest.fixture(scope="session")
-def binned_policy(reach_dataset, runs_dir) -> Path:
+def binned_policy(reach_dataset, tmp_path_factory) -> Path:
     """Binned states and actions (2 action slots decoded one after the other)."""
-    return train_run(reach_dataset, runs_dir / "bc-binned", tokenizer="uniform:32", steps=30)
+
+    def build(folder: Path) -> Path:
+        return train_run(reach_dataset, folder / "run", tokenizer="uniform:32", steps=30)
+
+    return built_once(tmp_path_factory, "bc-binned", build)
 
 
 @pytest.fixture(scope="session")
-def world_model(long_dataset, runs_dir) -> Path:
+def world_model(long_dataset, tmp_path_factory) -> Path:
     """A continuous world model: one state slot, so open-loop error at horizon 1 is its loss."""
-    return train_run(long_dataset, runs_dir / "wm", task="wm", steps=200)
+    return built_once(
+        tmp_path_factory, "wm", lambda folder: train_run(long_dataset, folder / "run", task="wm", steps=200)
+    )
 
 
 @pytest.fixture(scope="session")
-def untrained_world_model(long_dataset, runs_dir) -> Path:
+def untrained_world_model(long_dataset, tmp_path_factory) -> Path:
     """The same world model after one step: worse than predicting that nothing moves."""
-    return train_run(long_dataset, runs_dir / "wm-untrained", task="wm", steps=1)
+
+    def build(folder: Path) -> Path:
+        return train_run(long_dataset, folder / "run", task="wm", steps=1)
+
+    return built_once(tmp_path_factory, "wm-untrained", build)
 
 
 @pytest.fixture(scope="session")
 def metaworld_run(tmp_path_factory) -> Path:
     """A few reach-v3 demonstrations and a BC run of a few steps (a smoke-test policy)."""
     spec = GenerationSpec(env="metaworld", tasks="reach-v3", episodes=3, validation_fraction=0.34, seed=1)
-    dataset = generate(spec, tmp_path_factory.mktemp("datasets") / "mw").out
-    return train_run(dataset, tmp_path_factory.mktemp("runs") / "mw-bc", steps=3, d_model=16)
+
+    def build(folder: Path) -> Path:
+        return train_run(generate(spec, folder / "mw").out, folder / "mw-bc", steps=3, d_model=16)
+
+    return built_once(tmp_path_factory, "metaworld-run", build)
 
 
 @pytest.fixture(scope="session")
 def heldout_run(tmp_path_factory) -> Path:
     """Trained on reach only; push is the dataset's held-out task (a few steps: a smoke-test policy)."""
     spec = GenerationSpec(env="pointmass", episodes=20, heldout_tasks=("push",), validation_fraction=0.2)
-    dataset = generate(spec, tmp_path_factory.mktemp("datasets") / "heldout").out
-    return train_run(dataset, tmp_path_factory.mktemp("runs") / "bc-heldout", steps=2)
+
+    def build(folder: Path) -> Path:
+        return train_run(generate(spec, folder / "heldout").out, folder / "bc-heldout", steps=2)
+
+    return built_once(tmp_path_factory, "heldout-run", build)

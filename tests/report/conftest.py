@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
+from tests.helpers import built_once
 
 from roboscale.errors import RoboscaleError
 from roboscale.fit import (
@@ -317,16 +318,18 @@ def build_analysis() -> dict:
 
 
 @pytest.fixture(scope="session")
-def analysis() -> dict:
-    """The analysis dict (read-only: copy it before changing anything)."""
-    return build_analysis()
+def analysis(tmp_path_factory) -> dict:
+    """The analysis dict, built once per test run (read-only: copy it before changing anything)."""
+    return built_once(tmp_path_factory, "report-analysis", lambda folder: build_analysis())
 
 
 @pytest.fixture(scope="session")
 def report_dir(analysis, tmp_path_factory):
-    """A folder holding report.html and report.json written from :func:`analysis`."""
+    """A folder holding report.html and report.json written from :func:`analysis` (once per test run)."""
     from roboscale.report import write_report
 
-    out = tmp_path_factory.mktemp("report")
-    write_report(analysis, out)
-    return out
+    def build(out):
+        write_report(analysis, out)
+        return out
+
+    return built_once(tmp_path_factory, "report", build)

@@ -1,10 +1,25 @@
 """Tiny studies for the study tests, each in its own folder with the shared dataset copied
 in (so no test generates data again)."""
 
-import pytest
+from pathlib import Path
 
-from roboscale.study import study_from_dict
-from tests.helpers import seed_dataset, study_toml, tiny_study_dict
+import pytest
+from tests.helpers import SEEDED_CHANGES, built_once, seed_dataset, study_toml, tiny_study_dict
+
+from roboscale.study import run_study, study_from_dict
+
+
+@pytest.fixture(scope="session")
+def seeded_study(tmp_path_factory, tiny_study_data):
+    """The tiny study's seeded variant (:data:`tests.helpers.SEEDED_CHANGES`: 12 runs in 6
+    stacked jobs), run once per test run through ``run_study`` without bootstrap; read-only.
+    ``seeded_study.folder`` holds its study.db."""
+
+    def build(root: Path):
+        seed_dataset(tiny_study_data, root / "seeded")
+        return run_study(study_from_dict(tiny_study_dict(root / "seeded", **SEEDED_CHANGES)), bootstrap=0, write=False)
+
+    return built_once(tmp_path_factory, "seeded-study", build)
 
 
 @pytest.fixture

@@ -6,30 +6,26 @@ import signal
 import time
 
 import pytest
+from tests.helpers import SEEDED_CHANGES, start_cli
 
 from roboscale.study import RunStore, load_study
-from tests.helpers import TINY_BUDGETS, start_cli
 
 
 def study_run(path):
     return start_cli("study", "run", path, "--bootstrap", "0")
 
 
-def finished_losses(path):
-    store = RunStore(load_study(path).folder() / "study.db")
-    runs = store.runs()
+def finished_losses(folder):
+    runs = RunStore(folder / "study.db").runs()
     return runs, dict(zip(runs["run_id"], runs["loss"]))
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_restart_gives_the_uninterrupted_result(tiny_study_toml):
+def test_sigkill_at_random_moments_then_restart_gives_the_uninterrupted_result(tiny_study_toml, seeded_study):
     # Two seeds per run: the runs train as stacked jobs, which must resume in lockstep.
     # The two smaller budgets (12 runs in 6 jobs) leave the kills enough to interrupt.
-    budgets = TINY_BUDGETS[:2]
-    reference = tiny_study_toml("reference", seeds=[0, 1], budgets=budgets)
-    assert study_run(reference).wait(timeout=600) == 0
-
-    victim = tiny_study_toml("victim", seeds=[0, 1], budgets=budgets)
+    # The reference is the same study run once without interruption (the session's seeded_study).
+    victim = tiny_study_toml("victim", **SEEDED_CHANGES)
     moments = random.Random(7)
     for _ in range(3):
         process = study_run(victim)
@@ -39,9 +35,9 @@ def test_sigkill_at_random_moments_then_restart_gives_the_uninterrupted_result(t
     finish = study_run(victim)
     assert finish.wait(timeout=600) == 0, finish.stderr.read()
 
-    expected_runs, expected = finished_losses(reference)
-    runs, losses = finished_losses(victim)
-    assert len(runs) == len(expected_runs) == runs["run_id"].nunique()  # every run recorded exactly once
+    expected_runs, expected = finished_losses(seeded_study.folder)
+    runs, losses = finished_losses(load_study(victim).folder())
+    assert len(runs) == len(expected_runs) == runs["run_id"].nunique() == 12  # every run recorded exactly once
     assert set(runs["status"]) == {"finished"}
     assert losses == expected  # bit for bit: resumed runs end where uninterrupted ones do
     assert runs["attempts"].max() >= 1
