@@ -117,3 +117,15 @@ def test_joint_data_recovers_the_weight_and_refuses_a_single_model_size(tmp_path
     pd.read_csv(path).query("N == 1e5").to_csv(single, index=False)
     refused = roboscale("fit", "joint-data", str(single), *args[3:], "--reference", "episodes_expert")
     assert refused.returncode == 2 and "same model size" in refused.stderr
+
+
+def test_mixture_and_data_constrained_without_a_table_fit_the_bundled_published_runs():
+    """Like `fit isoflop` without a table: the README's commands reproduce the papers' objectives."""
+    mixing = run_json("fit", "mixture", "--loss", "loss_symbolic", "--bootstrap", "10")
+    assert mixing["laws"]["loss_symbolic"]["objective"] == pytest.approx(1.428e-4, rel=0.02)  # Ye et al.
+    assert mixing["runs"]["n_runs"] == 26
+    repeats = run_json("fit", "data-constrained", "--bootstrap", "10")
+    assert repeats["objective"] <= 0.0158259  # Muennighoff et al.'s published optimum, or a lower one
+    assert min(o["R_D_star"] for o in repeats["optima"]) == pytest.approx(15.39, rel=0.01)
+    bad = roboscale("fit", "mixture", str(example_path("ye2024_mixing")))
+    assert bad.returncode == 2 and "needs --proportions" in bad.stderr

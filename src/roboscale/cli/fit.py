@@ -385,7 +385,13 @@ Stage1Value = Annotated[float | None, typer.Option(help="Stage-1 law parameter (
 @app.command("data-constrained")
 @fit_options(skip=("c", "min_flops", "max_flops", "flops_per_param_token"))
 def data_constrained(
-    runs: Annotated[Path, typer.Argument(help="Runs table: N, tokens (D) and unique tokens (U_D) and loss per run.")],
+    runs: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Runs table: N, tokens (D) and unique tokens (U_D) and loss per run (default: the bundled 182 runs "
+            "of Muennighoff et al. 2023, with --stage1 published)."
+        ),
+    ] = None,
     unique: Annotated[
         str | None,
         typer.Option(
@@ -421,8 +427,10 @@ def data_constrained(
 
     Stage 1 (E, A, B, alpha, beta) is given and held fixed; R*_D and R*_N minimise the summed Huber loss (delta 1e-3) of log-prediction minus log-loss, by L-BFGS from a grid of starts. The objective has several local minima: every distinct one found is listed, lowest first. U_D comes from --unique (or D / --epochs).
     """
+    if runs is None and stage1 is None:
+        stage1 = "published"  # the bundled runs come with their own published stage-1 law
     law = _stage1_law(stage1, E=stage1_e, A=stage1_a, B=stage1_b, alpha=stage1_alpha, beta=stage1_beta)
-    table = options.load(runs)
+    table = options.load(_example(runs, "muennighoff2023"))
     unique_of = _unique_data(table, unique, epochs)
 
     def fit_one(part):
@@ -647,13 +655,21 @@ def _target_weights(text: str | None, losses: list[str]) -> dict[str, float] | N
 @app.command("mixture")
 @fit_options(skip=TABLE_ONLY)
 def mixture(
-    table: TableArg,
+    table: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Table: .csv, .tsv, .parquet or .jsonl, one row per run (default: the bundled five-domain "
+            "mixtures of Ye et al. 2024, every r_ column and every loss_ column but the overall one)."
+        ),
+    ] = None,
     proportions: Annotated[
-        str, typer.Option(help="Comma-separated columns with each training source's share (each row sums to 1).")
-    ],
+        str | None,
+        typer.Option(help="Comma-separated columns with each training source's share (each row sums to 1)."),
+    ] = None,
     loss: Annotated[
-        str, typer.Option(help="Comma-separated loss columns, one mixture law each (one per validation source).")
-    ],
+        str | None,
+        typer.Option(help="Comma-separated loss columns, one mixture law each (one per validation source)."),
+    ] = None,
     target: Annotated[
         str | None,
         typer.Option(
@@ -671,6 +687,13 @@ def mixture(
     """
     from roboscale.fit.mixture import check_proportions
 
+    if table is None:
+        table = _example(None, "ye2024_mixing")
+        domains = ("academic", "prose", "dialogue", "symbolic", "internet")
+        proportions = proportions or ",".join(f"r_{name}" for name in domains)
+        loss = loss or ",".join(f"loss_{name}" for name in domains)
+    if proportions is None or loss is None:
+        raise BadInputError("fit mixture needs --proportions COL,COL[,...] and --loss COL[,...] for a table of yours")
     sources, losses = _column_list(proportions, "--proportions"), _column_list(loss, "--loss")
     weights = _target_weights(target, losses)
     frame = _read_columns(table, [*sources, *losses], options.group)
