@@ -387,7 +387,10 @@ def data_axes_headline(data_axes: dict | None) -> list[str]:
         if not row.get("primary"):
             continue
         low, high = row.get("alpha_ci") or (float("nan"), float("nan"))
-        where = ", ".join(f"{key} {value}" for key, value in (row.get("slice") or {}).items())
+        where = ", ".join(
+            f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
+            for key, value in (row.get("slice") or {}).items()
+        )
         y = "1 - success" if row["y"] == "success" else row["y"]
         lines.append(
             f"  {row['axis']}: {y} ∝ {row['x']}^{-row['alpha']:.3g} (alpha 95% interval {low:.3g} to {high:.3g}; "
