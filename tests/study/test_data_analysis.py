@@ -226,10 +226,32 @@ def test_study_run_headline_names_each_exponent_the_mixture_and_the_recommendati
     from roboscale.cli.study import data_axes_headline
 
     lines = data_axes_headline(analysis)
-    amount = next(line for line in lines if line.startswith("  amount: loss"))
     fitted = next(r for r in analysis["exponents"] if r["primary"] and r["axis"] == "amount" and r["y"] == "loss")
-    assert f"episodes^-{fitted['alpha']:.3g}" in amount and "noise 0.5" in amount
+    amount = next(line for line in lines if line.startswith("  amount: loss") and "noise 0.5" in line)
+    assert f"episodes^-{fitted['alpha']:.3g}" in amount
+    assert sum(line.startswith("  amount: loss") for line in lines) == 3  # the amount law at every noise level
+    worth = next(line for line in lines if "one noisy episode is worth" in line)
+    assert "noise 0.2: 0.48" in worth and "noise 0.5: 0.19" in worth  # true worth 0.5 and 0.2
     assert any(line.startswith("  amount: 1 - success") for line in lines)  # the failure rate, not success
     assert any("optimal mixture" in line and "expert 1.00" in line for line in lines)
     assert analysis["recommendation"]["sentence"] in lines[-1]
     assert data_axes_headline(None) == []
+
+
+def test_a_known_floor_is_held_as_E_and_the_law_fitted_above_it():
+    """The data axes of noisy data: loss = floor + A episodes^-alpha, with the floor known."""
+    episodes = np.array([20.0, 60.0, 180.0, 540.0] * 2)
+    rng = np.random.default_rng(0)
+    loss = 3.3 + 1.2 * episodes**-0.25 * np.exp(rng.normal(0.0, 0.005, episodes.size))
+    runs = pd.DataFrame(
+        {"run_id": [f"r{i}" for i in range(episodes.size)], "status": "finished", "axis": "amount", "d_model": 16,
+         "seed": 0, "episodes": episodes, "train_tasks": 3, "noise": 0.1, "r_expert": 1.0, "loss": loss,
+         "heldout_loss": np.nan}
+    )  # fmt: skip
+    held = data_axes_analysis(runs, reference="expert", bootstrap=50, seed=0, floors={"loss": 3.3})
+    (row,) = [r for r in held["exponents"] if r["y"] == "loss"]
+    assert row["alpha"] == pytest.approx(0.25, abs=0.01)  # the law above the floor
+    assert held["known_floors"] == {"loss": 3.3}
+    without = data_axes_analysis(runs, reference="expert", bootstrap=50, seed=0)
+    (plain,) = [r for r in without["exponents"] if r["y"] == "loss"]
+    assert plain["alpha"] < 0.05  # the whole loss barely moves: the floor hides the law

@@ -378,24 +378,19 @@ def _headline(analysis: dict, report: Path, counts: dict) -> None:
 
 
 def data_axes_headline(data_axes: dict | None) -> list[str]:
-    """A data-axes study's headline: the exponent of every axis at the operating point
-    (the largest width), the optimal mixture, and the recommendation for the next episodes."""
+    """A data-axes study's headline at its largest width: the exponent of every axis at the
+    operating point (and the amount law at every noise level), what a noisy episode is worth,
+    the optimal mixture, and the recommendation for the next episodes."""
     if not data_axes:
         return []
-    lines = []
-    for row in data_axes.get("exponents", []):
-        if not row.get("primary"):
-            continue
-        low, high = row.get("alpha_ci") or (float("nan"), float("nan"))
-        where = ", ".join(
-            f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
-            for key, value in (row.get("slice") or {}).items()
-        )
-        y = "1 - success" if row["y"] == "success" else row["y"]
-        lines.append(
-            f"  {row['axis']}: {y} ∝ {row['x']}^{-row['alpha']:.3g} (alpha 95% interval {low:.3g} to {high:.3g}; "
-            f"d_model {row['width']}{', ' + where if where else ''}; {row['n_points']} runs)"
-        )
+    width = max(data_axes.get("widths") or [0])
+    floors = data_axes.get("known_floors") or {}
+    lines = [
+        _exponent_line(row, floors)
+        for row in data_axes.get("exponents", [])
+        if row["width"] == width and (row.get("primary") or _amount_at_operating_tasks(row, data_axes))
+    ]
+    lines += _worth_lines(data_axes, width)
     for entry in data_axes.get("mixture", []):
         optimal = entry.get("optimal") or {}
         if "proportions" not in optimal:
@@ -410,6 +405,60 @@ def data_axes_headline(data_axes: dict | None) -> list[str]:
     recommendation = data_axes.get("recommendation") or {}
     if recommendation.get("sentence"):
         lines.append(f"  [bold]{recommendation['sentence']}[/bold]")
+    return lines
+
+
+def _amount_at_operating_tasks(row: dict, data_axes: dict) -> bool:
+    """An amount law of the loss at another noise level, other levels at the operating point."""
+    if (row["axis"], row["y"]) != ("amount", "loss") or "noise" not in (row.get("slice") or {}):
+        return False
+    operating = next(iter(data_axes.get("marginal") or []), {}).get("operating_point") or {}
+    return all(
+        abs(value - operating[key]) < 1e-9 for key, value in row["slice"].items() if key != "noise" and key in operating
+    )
+
+
+def _exponent_line(row: dict, floors: dict) -> str:
+    low, high = row.get("alpha_ci") or (float("nan"), float("nan"))
+    where = ", ".join(
+        f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
+        for key, value in (row.get("slice") or {}).items()
+    )
+    y = "1 - success" if row["y"] == "success" else row["y"]
+    if row["y"] in floors:
+        y = f"{y} - {floors[row['y']]:.3g} (known floor)"
+    return (
+        f"  {row['axis']}: {y} ∝ {row['x']}^{-row['alpha']:.3g} (alpha 95% interval {low:.3g} to {high:.3g}; "
+        f"d_model {row['width']}{', ' + where if where else ''}; {row['n_points']} runs)"
+    )
+
+
+def _worth_lines(data_axes: dict, width: int) -> list[str]:
+    """What one noisy episode is worth in reference episodes, at the largest amount studied."""
+    lines = []
+    operating = next(iter(data_axes.get("marginal") or []), {}).get("operating_point") or {}
+    for table in data_axes.get("quality", []):
+        rows = [
+            row
+            for row in table["rows"]
+            if row.get("worth") is not None
+            and row["noise"] != table["clean_noise"]
+            and (
+                "train_tasks" not in row
+                or abs(row["train_tasks"] - operating.get("train_tasks", row["train_tasks"])) < 1e-9
+            )
+        ]
+        if table["width"] != width or not rows:
+            continue
+        largest = max(row["episodes"] for row in rows)
+        parts = []
+        for row in sorted((r for r in rows if r["episodes"] == largest), key=lambda r: r["noise"]):
+            low, high = row.get("worth_ci") or (float("nan"), float("nan"))
+            parts.append(f"noise {row['noise']:g}: {row['worth']:.2g} (95% interval {low:.2g} to {high:.2g})")
+        lines.append(
+            f"  one noisy episode is worth this many noise-{table['clean_noise']:g} episodes, at {largest:,.0f} "
+            f"episodes (d_model {width}): {'; '.join(parts)}"
+        )
     return lines
 
 

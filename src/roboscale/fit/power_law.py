@@ -57,6 +57,8 @@ class PowerLawFit(FitResult):
     """Huber threshold of the fit with a floor; None for least squares in log-log space."""
     r_squared: float = float("nan")
     """1 - SS_res / SS_tot of log y (the log-log fit's usual R^2)."""
+    known_floor: float | None = None
+    """E held at this known floor (the law fitted to ``y - E`` in log-log space), or None."""
 
     method = "power-law"
 
@@ -85,7 +87,8 @@ class PowerLawFit(FitResult):
                 **_fit_quality(self),
                 "r_squared": self.r_squared,
                 "offset": self.offset,
-                "fitted_by": "Huber loss in log space" if self.offset else LOG_LOG,
+                "fitted_by": _fitted_by(self),
+                "known_floor": self.known_floor,
                 "complement": self.complement,
                 "huber_delta": self.huber_delta,
             },
@@ -130,6 +133,12 @@ class BrokenPowerLawFit(FitResult):
         )
 
 
+def _fitted_by(fit: PowerLawFit) -> str:
+    if fit.known_floor is not None:
+        return f"{LOG_LOG}, of y - E with E held at the known floor"
+    return "Huber loss in log space" if fit.offset else LOG_LOG
+
+
 def _target(fit) -> str:
     """What the law describes: y, or ``complement - y``."""
     return fit.y_name if fit.complement is None else f"{fit.complement:g} - {fit.y_name}"
@@ -157,6 +166,7 @@ def fit_power_law(
     ci_level: float = 0.95,
     x_name: str = "x",
     y_name: str = "y",
+    known_floor: float | None = None,
 ) -> PowerLawFit:
     """Fit ``y = E + A x^-alpha`` (``offset=False``: ``y = A x^-alpha``).
 
@@ -165,7 +175,11 @@ def fit_power_law(
     the sum of squared log residuals, ``huber_delta`` unused), as robot-learning papers
     fit ``gap = a x^-b``. ``complement=c`` fits ``c - y`` instead, for quantities that
     rise to a ceiling (``complement=1`` turns a success rate into a failure rate).
+    ``known_floor=E``: E is known (e.g. the entropy of injected label noise), so
+    ``y - E = A x^-alpha`` is fitted by least squares in log-log space (``offset`` unused).
     """
+    if known_floor is not None:
+        return _fit_log_log(x, y, complement, bootstrap, seed, ci_level, x_name, y_name, floor=known_floor)
     if not offset:
         return _fit_log_log(x, y, complement, bootstrap, seed, ci_level, x_name, y_name)
     return _fit_axis(POWER_LAW, x, y, offset, complement, huber_delta, bootstrap, seed, ci_level, x_name, y_name)
@@ -340,9 +354,21 @@ def _natural(params: np.ndarray, offset: bool) -> np.ndarray:
     return out
 
 
-def _fit_log_log(x, y, complement, bootstrap, seed, ci_level, x_name, y_name) -> PowerLawFit:
-    """``y = A x^-alpha`` by ordinary least squares of log y on log x, bootstrap over points."""
+def _fit_log_log(x, y, complement, bootstrap, seed, ci_level, x_name, y_name, floor: float = 0.0) -> PowerLawFit:
+    """``y - floor = A x^-alpha`` by ordinary least squares of log(y - floor) on log x,
+    bootstrap over points."""
     check_bootstrap_options(bootstrap, ci_level, seed)
+    if not (np.isfinite(floor) and floor >= 0):
+        raise BadInputError(f"known floor {floor!r}: a floor must be a finite value >= 0")
+    if floor:
+        y = np.asarray(y, dtype=float)
+        target_y = (complement - y) if complement is not None else y
+        if np.any(np.isfinite(target_y) & (target_y <= floor)):
+            raise BadInputError(
+                f"{y_name} reaches the known floor {floor:g} in {int(np.sum(target_y <= floor))} row(s): "
+                "the floor must lie below every value (check it, or fit without it)"
+            )
+        y = y - floor if complement is None else y + floor
     x, target = _validate_xy(x, y, complement, 2, x_name, y_name)
     log_x, log_y = np.log(x), np.log(target)
     (log_a,), (slope,) = _weighted_line(log_x, log_y, np.ones((1, x.size)))
@@ -354,11 +380,11 @@ def _fit_log_log(x, y, complement, bootstrap, seed, ci_level, x_name, y_name) ->
         spread = np.sum(counts * (log_x[None, :] - draws_mean[:, None]) ** 2, axis=1)
         usable = spread > 1e-12 * x.size * (1.0 + np.max(np.abs(log_x))) ** 2  # a line needs two distinct x
         intercepts, slopes = _weighted_line(log_x, log_y, counts[usable])
-        samples = np.column_stack([np.zeros(intercepts.size), np.exp(intercepts), -slopes])
+        samples = np.column_stack([np.full(intercepts.size, float(floor)), np.exp(intercepts), -slopes])
         ci = {name: percentile_interval(samples[:, i], ci_level) for i, name in enumerate(("E", "A", "alpha"))}
         dropped = {"drew a single value of " + x_name: int(bootstrap - usable.sum())} if not usable.all() else {}
     return PowerLawFit(
-        E=0.0,
+        E=float(floor),
         A=float(np.exp(log_a)),
         alpha=float(-slope),
         objective=float(np.sum(residual**2)),
@@ -366,7 +392,8 @@ def _fit_log_log(x, y, complement, bootstrap, seed, ci_level, x_name, y_name) ->
         n_points=int(x.size),
         x_name=x_name,
         y_name=y_name,
-        offset=False,
+        offset=bool(floor),
+        known_floor=float(floor) if floor else None,
         complement=complement,
         huber_delta=None,
         r_squared=float(1.0 - np.sum(residual**2) / np.sum((log_y - log_y.mean()) ** 2)),

@@ -108,7 +108,11 @@ def analyze(
         groups.append(group)
     warnings = list(warnings or []) + _open_loop_warnings(groups) + _flat_warnings(groups) + _regime_warnings(groups)
     data_axes = (
-        data_axes_analysis(runs, reference=data_reference, bootstrap=bootstrap, seed=seed) if data_reference else None
+        data_axes_analysis(
+            runs, reference=data_reference, bootstrap=bootstrap, seed=seed, floors=_data_floors(runs, fixed_E)
+        )
+        if data_reference
+        else None
     )
     return to_jsonable(
         {
@@ -122,6 +126,17 @@ def analyze(
             **({"data_axes": data_axes} if data_axes else {}),
         }
     )
+
+
+def _data_floors(runs: pd.DataFrame, fixed_E: dict[tuple[str, str], float] | None) -> dict[str, float]:
+    """The known floor of a data-axes study's validation loss, when ``[fit] fixed_e`` holds E
+    at it and the study has one task and tokenizer (every level is scored on the reference's
+    validation split, so one floor serves every level)."""
+    axis_runs = runs[runs["axis"].fillna("") != ""] if "axis" in runs.columns else runs.iloc[:0]
+    groups = set(zip(axis_runs["task"], axis_runs["tokenizer"]))
+    if len(groups) != 1 or not fixed_E or next(iter(groups)) not in fixed_E:
+        return {}
+    return {"loss": float(fixed_E[next(iter(groups))])}
 
 
 def _open_loop_warnings(groups: list[dict]) -> list[str]:

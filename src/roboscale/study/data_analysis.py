@@ -72,10 +72,14 @@ def axes_of(label) -> tuple[str, ...]:
     return tuple(AXIS_ALIASES.get(part.strip(), part.strip()) for part in label.split("+") if part.strip())
 
 
-def data_axes_analysis(runs: pd.DataFrame, *, reference: str, bootstrap: int, seed: int) -> dict | None:
+def data_axes_analysis(
+    runs: pd.DataFrame, *, reference: str, bootstrap: int, seed: int, floors: dict[str, float] | None = None
+) -> dict | None:
     """The study's "data_axes" analysis (shape in the module docstring), or None when no
     finished run has an axis. ``reference``: the primary source's name; ``bootstrap``:
-    resamples for each law's interval (0: none); ``seed``: their seed."""
+    resamples for each law's interval (0: none); ``seed``: their seed; ``floors``: metric ->
+    its known irreducible value (e.g. {"loss": 3.26} nats for injected action noise), held as
+    E of that metric's laws: ``y = E + A x^-alpha`` fitted to ``y - E`` in log-log space."""
     from roboscale.study.data_value import marginal_values, recommend
 
     check_bootstrap_options(bootstrap, CI_LEVEL, seed)
@@ -91,7 +95,7 @@ def data_axes_analysis(runs: pd.DataFrame, *, reference: str, bootstrap: int, se
         law
         for axis in present
         if axis in LAW_METRICS
-        for law in axis_laws(table, axis, operating, bootstrap=bootstrap, seed=seed)
+        for law in axis_laws(table, axis, operating, bootstrap=bootstrap, seed=seed, floors=floors or {})
     ]
     marginal = marginal_values(fitted, operating, next_episodes=NEXT_EPISODES)
     result = {
@@ -102,6 +106,7 @@ def data_axes_analysis(runs: pd.DataFrame, *, reference: str, bootstrap: int, se
         "bootstrap": bootstrap,
         "ci_level": CI_LEVEL,
         "next_episodes": NEXT_EPISODES,
+        "known_floors": dict(floors or {}),
         "laws": [law.entry for law in fitted],
         "exponents": [exponent_row(law) for law in fitted if law.fit is not None],
         "repetition": repetition_tables(table, fitted) if "repetition" in present else [],
@@ -183,7 +188,9 @@ def slice_columns(part: pd.DataFrame, axis: str) -> list[str]:
     return sorted(LEVEL_COLUMNS[other] for other in crossed)
 
 
-def axis_laws(table: pd.DataFrame, axis: str, operating: dict, *, bootstrap: int, seed: int) -> list[AxisLaw]:
+def axis_laws(
+    table: pd.DataFrame, axis: str, operating: dict, *, bootstrap: int, seed: int, floors: dict[str, float]
+) -> list[AxisLaw]:
     """Every law of ``axis``: per metric present, width and slice of the crossed axes."""
     part = runs_on(table, axis)
     columns = slice_columns(part, axis)
@@ -195,12 +202,13 @@ def axis_laws(table: pd.DataFrame, axis: str, operating: dict, *, bootstrap: int
             keys = keys if isinstance(keys, tuple) else (keys,)
             width, slice_ = int(keys[0]), {c: float(v) for c, v in zip(columns, keys[1:])}
             primary = all(np.isclose(v, operating.get(c, v)) for c, v in slice_.items())
-            laws.append(_fit_law(axis, metric, width, slice_, primary, runs, bootstrap, seed))
+            laws.append(_fit_law(axis, metric, width, slice_, primary, runs, bootstrap, seed, floors.get(metric)))
     return laws
 
 
-def _fit_law(axis, metric, width, slice_, primary, runs, bootstrap, seed) -> AxisLaw:
-    """The power law of ``metric`` against the axis's level over ``runs`` (one width, one slice)."""
+def _fit_law(axis, metric, width, slice_, primary, runs, bootstrap, seed, floor=None) -> AxisLaw:
+    """The power law of ``metric`` against the axis's level over ``runs`` (one width, one
+    slice); with a known ``floor``, ``metric - floor`` in log-log space."""
     x_name = LEVEL_COLUMNS[axis]
     valid = runs[np.isfinite(pd.to_numeric(runs[metric], errors="coerce"))]
     x, y = valid[x_name].to_numpy(float), valid[metric].to_numpy(float)
@@ -211,12 +219,20 @@ def _fit_law(axis, metric, width, slice_, primary, runs, bootstrap, seed) -> Axi
         saturating = fit if (axis, metric) in SATURATING else None
     else:
 
-        def make(offset: bool) -> Callable:
+        def make(offset: bool, known_floor: float | None = None) -> Callable:
             return lambda: fit_power_law(
-                x, y, offset=offset, complement=complement, bootstrap=bootstrap, seed=seed, x_name=x_name, y_name=metric
+                x,
+                y,
+                offset=offset,
+                complement=complement,
+                bootstrap=bootstrap,
+                seed=seed,
+                x_name=x_name,
+                y_name=metric,
+                known_floor=known_floor,
             )
 
-        fit = result_or_reason(make(False))
+        fit = result_or_reason(make(False, floor))
         saturating = result_or_reason(make(True)) if (axis, metric) in SATURATING else None
     fitted = fit if isinstance(fit, PowerLawFit) else None
     entry = {
@@ -339,17 +355,21 @@ def _repetition_row(repetitions: float, runs: pd.DataFrame, unique: float, law: 
 
 def quality_worth(table: pd.DataFrame, laws: list[AxisLaw]) -> list[dict]:
     """Loss against noise per width, and what a noisy episode is worth in clean ones: the
-    clean amount law (lowest noise) inverted at the noisy runs' mean loss."""
+    clean amount law (lowest noise, same levels of the other crossed axes) inverted at the
+    noisy runs' mean loss."""
     part = runs_on(table, "quality")
     out = []
     for width, runs in part.groupby("d_model", sort=True):
         clean_noise = float(runs["noise"].min())
-        clean = find_law(laws, "amount", "loss", int(width), noise=clean_noise)
-        rows = [
-            _quality_row(float(noise), float(episodes), group, clean)
-            for (noise, episodes), group in runs.groupby(["noise", "episodes"], sort=True)
-        ]
-        out.append({"width": int(width), "clean_noise": clean_noise, "has_clean_law": clean is not None, "rows": rows})
+        others = [column for column in slice_columns(runs, "quality") if column != "episodes"]
+        rows = []
+        for keys, group in runs.groupby(["noise", "episodes", *others], sort=True):
+            noise, episodes, *rest = keys
+            where = {column: float(value) for column, value in zip(others, rest)}
+            clean = find_law(laws, "amount", "loss", int(width), noise=clean_noise, **where)
+            rows.append({**_quality_row(float(noise), float(episodes), group, clean), **where})
+        has_clean = any(row["clean_episodes"] is not None for row in rows)
+        out.append({"width": int(width), "clean_noise": clean_noise, "has_clean_law": has_clean, "rows": rows})
     return out
 
 
