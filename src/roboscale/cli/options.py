@@ -53,9 +53,16 @@ class OptionField:
 def fields_of(cls: type) -> list[OptionField]:
     """The fields of dataclass ``cls`` as options; ``field(metadata={"flag": "--json"})``
     names an option whose field name would not read well on the command line."""
+    return list(_read_fields(cls))
+
+
+@functools.cache
+def _read_fields(cls: type) -> tuple[OptionField, ...]:
+    """:func:`fields_of`, read once per class: finding a class's source parses its whole
+    module (about 30 ms for cli/fit.py), and every `roboscale` start builds each fit command."""
     types = typing.get_type_hints(cls)
     docs = _docstrings(ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0])
-    return [
+    return tuple(
         OptionField(
             name=field.name,
             type=types[field.name],
@@ -64,7 +71,7 @@ def fields_of(cls: type) -> list[OptionField]:
             flag=field.metadata.get("flag", _flag(field.name)),
         )
         for field in dataclasses.fields(cls)
-    ]
+    )
 
 
 def fields_in_source(path: Path, class_name: str) -> list[OptionField]:

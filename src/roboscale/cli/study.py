@@ -81,10 +81,11 @@ def plan(
     calibrate: Annotated[bool, typer.Option(help="Time a few steps of each model size on this machine.")] = True,
 ) -> None:
     """Print the planned runs, the total FLOPs and the estimated wall time (nothing is trained)."""
+    spec = _spec_with(file, None, None, workers)  # a bad file is refused before the planner loads
+
     from roboscale.study import prepare_study
     from roboscale.study.execute import local_workers
 
-    spec = _spec_with(file, None, None, workers)
     study_plan, _ = prepare_study(spec, calibrate=calibrate, data_progress=_data_progress_note(spec))
     console = make_console()
     table = Table(show_edge=False, header_style="bold", title=f"Study {spec.name}: planned runs", title_justify="left")

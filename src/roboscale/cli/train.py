@@ -33,15 +33,17 @@ def train_command(
 
     Re-running the same command resumes from the last checkpoint (or returns at once if finished).
     """
-    from roboscale.train import TrainConfig, train  # torch loads here, not on every CLI start
-    from roboscale.train.config import LENGTH_OPTIONS, run_name
-    from roboscale.train.trainer import finished_record
+    from roboscale.train.config import LENGTH_OPTIONS, TrainConfig, run_name
 
     if all(settings[name] is None for name in LENGTH_OPTIONS):
         settings = {**settings, "steps": DEFAULT_STEPS}
-    config = TrainConfig(**settings)  # validated once, by train(), before any work
+    config = TrainConfig(**settings)
     out = out or Path("runs") / run_name(config)
     require_writable_folder(out)
+    config.validate()  # bad settings are refused before torch loads (train() checks them again, cheaply)
+
+    from roboscale.train.trainer import finished_record, train  # torch loads here, not on every CLI start
+
     finished = finished_record(config, out)
     if finished is not None:
         _summary(finished, out, already_finished=True)

@@ -16,18 +16,14 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from roboscale.study.spec import StudySpec
 from roboscale.study.tune import study_lr
-from roboscale.train import (
-    RunSize,
-    TrainConfig,
-    prepare_data,
-    seconds_per_step,
-    size_model,
-    size_run,
-    stack_key,
-)
+from roboscale.train import TrainConfig, stack_key
+
+if TYPE_CHECKING:
+    from roboscale.train import RunSize
 
 
 @dataclass(frozen=True)
@@ -163,6 +159,13 @@ def run_id_for(config: TrainConfig, dataset_fingerprint: str, tokenizer_fingerpr
 def plan_study(spec: StudySpec, dataset: str, *, calibrate: bool = False) -> StudyPlan:
     """The study's runs on ``dataset`` (a prepared LeRobot folder), each sized by the
     trainer's own rule (:func:`roboscale.train.size_run`)."""
+    from roboscale.train import (  # torch loads here (sizing builds models)
+        prepare_data,
+        seconds_per_step,
+        size_model,
+        size_run,
+    )
+
     budgets = spec.budgets()
     levels = [(b, False) for b in budgets] + ([(10.0 * budgets[-1], True)] if spec.sweep.holdout_budget else [])
     runs: list[PlannedRun] = []
@@ -232,6 +235,8 @@ def plan_axes(spec: StudySpec, reference: str, levels: list[PreparedLevel], *, c
     (the reference source's dataset). Runs are left out only for too few steps: passes over
     the data above ``max_epochs`` are what the amount and repetition axes measure, so they are
     kept, with a warning."""
+    from roboscale.train import prepare_data, size_model  # torch loads here (sizing builds models)
+
     runs: list[PlannedRun] = []
     warnings: list[str] = []
     rates: dict[tuple, float] = {}
@@ -269,6 +274,8 @@ def plan_axes(spec: StudySpec, reference: str, levels: list[PreparedLevel], *, c
 
 def _calibrate(spec: StudySpec, base: TrainConfig, data, models: dict, task: str, tokenizer: str) -> dict:
     """Measured seconds per step of every width's job (a stack of the study's seeds)."""
+    from roboscale.train import seconds_per_step, size_run  # torch loads here (sizing builds models)
+
     rates = {}
     for width, model in models.items():
         config = _with(base, d_model=width)
@@ -280,6 +287,8 @@ def _calibrate(spec: StudySpec, base: TrainConfig, data, models: dict, task: str
 
 def _level_runs(spec: StudySpec, base: TrainConfig, level: PreparedLevel, tokenizer_fingerprint: str) -> list:
     """One level's runs: every width x length (the budget, or each repetition) x seed."""
+    from roboscale.train import prepare_data, size_model, size_run  # torch loads here (sizing builds models)
+
     data, fingerprint = prepare_data(base)
     runs = []
     for width in spec.axes.widths:

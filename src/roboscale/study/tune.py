@@ -16,7 +16,7 @@ from pathlib import Path
 from roboscale.errors import BadInputError
 from roboscale.files import read_json_object, write_json_atomic
 from roboscale.study.spec import StudySpec
-from roboscale.train import TrainConfig, default_lr, train_batch
+from roboscale.train import TrainConfig, default_lr
 
 TUNE_FILE = "tune.json"
 
@@ -53,6 +53,8 @@ def run_tune(spec: StudySpec, dataset: str, progress=None) -> list[TuneResult]:
     """Train the sweep (each learning rate's seeds as one stack) and write tune.json
     atomically. Runs live in ``<study>/tune/`` and are reused when rerun.
     ``progress(task, tokenizer, lr, loss)`` is called after each learning rate."""
+    from roboscale.train import train_batch  # torch loads here, not when a study is read
+
     results = []
     for task in spec.sweep.tasks:
         for tokenizer in spec.sweep.tokenizers:
