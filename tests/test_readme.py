@@ -44,6 +44,21 @@ SKIPPED = {
         "needs a local Minari dataset, which CI does not have (tests/data covers the importer)"
     ),
     "roboscale study run study.toml --executor ray --address auto": "needs a Ray cluster",
+    "roboscale study plan examples/data-axes.toml": (
+        "generates the example's 1,950 Meta-World episodes (7 CPU-minutes); tests/study/test_data_axes.py plans "
+        "and runs a small data-axes study end to end"
+    ),
+    "roboscale study run examples/data-axes.toml": "a 15-minute study (its numbers are quoted in the README)",
+    "roboscale study run examples/sim-and-real.toml": "a 10-minute study (its numbers are quoted in the README)",
+    "roboscale runs export examples/studies/data-axes --out data-runs.csv": "needs the data-axes study's runs",
+    "roboscale runs export examples/studies/sim-and-real --out mix-runs.csv": "needs the sim-and-real study's runs",
+    "roboscale fit power-law data-runs.csv --x train_tasks --y heldout_loss": "reads the data-axes study's export",
+    "roboscale fit mixture mix-runs.csv --proportions r_real,r_synthetic --loss loss_real,loss_synthetic "
+    "--target loss_real": "reads the sim-and-real study's export (tests/cli/test_data_fits_cli.py runs it on a table)",
+    "roboscale fit effective-data data-runs.csv --amount episodes --loss loss --source quality --reference "
+    "noise:0.1 --group train_tasks": "reads the data-axes study's export (tests/cli/test_data_fits_cli.py)",
+    "roboscale fit joint-data mix-runs.csv --n N --amounts episodes_real,episodes_synthetic --loss loss "
+    "--reference episodes_real": "reads the sim-and-real study's export (tests/cli/test_data_fits_cli.py)",
 }
 """README commands the test does not run (normalised as by :func:`normalise`), with why."""
 
@@ -59,6 +74,7 @@ SUBSTITUTIONS = {
     ("--steps", "2000"): "4",
     ("--envs", "10"): "2",
     ("--drop-highest-loss", "2"): "1",
+    ("--from", "expert=data/mt10:100"): "expert=data/mt10:10",
 }
 """(option, README value) -> the value the test runs: every size of the README's commands."""
 

@@ -82,8 +82,7 @@ class TrainConfig:
     base_width: int = 32
     """muP's reference width (d_model at which muP's init and learning rates are standard's)."""
     tokenizer_data: str = ""
-    """Dataset folder to fit the tokenizers on (its statistics and training frames) instead of --data,
-    so runs on different data levels share one tokenizer and their losses compare (empty: --data)."""
+    """Dataset to fit the tokenizers on instead of --data: runs on other data levels then compare."""
 
     def validate(self) -> None:
         """Raise BadInputError for a config that cannot run, before any work."""
