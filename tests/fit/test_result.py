@@ -60,7 +60,7 @@ LAYOUTS = {
     "power-law": (
         lambda: fit_power_law(X, Y, bootstrap=4),
         [*HEAD, "E", "A", "alpha", "ci", "ci_level", "objective", "residual_rms", "n_points", "x", "y", "r_squared"]
-        + ["offset", "fitted_by", "complement", "huber_delta", *BOOTSTRAP, "converged"],
+        + ["offset", "fitted_by", "known_floor", "complement", "huber_delta", *BOOTSTRAP, "converged"],
     ),
     "data-constrained": (
         lambda: fit_data_constrained(*REPEATED, **TRUTH, bootstrap=2),

@@ -213,6 +213,16 @@ def test_an_axes_study_trains_its_levels_and_exports_the_axis_columns(tmp_path):
     analysis = analyze_study(spec, plan, store, bootstrap=20)
     assert analysis["groups"] == [] and len(analysis["runs"]) == 6
     assert set(analysis["data_axes"]["axes"]) == {"amount", "mixture"}
+    # [evaluate] policies = "all": every level's policy rolls out in the simulator its derived dataset names
+    from dataclasses import replace
+
+    from roboscale.study.run import evaluate_study
+
+    evaluated = replace(spec, evaluate=replace(spec.evaluate, policies="all", episodes=2, envs=2, workers=1))
+    assert evaluate_study(evaluated, plan, store) == []
+    success = store.runs_for_export(evaluation_settings(evaluated))
+    assert success["success_episodes"].tolist() == [2] * 6  # 2 episodes of the trained task (reach), per run
+    assert success["success"].between(0, 1).all()
 
 
 def test_repetition_sets_each_runs_length_in_passes(tmp_path):
