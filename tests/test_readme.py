@@ -219,6 +219,12 @@ def check_step(step: Step, clone: Path, output: str, new_datasets: set[Path]) ->
         assert info["total_episodes"] >= 1 and (folder / "data").is_dir()
     elif argv[:2] == ["data", "import"]:
         assert (clone / out / "meta" / "info.json").is_file()
+    elif argv[:2] == ["data", "derive"]:  # one amount level: the source's first K training episodes
+        name, _, source = option(argv, "--from").partition("=")
+        path, _, episodes = source.partition(":")
+        info = json.loads((clone / out / "meta" / "info.json").read_text())
+        assert info["splits"]["train"] == f"0:{episodes}", info["splits"]
+        assert info["roboscale"]["derived"]["reference"] == name and f"train {name} {episodes} episodes" in output
     elif argv[:2] == ["data", "info"]:
         info = json.loads((clone / argv[2] / "meta" / "info.json").read_text())
         assert f"{info['total_episodes']} episodes, {info['total_frames']} frames" in output
