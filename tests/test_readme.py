@@ -221,7 +221,7 @@ def check_step(step: Step, clone: Path, output: str, new_datasets: set[Path]) ->
         assert (clone / out / "meta" / "info.json").is_file()
     elif argv[:2] == ["data", "derive"]:  # one amount level: the source's first K training episodes
         name, _, source = option(argv, "--from").partition("=")
-        path, _, episodes = source.partition(":")
+        _, _, episodes = source.partition(":")
         info = json.loads((clone / out / "meta" / "info.json").read_text())
         assert info["splits"]["train"] == f"0:{episodes}", info["splits"]
         assert info["roboscale"]["derived"]["reference"] == name and f"train {name} {episodes} episodes" in output
