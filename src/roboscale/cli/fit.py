@@ -119,30 +119,7 @@ def _run(
     """Fit every group (or the whole table), then print tables or one JSON object."""
     group, as_json = options.group, options.as_json
     parts = list(table.groups(group)) if group else [(None, table)]
-    console = make_console()
-    status = Console(stderr=True)
-    results: dict[str, dict] = {}
-    failures = 0
-    for name, part in parts:
-        label = (
-            f"{activity} ({group}={name}, {len(part)} runs)" if name is not None else f"{activity} ({len(part)} runs)"
-        )
-        try:
-            with status.status(label, spinner="dots") if status.is_terminal and not as_json else nullcontext():
-                fit = fit_one(part)
-        except RoboscaleError as error:
-            if name is None:
-                raise
-            failures += 1
-            results[name] = {"error": str(error)}
-            if not as_json:
-                console.print(f"[bold]{group} = {name}[/bold]: [red]not fitted[/red]: {error}\n")
-            continue
-        results[name if name is not None else ""] = describe(fit)
-        if not as_json:
-            if name is not None:
-                console.rule(f"{group} = {name}")
-            show(console, fit)
+    results = _fit_parts(parts, group, as_json, fit_one, show, describe, activity)
     if as_json:
         runs_info = {
             "source": table.source,
@@ -159,7 +136,39 @@ def _run(
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     elif table.dropped:
         note("left out: " + ", ".join(f"{count} {why}" for why, count in table.dropped.items()))
-    if group and failures == len(parts):
+    _check_some_group_fitted(group, results)
+
+
+def _fit_parts(parts, group: str | None, as_json: bool, fit_one, show, describe, activity: str) -> dict[str, dict]:
+    """Fit every (name, part) of ``parts`` (name None: the whole table) with a spinner, print
+    each fit (unless ``as_json``), and return ``describe(fit)`` per name ("" for the whole
+    table), or ``{"error": ...}`` for a group that could not be fitted."""
+    console = make_console()
+    status = Console(stderr=True)
+    results: dict[str, dict] = {}
+    for name, part in parts:
+        where = f"{group}={name}, " if name is not None else ""
+        label = f"{activity} ({where}{len(part)} runs)"
+        try:
+            with status.status(label, spinner="dots") if status.is_terminal and not as_json else nullcontext():
+                fit = fit_one(part)
+        except RoboscaleError as error:
+            if name is None:
+                raise
+            results[name] = {"error": str(error)}
+            if not as_json:
+                console.print(f"[bold]{group} = {name}[/bold]: [red]not fitted[/red]: {error}\n")
+            continue
+        results[name if name is not None else ""] = describe(fit)
+        if not as_json:
+            if name is not None:
+                console.rule(f"{group} = {name}")
+            show(console, fit)
+    return results
+
+
+def _check_some_group_fitted(group: str | None, results: dict[str, dict]) -> None:
+    if group and all("error" in result for result in results.values()):
         raise BadInputError(f"no group of {group!r} could be fitted (see the messages above)")
 
 
@@ -608,32 +617,12 @@ def _run_on_table(frame, path: Path, options: FitOptions, fit_one, show, describ
     """Fit every group of ``frame`` (or all of it); tables or one JSON object, as :func:`_run`."""
     group, as_json = options.group, options.as_json
     parts = [(str(name), part) for name, part in frame.groupby(group, sort=True)] if group else [(None, frame)]
-    console = make_console()
-    status = Console(stderr=True)
-    results: dict[str, dict] = {}
-    for name, part in parts:
-        label = f"{activity} ({group}={name})" if name is not None else activity
-        try:
-            with status.status(label, spinner="dots") if status.is_terminal and not as_json else nullcontext():
-                fitted = fit_one(part)
-        except RoboscaleError as error:
-            if name is None:
-                raise
-            results[name] = {"error": str(error)}
-            if not as_json:
-                console.print(f"[bold]{group} = {name}[/bold]: [red]not fitted[/red]: {error}\n")
-            continue
-        results[name if name is not None else ""] = describe(fitted)
-        if not as_json:
-            if name is not None:
-                console.rule(f"{group} = {name}")
-            show(console, fitted)
+    results = _fit_parts(parts, group, as_json, fit_one, show, describe, activity)
     if as_json:
         table_info = {"source": str(path), "n_runs": len(frame)}
         payload = {"group": group, "results": results} if group else results[""]
         sys.stdout.write(json.dumps({**payload, "runs": table_info}, indent=2) + "\n")
-    if group and all("error" in result for result in results.values()):
-        raise BadInputError(f"no group of {group!r} could be fitted (see the messages above)")
+    _check_some_group_fitted(group, results)
 
 
 def _target_weights(text: str | None, losses: list[str]) -> dict[str, float] | None:
