@@ -25,7 +25,7 @@ import numpy as np
 from roboscale.errors import BadInputError
 from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, resample_counts, to_jsonable
 from roboscale.fit.laws import PowerLawObjective
-from roboscale.fit.power_law import fit_power_law, fit_rows
+from roboscale.fit.power_law import fit_power_law, fit_rows, loglog_least_squares
 from roboscale.fit.result import FitResult, bootstrap_fields
 
 MIN_REFERENCE_LEVELS = 3
@@ -140,7 +140,7 @@ def fit_effective_data(
 
     law = _reference_law(ref_x, ref_y, floor)  # (E, A, alpha)
     level_loss = _level_means(other_y, level_of_run, len(level_keys), np.ones((1, len(other_y))))[0]
-    effective = _invert(law[None, :], level_loss[None, :])[0] - level_keys[:, 1]
+    effective = invert_amount_law(law[None, :], level_loss[None, :])[0] - level_keys[:, 1]
     k, beta, objective, usable = _transfer_law(level_keys[:, 0], effective)
 
     samples, effective_samples = None, None
@@ -149,7 +149,7 @@ def fit_effective_data(
         other_counts = _counts_within_levels(level_of_run, bootstrap, seed)
         laws = _reference_law_rows(ref_x, ref_y, floor, ref_counts, law)
         means = _level_means(other_y, level_of_run, len(level_keys), other_counts)
-        effective_samples = _invert(laws, means) - level_keys[None, :, 1]
+        effective_samples = invert_amount_law(laws, means) - level_keys[None, :, 1]
         transfer = np.array([_transfer_law(level_keys[:, 0], row)[:2] for row in effective_samples])
         samples = np.column_stack([transfer, laws[:, 1], laws[:, 2], laws[:, 0]])
         samples = samples[np.all(np.isfinite(samples[:, 2:]), axis=1)]
@@ -198,23 +198,6 @@ def _positive_pairs(amount, loss, name: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def loglog_least_squares(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted least squares of ``log y = log a + b log x`` per row of ``weights``
-    (rows, n) (0 leaves a point out; ``y`` may be (rows, n)). Returns (log a, b),
-    NaN where a row has fewer than two distinct x values."""
-    log_x = np.log(x)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_y = np.where(weights > 0, np.log(np.where(weights > 0, y, 1.0)), 0.0)
-        total = weights.sum(axis=1)
-        mean_x = (weights * log_x).sum(axis=1) / total
-        mean_y = (weights * log_y).sum(axis=1) / total
-        dx = log_x - mean_x[:, None]
-        var_x = (weights * dx**2).sum(axis=1)
-        slope = (weights * dx * (log_y - mean_y[:, None])).sum(axis=1) / var_x
-        slope = np.where(var_x > 1e-12 * np.maximum(total, 1.0), slope, np.nan)
-    return mean_y - slope * mean_x, slope
-
-
 def _reference_law(x: np.ndarray, y: np.ndarray, floor: bool) -> np.ndarray:
     """``(E, A, alpha)`` of the reference's loss law (E = 0 without a floor)."""
     if floor:
@@ -234,7 +217,7 @@ def _reference_law_rows(x, y, floor: bool, counts: np.ndarray, law: np.ndarray) 
     return np.column_stack([np.zeros(len(counts)), np.exp(log_a), -slope])
 
 
-def _invert(laws: np.ndarray, loss: np.ndarray) -> np.ndarray:
+def invert_amount_law(laws: np.ndarray, loss: np.ndarray) -> np.ndarray:
     """Amount at which ``E + A D^-alpha`` equals ``loss``; laws (rows, 3), loss (rows, levels).
     inf where the loss is at or below the floor E (no amount of reference data reaches it)."""
     E, A, alpha = laws[:, 0:1], laws[:, 1:2], laws[:, 2:3]

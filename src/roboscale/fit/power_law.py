@@ -371,7 +371,7 @@ def _fit_log_log(x, y, complement, bootstrap, seed, ci_level, x_name, y_name, fl
         y = y - floor if complement is None else y + floor
     x, target = _validate_xy(x, y, complement, 2, x_name, y_name)
     log_x, log_y = np.log(x), np.log(target)
-    (log_a,), (slope,) = _weighted_line(log_x, log_y, np.ones((1, x.size)))
+    (log_a,), (slope,) = loglog_least_squares(x, target, np.ones((1, x.size)))
     residual = log_y - (log_a + slope * log_x)
     samples, ci, dropped = None, {}, None
     if bootstrap:
@@ -379,7 +379,7 @@ def _fit_log_log(x, y, complement, bootstrap, seed, ci_level, x_name, y_name, fl
         draws_mean = counts @ log_x / x.size
         spread = np.sum(counts * (log_x[None, :] - draws_mean[:, None]) ** 2, axis=1)
         usable = spread > 1e-12 * x.size * (1.0 + np.max(np.abs(log_x))) ** 2  # a line needs two distinct x
-        intercepts, slopes = _weighted_line(log_x, log_y, counts[usable])
+        intercepts, slopes = loglog_least_squares(x, target, counts[usable])
         samples = np.column_stack([np.full(intercepts.size, float(floor)), np.exp(intercepts), -slopes])
         ci = {name: percentile_interval(samples[:, i], ci_level) for i, name in enumerate(("E", "A", "alpha"))}
         dropped = {"drew a single value of " + x_name: int(bootstrap - usable.sum())} if not usable.all() else {}
@@ -401,16 +401,21 @@ def _fit_log_log(x, y, complement, bootstrap, seed, ci_level, x_name, y_name, fl
     )
 
 
-def _weighted_line(u: np.ndarray, v: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted least-squares lines ``v = intercept + slope * u``, one per row of
-    ``weights`` (K, n); returns (intercepts (K,), slopes (K,))."""
-    total = weights.sum(axis=1)
-    mean_u, mean_v = weights @ u / total, weights @ v / total
-    centred_u = u[None, :] - mean_u[:, None]
-    slopes = np.sum(weights * centred_u * (v[None, :] - mean_v[:, None]), axis=1) / np.sum(
-        weights * centred_u**2, axis=1
-    )
-    return mean_v - slopes * mean_u, slopes
+def loglog_least_squares(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares of ``log y = log a + b log x`` per row of ``weights``
+    (rows, n) (0 leaves a point out; ``y`` may be (rows, n)). Returns (log a, b),
+    NaN where a row has fewer than two distinct x values."""
+    log_x = np.log(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_y = np.where(weights > 0, np.log(np.where(weights > 0, y, 1.0)), 0.0)
+        total = weights.sum(axis=1)
+        mean_x = (weights * log_x).sum(axis=1) / total
+        mean_y = (weights * log_y).sum(axis=1) / total
+        dx = log_x - mean_x[:, None]
+        var_x = (weights * dx**2).sum(axis=1)
+        slope = (weights * dx * (log_y - mean_y[:, None])).sum(axis=1) / var_x
+        slope = np.where(var_x > 1e-12 * np.maximum(total, 1.0), slope, np.nan)
+    return mean_y - slope * mean_x, slope
 
 
 def _log_r_squared(prediction, observed) -> float:

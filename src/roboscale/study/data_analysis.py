@@ -37,6 +37,7 @@ import pandas as pd
 
 from roboscale.errors import BadInputError, result_or_reason
 from roboscale.fit.bootstrap import check_bootstrap_options, percentile_interval, to_jsonable
+from roboscale.fit.effective_data import invert_amount_law
 from roboscale.fit.mixture import fit_mixture_law, optimal_mixture
 from roboscale.fit.power_law import PowerLawFit, fit_power_law
 
@@ -298,14 +299,12 @@ def find_law(laws: list[AxisLaw], axis: str, metric: str, width: int, **levels: 
 
 def equivalent_episodes(params: np.ndarray, loss) -> np.ndarray:
     """Episodes of the law's data that reach ``loss``: the amount law ``E + A x^-alpha``
-    inverted, row by row of ``params`` (rows of (E, A, alpha)); NaN where the law never
-    gets that low. Local stand-in for ``roboscale.fit.fit_effective_data`` (the same idea:
-    how many reference episodes a run's data is worth), until that lands."""
+    inverted (:func:`roboscale.fit.effective_data.invert_amount_law`), row by row of
+    ``params`` (rows of (E, A, alpha)); NaN where the law never gets that low."""
     params = np.atleast_2d(np.asarray(params, dtype=float))
-    E, A, alpha = params[:, 0], params[:, 1], params[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        episodes = (A / (np.asarray(loss, dtype=float) - E)) ** (1.0 / alpha)
-    return np.where((np.asarray(loss) > E) & (alpha > 0) & np.isfinite(episodes), episodes, np.nan)
+    losses = np.broadcast_to(np.asarray(loss, dtype=float), (len(params),))[:, None]
+    episodes = invert_amount_law(params, losses)[:, 0]
+    return np.where((params[:, 2] > 0) & np.isfinite(episodes), episodes, np.nan)
 
 
 def law_params(fit: PowerLawFit) -> tuple[np.ndarray, np.ndarray | None]:
