@@ -53,6 +53,20 @@ def test_image_feature_layout_matches_lerobot():
     assert [f.name for f in frame_features(("x",), ("a",))] == [n for n in names if "images" not in n]
 
 
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_png_round_trip_is_exact_and_deterministic(channels):
+    from roboscale.data.layout import decode_png_into, encode_png, png_shape
+
+    frame = np.random.default_rng(channels).integers(0, 256, (5, 7, channels), dtype=np.uint8)
+    data = encode_png(frame)
+    assert encode_png(frame.copy()) == data and png_shape(data) == (5, 7, channels)
+    out = np.zeros_like(frame)
+    assert decode_png_into(data, out)
+    np.testing.assert_array_equal(out, frame)
+    assert not decode_png_into(data, np.zeros((7, 5, channels), np.uint8))  # transposed size: refused
+    assert not decode_png_into(b"not a png", out)
+
+
 def test_frames_round_trip_exactly_and_by_split(tmp_path):
     rng = np.random.default_rng(0)
     episodes = [episode(rng, n) for n in (7, 3, 5)]
@@ -133,7 +147,9 @@ def test_mixed_sizes_or_channels_in_a_dataset_are_refused(tmp_path):
     root = write(tmp_path / "ds", [episode(rng, 5)]).root
     _replace_image(root, 3, np.zeros((8, 8, 3), np.uint8))
     dataset = open_dataset(root)  # the first image of the file is fine
-    with pytest.raises(BadInputError, match=r"file-000.parquet: observation.images.top row 3 is a 8x8x3 image .*16x16x3"):
+    with pytest.raises(
+        BadInputError, match=r"file-000.parquet: observation.images.top row 3 is a 8x8x3 image .*16x16x3"
+    ):
         dataset.frames(["observation.images.top"])
     _replace_image(root, 0, np.zeros((SIZE, SIZE, 1), np.uint8))
     with pytest.raises(BadInputError, match=r"observation.images.top row 0 is a 16x16x1 image"):

@@ -173,7 +173,9 @@ def info(
     )
     console.print(f"episode length: mean {length['mean']:.1f}, min {length['min']}, max {length['max']} steps")
     if "images" in summary:
-        console.print("images: " + ", ".join(f"{key} {'x'.join(map(str, shape))}" for key, shape in summary["images"].items()))
+        console.print(
+            "images: " + ", ".join(f"{key} {'x'.join(map(str, shape))}" for key, shape in summary["images"].items())
+        )
     console.print("splits: " + ", ".join(f"{name} {count} episodes" for name, count in summary["splits"].items()))
     if "success_rate" in summary:
         console.print(f"success rate: {summary['success_rate']:.1%}")

@@ -253,8 +253,7 @@ def _features(root: Path, info: dict) -> dict[str, Feature]:
 
 
 def _check_image_shape(feature: Feature, path: Path) -> None:
-    height, width, channels = (*feature.shape, 0, 0, 0)[:3]
-    if len(feature.shape) != 3 or min(feature.shape) < 1 or channels not in (1, 3, 4):
+    if len(feature.shape) != 3 or min(feature.shape) < 1 or feature.shape[2] not in (1, 3, 4):
         raise BadInputError(
             f"{path}: image feature {feature.name} has shape {list(feature.shape)}; "
             "expected [height, width, channels] with 1, 3 or 4 channels"

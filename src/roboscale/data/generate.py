@@ -109,7 +109,9 @@ class GenerationSpec:
         low, high = IMAGE_SIZE_RANGE
         size = self.image_size
         if isinstance(size, bool) or not isinstance(size, int) or not low <= size <= high:
-            raise BadInputError(f"image_size={size!r}: must be a whole number of pixels in [{low}, {high}] (--image-size)")
+            raise BadInputError(
+                f"image_size={size!r}: must be a whole number of pixels in [{low}, {high}] (--image-size)"
+            )
         if not isinstance(self.camera, str):
             raise BadInputError(f"camera={self.camera!r}: must be a camera name (--camera NAME, or 'default')")
         if not self.camera and size != DEFAULT_IMAGE_SIZE:

@@ -169,6 +169,8 @@ PNG_COMPRESS_LEVEL = 1
 level 0 and makes files ~40x smaller, while levels 3-6 shrink them <30% more, slower."""
 _CHANNELS_OF_MODE = {"L": 1, "RGB": 3, "RGBA": 4}
 _MODE_OF_CHANNELS = {channels: mode for mode, channels in _CHANNELS_OF_MODE.items()}
+_DECODED_FORMATS = ("PNG", "JPEG")
+"""Formats image columns are read in (LeRobot writes PNG; naming them skips Pillow's format probing)."""
 
 
 def encode_png(frame: np.ndarray) -> bytes:
@@ -190,7 +192,7 @@ def png_shape(data: bytes) -> tuple[int, int, int] | None:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=_DECODED_FORMATS)
     except (UnidentifiedImageError, OSError, ValueError):
         return None
     channels = _CHANNELS_OF_MODE.get(image.mode)
@@ -203,7 +205,7 @@ def decode_png_into(data: bytes, out: np.ndarray) -> bool:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=_DECODED_FORMATS)
         if _CHANNELS_OF_MODE.get(image.mode) != out.shape[2] or image.size != (out.shape[1], out.shape[0]):
             return False
         image.load()
