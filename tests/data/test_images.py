@@ -210,7 +210,7 @@ def test_generation_records_a_frame_before_each_action_same_bytes_for_a_seed(tmp
 def test_generation_refuses_bad_image_settings(tmp_path, pointmass_camera):
     with pytest.raises(BadInputError, match=r"no camera 'side': choose one of top"):
         generate(GenerationSpec(env="pointmass", episodes=2, camera="side"), tmp_path / "a")
-    with pytest.raises(BadInputError, match=r"image_size=4: .*\[8, 512\]"):
+    with pytest.raises(BadInputError, match=r"image_size=4: .*\[16, 512\]"):
         GenerationSpec(env="pointmass", episodes=2, camera="top", image_size=4).validate()
     with pytest.raises(BadInputError, match=r"image_size=32 without a camera"):
         GenerationSpec(env="pointmass", episodes=2, image_size=32).validate()
@@ -221,11 +221,16 @@ def test_data_generate_camera_cli(tmp_path, pointmass_camera):
     from roboscale.cli.main import app
 
     out = tmp_path / "cli"
-    args = ["data", "generate", "--episodes", "4", "--camera", "top", "--image-size", "8", "--out", str(out)]
+    args = ["data", "generate", "--episodes", "4", "--camera", "top", "--image-size", "16", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     dataset = open_dataset(out)
-    assert dataset.features["observation.images.top"].shape == (8, 8, 3)
-    assert dataset.frames(["observation.images.top"])["observation.images.top"].shape == (dataset.total_frames, 8, 8, 3)
+    assert dataset.features["observation.images.top"].shape == (16, 16, 3)
+    assert dataset.frames(["observation.images.top"])["observation.images.top"].shape == (
+        dataset.total_frames,
+        16,
+        16,
+        3,
+    )
     refused = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "other"), "--image-size", "3"])
     assert isinstance(refused.exception, BadInputError) and "image_size=3" in str(refused.exception)  # main(): exit 2

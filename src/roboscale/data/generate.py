@@ -39,8 +39,8 @@ _CONFIG_STREAM = 7
 DEFAULT_CAMERA = "default"
 """``camera`` value meaning the family's first camera."""
 DEFAULT_IMAGE_SIZE = 64
-IMAGE_SIZE_RANGE = (8, 512)
-"""Allowed image sizes (pixels per side)."""
+IMAGE_SIZE_RANGE = (16, 512)
+"""Allowed image sizes (pixels per side), as the renderers (data/envs/render.py) accept."""
 _IMAGE_FIELDS = ("camera", "image_size")
 """Fields left out of ``to_dict`` without a camera: state-only provenance keeps its bytes."""
 
