@@ -147,8 +147,11 @@ def test_gl_backend_choice(monkeypatch):
     assert select_mujoco_gl() == "osmesa"  # nothing present: the error will name libosmesa6
 
 
-def run_check_renderer(env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_check_renderer(env: dict[str, str], first: str = "") -> subprocess.CompletedProcess:
+    """check_renderer('metaworld', 'corner2', 32) in a fresh process without a display,
+    after the statement ``first``, with ``env`` in its environment (a None value unsets)."""
     code = (
+        f"{first}\n"
         "import sys\n"
         "from roboscale.data.envs.render import check_renderer\n"
         "from roboscale.errors import BadInputError\n"
@@ -160,6 +163,7 @@ def run_check_renderer(env: dict[str, str]) -> subprocess.CompletedProcess:
     )
     environment = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
     environment.update(env, PYTHONPATH=str(SRC))
+    environment = {key: value for key, value in environment.items() if value is not None}
     return subprocess.run(
         [sys.executable, "-c", code], check=False, env=environment, capture_output=True, text=True, timeout=120
     )
@@ -173,6 +177,14 @@ def test_a_renderer_that_cannot_start_names_backend_and_fix():
     assert "\n" not in message
     assert message.startswith("the glfw renderer for metaworld cannot start (FatalError")
     assert "set DISPLAY" in message and "MUJOCO_GL=osmesa" in message
+
+
+def test_mujoco_imported_first_still_renders_headless():
+    # MuJoCo imported with MUJOCO_GL unset takes glfw, which has no display here; the
+    # Meta-World env switches it to the backend render.py picks (osmesa on this machine).
+    result = run_check_renderer({"MUJOCO_GL": None}, first="import mujoco")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() in ("osmesa", "egl")
 
 
 def test_an_unknown_mujoco_gl_value_is_refused_before_mujoco_loads():
