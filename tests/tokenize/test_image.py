@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import roboscale.tokenize.image as image_module
 from roboscale.errors import BadInputError
-from roboscale.tokenize import ImageTokenizer, ImageTokenizerSpec, fit_image_tokenizer, is_image_tokenizer
+from roboscale.tokenize import ImageTokenizer, ImageTokenizerSpec, fit_image_tokenizer, is_image_tokenizer, vqvae
 from roboscale.tokenize.vqvae import VQVAE, VQTrainingSettings, training_flops_per_step, training_step
 
 TINY = VQTrainingSettings(steps=200, batch_size=16, width=16)
@@ -223,3 +223,16 @@ def test_a_damaged_cache_entry_is_trained_again(tmp_path):
     again = fit_image_tokenizer("vq:8@4", frames, cache_dir=tmp_path, settings=settings)
     assert not again.from_cache and np.array_equal(again.encode(frames), first.encode(frames))
     assert fit_image_tokenizer("vq:8@4", frames, cache_dir=tmp_path, settings=settings).from_cache
+
+
+def test_dead_codes_restart_at_the_worst_fitted_encodings():
+    settings = VQTrainingSettings(steps=10, batch_size=2, width=8, code_dim=2, dead_code_threshold=0.5)
+    model = VQVAE(3, 8, 4, 3, settings)
+    model.codebook.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))
+    model.ema_count.copy_(torch.tensor([5.0, 5.0, 0.1]))  # code 2 is dead
+    model.ema_sum.copy_(model.codebook * model.ema_count[:, None])
+    vectors = torch.tensor([[1.0, 0.0]] * 99 + [[-1.0, 0.0]])  # 99 fit code 0, one fits nothing
+    misfit = (vectors - model.codebook[model.nearest_codes(vectors)]).pow(2).sum(1)
+    vqvae._restart(model, model.ema_count < 0.5, vectors, misfit, torch.Generator().manual_seed(0))
+    assert model.codebook[2].tolist() == [-1.0, 0.0] and model.ema_count[2] == 1.0
+    assert model.ema_sum[2].tolist() == [-1.0, 0.0] and model.codebook[0].tolist() == [1.0, 0.0]
