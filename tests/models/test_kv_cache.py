@@ -110,10 +110,14 @@ def test_image_windows_decode_with_the_cache_as_the_full_forward(task, kind, n_m
     model = lively_model(config, n_models)
     head = model.action_head if task == "bc" else model.image_head
     rows = 2 * n_models
-    states, actions, tasks = windows(config, rows=rows) if config.state_tokens else (None, *windows(CONTINUOUS, rows)[1:])
+    states, actions, tasks = (
+        windows(config, rows=rows) if config.state_tokens else (None, *windows(CONTINUOUS, rows)[1:])
+    )
     generator = torch.Generator().manual_seed(3)
     shape = (rows, config.context_steps, config.image_tokens, config.image_group)
-    images = torch.randint(0, config.image_bins, shape, generator=generator) if config.image_bins else torch.randn(shape)
+    images = (
+        torch.randint(0, config.image_bins, shape, generator=generator) if config.image_bins else torch.randn(shape)
+    )
     prefill = config.slots_per_step + 1
     with torch.no_grad():
         full = head(model(states, actions, tasks, images=images))
