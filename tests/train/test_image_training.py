@@ -143,21 +143,21 @@ def dot_dataset(tmp_path_factory) -> Path:
 
 
 def image_config(dataset, **changes) -> TrainConfig:
-    base = dict(
-        data=str(dataset),
-        task="wm",
-        tokenizer="uniform:16",
-        observation="image",
-        image_tokenizer="vq:8@4",
-        d_model=16,
-        context_steps=4,
-        steps=30,
-        batch_size=8,
-        threads=1,
-        checkpoint_seconds=0.0,
-        eval_points=3,
-        eval_windows=32,
-    )
+    base = {
+        "data": str(dataset),
+        "task": "wm",
+        "tokenizer": "uniform:16",
+        "observation": "image",
+        "image_tokenizer": "vq:8@4",
+        "d_model": 16,
+        "context_steps": 4,
+        "steps": 30,
+        "batch_size": 8,
+        "threads": 1,
+        "checkpoint_seconds": 0.0,
+        "eval_points": 3,
+        "eval_windows": 32,
+    }
     base.update(changes)
     return TrainConfig(**base)
 
@@ -214,13 +214,13 @@ def test_state_only_configs_keep_their_run_ids():
 @pytest.mark.parametrize(
     "changes, message",
     [
-        (dict(observation="pixels"), "observation 'pixels': choose state, image, image\\+state"),
-        (dict(observation="state", image_tokenizer="vq:8@4"), "--image-tokenizer vq:8@4 is for image observations"),
-        (dict(observation="state", image_tokenizer="", camera="top"), "--camera top is for image observations"),
-        (dict(image_tokenizer=""), "needs --image-tokenizer"),
-        (dict(image_tokenizer="uniform:256"), "state tokenizer; use patch:P or vq:K@T"),
-        (dict(tokenizer="patch:8"), "--tokenizer patch:8 is an image tokenizer"),
-        (dict(wm_target="delta"), "use --wm-target absolute"),
+        ({"observation": "pixels"}, "observation 'pixels': choose state, image, image\\+state"),
+        ({"observation": "state", "image_tokenizer": "vq:8@4"}, "--image-tokenizer vq:8@4 is for image observations"),
+        ({"observation": "state", "image_tokenizer": "", "camera": "top"}, "--camera top is for image observations"),
+        ({"image_tokenizer": ""}, "needs --image-tokenizer"),
+        ({"image_tokenizer": "uniform:256"}, "state tokenizer; use patch:P or vq:K@T"),
+        ({"tokenizer": "patch:8"}, "--tokenizer patch:8 is an image tokenizer"),
+        ({"wm_target": "delta"}, "use --wm-target absolute"),
     ],
 )
 def test_bad_image_settings_are_refused(image_tokenizers, changes, message):
@@ -231,9 +231,9 @@ def test_bad_image_settings_are_refused(image_tokenizers, changes, message):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        (dict(image_tokenizer="patch:5"), "patch 5 does not divide the 16x16 images"),
-        (dict(camera="side"), "--camera side: .* has camera\\(s\\) top"),
-        (dict(image_tokenizer="vq:8@1024"), "more than the 16x16 pixels"),
+        ({"image_tokenizer": "patch:5"}, "patch 5 does not divide the 16x16 images"),
+        ({"camera": "side"}, "--camera side: .* has camera\\(s\\) top"),
+        ({"image_tokenizer": "vq:8@1024"}, "more than the 16x16 pixels"),
     ],
 )
 def test_image_settings_that_do_not_fit_the_dataset_are_refused_before_any_work(
