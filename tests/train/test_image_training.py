@@ -248,3 +248,31 @@ def test_images_on_a_state_only_dataset_are_refused(image_tokenizers, pointmass_
     with pytest.raises(BadInputError, match="has no observation.images.\\* feature; generate with --camera"):
         train(image_config(pointmass_dataset), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_the_train_command_takes_image_options(image_tokenizers, dot_dataset, tmp_path):
+    from typer.testing import CliRunner
+
+    from roboscale.cli.main import app
+
+    out = tmp_path / "cli"
+    args = ["train", "--data", str(dot_dataset), "--task", "bc", "--observation", "image+state"]
+    args += ["--image-tokenizer", "vq:8@4", "--camera", "top", "--d-model", "16", "--steps", "3", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--batch-size", "4", "--threads", "1", "--eval-windows", "8"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "record.json").read_text())
+    assert record["config"]["camera"] == "top" and record["model"]["image_bins"] == 8
+    assert record["model"]["state_tokens"] == 2  # image+state: the state is seen too
+
+
+def test_seeds_trained_together_share_one_image_tokenizer(image_tokenizers, dot_dataset, tmp_path):
+    from roboscale.train import train_batch
+
+    configs = [image_config(dot_dataset, steps=4, seed=seed) for seed in (0, 1)]
+    fits = len(getattr(image_tokenizers, "fitted", []))
+    records = train_batch(configs, [tmp_path / "a", tmp_path / "b"])
+    if hasattr(image_tokenizers, "fitted"):
+        assert len(image_tokenizers.fitted) == fits + 1  # fitted once for the stack, with a fixed seed
+    saved = [sorted(p.read_bytes() for p in (tmp_path / name / "image_tokenizer").iterdir()) for name in "ab"]
+    assert saved[0] == saved[1]
+    assert records[0]["final"]["val_loss"] != records[1]["final"]["val_loss"]
