@@ -218,7 +218,7 @@ def test_state_only_configs_keep_their_run_ids():
         ({"observation": "state", "image_tokenizer": "vq:8@4"}, "--image-tokenizer vq:8@4 is for image observations"),
         ({"observation": "state", "image_tokenizer": "", "camera": "top"}, "--camera top is for image observations"),
         ({"image_tokenizer": ""}, "needs --image-tokenizer"),
-        ({"image_tokenizer": "uniform:256"}, "state tokenizer; use patch:P or vq:K@T"),
+        ({"image_tokenizer": "uniform:256"}, "that is a state tokenizer; use patch:P"),
         ({"tokenizer": "patch:8"}, "--tokenizer patch:8 is an image tokenizer"),
         ({"wm_target": "delta"}, "use --wm-target absolute"),
     ],
