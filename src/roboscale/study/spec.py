@@ -26,6 +26,7 @@ from pathlib import Path
 from roboscale.errors import BadInputError, check_seed
 from roboscale.models import WM_TARGETS, check_parametrization
 from roboscale.tokenize import TokenizerSpec
+from roboscale.tokenize.image_spec import ImageTokenizerSpec, is_image_tokenizer
 from roboscale.train import LADDER_WIDTHS, check_width
 
 OBSERVATIONS = ("state", "image", "image+state")
@@ -379,8 +380,6 @@ def _check_data(spec: StudySpec, where: str) -> None:
 
 def _check_observation(sweep: SweepSection, where: str) -> None:
     """The tokenizer factor matches the observation: image tokenizers for images, state ones otherwise."""
-    from roboscale.tokenize.image import ImageTokenizerSpec, is_image_tokenizer
-
     if sweep.observation not in OBSERVATIONS:
         raise BadInputError(f"{where}: [sweep] observation {sweep.observation!r}: choose {', '.join(OBSERVATIONS)}")
     images = sweep.observation != "state"
