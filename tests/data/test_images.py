@@ -207,6 +207,25 @@ def test_generation_records_a_frame_before_each_action_same_bytes_for_a_seed(tmp
     assert default_out(plain).name == "pointmass-all-6ep-s3"
 
 
+def test_workers_fork_before_the_renderer_check_starts(tmp_path, pointmass_camera, monkeypatch):
+    """A worker forked after the parent started OpenGL (OSMesa) hangs: the pool comes first."""
+    import multiprocessing
+
+    from roboscale.data.envs import render
+
+    children_at_check = []
+    original = render.check_renderer
+
+    def check(family: str, camera: str, size: int) -> str:
+        children_at_check.append(len(multiprocessing.active_children()))
+        return original(family, camera, size)
+
+    monkeypatch.setattr(render, "check_renderer", check)
+    spec = GenerationSpec(env="pointmass", episodes=2, camera="top", image_size=16)
+    generate(spec, tmp_path / "ds", workers=2)
+    assert children_at_check == [2]
+
+
 def test_generation_refuses_bad_image_settings(tmp_path, pointmass_camera):
     with pytest.raises(BadInputError, match=r"no camera 'side': choose one of top"):
         generate(GenerationSpec(env="pointmass", episodes=2, camera="side"), tmp_path / "a")

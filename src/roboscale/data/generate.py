@@ -376,15 +376,16 @@ def generate(
     targets = _EpisodeTargets(spec, tasks_by_split)
     cameras = spec.cameras(family)
     check_amount(env_spec, *_largest_amount(spec, tasks_by_split, targets, max_steps), out, cameras)
-    image = _image_provenance(spec.env, cameras)
-    provenance = _provenance(spec, family.versions(), env_spec, tasks_by_split, max_steps, image)
-
-    started = time.perf_counter()
     counts = {split: 0 for split in tasks_by_split}
     per_task: dict[str, list[int]] = {task: [0, 0] for task in all_tasks}
     totals = {"episodes": 0, "transitions": 0, "successes": 0, "attempted": 0}
+    # Workers fork before the renderer check starts OpenGL here: a process forked after
+    # an OSMesa context exists hangs when it makes its own.
     runner = _Runner(spec, max_steps, workers, cameras)
     try:
+        image = _image_provenance(spec.env, cameras)
+        provenance = _provenance(spec, family.versions(), env_spec, tasks_by_split, max_steps, image)
+        started = time.perf_counter()
         with DatasetWriter(
             out,
             features=frame_features(env_spec.state_names, env_spec.action_names, cameras=cameras),
