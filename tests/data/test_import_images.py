@@ -173,3 +173,9 @@ def test_cli_reports_a_missing_video_in_one_line_with_exit_code_2(fixtures_dir, 
     assert result.returncode == 2, result.stderr
     assert "file-000.mp4 is missing" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_the_same_video_import_gives_the_same_bytes(fixtures_dir, tmp_path):
+    first = open_dataset(import_lerobot(fixtures_dir / "lerobot_video", tmp_path / "a", seed=3))
+    second = open_dataset(import_lerobot(fixtures_dir / "lerobot_video", tmp_path / "b", seed=3))
+    assert first.fingerprint() == second.fingerprint()
