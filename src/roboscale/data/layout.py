@@ -165,8 +165,9 @@ def write_json(path: Path, payload: dict) -> None:
 # -- image frames as PNG ------------------------------------------------------------------
 
 PNG_COMPRESS_LEVEL = 1
-"""zlib level of the PNGs: 1 is LeRobot's default; on 64x64 renders it encodes as fast as
-level 0 and makes files ~40x smaller, while levels 3-6 shrink them <30% more, slower."""
+"""zlib level of the PNGs, LeRobot's default. Measured on 64x64 renders (bench/image_storage.py):
+level 0 stores 12.4 KB a frame; level 1 5.2 KB (Meta-World) and 0.3 KB (pointmass) at about the
+same speed; levels 3-9 save <2% on Meta-World frames (<40% on pointmass) at 1.3-3x the encode time."""
 _CHANNELS_OF_MODE = {"L": 1, "RGB": 3, "RGBA": 4}
 _MODE_OF_CHANNELS = {channels: mode for mode, channels in _CHANNELS_OF_MODE.items()}
 _DECODED_FORMATS = ("PNG", "JPEG")
