@@ -291,11 +291,23 @@ def import_lerobot_command(
     validation_fraction: ValidationFraction = 0.1,
     seed: Seed = 0,
     overwrite: Overwrite = False,
+    camera: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="CAMERA",
+            help="Keep only this camera (observation.images.CAMERA; repeat for more; 'none' for no images). "
+            "Default: every camera.",
+        ),
+    ] = None,
 ) -> None:
-    """Import a local LeRobot v3 folder (states, actions, reward, success) with an episode-level split."""
+    """Import a local LeRobot v3 folder (states, actions, reward, success, camera images or videos)
+    with an episode-level split."""
     from roboscale.data import import_lerobot
 
-    written = import_lerobot(source, out, validation_fraction=validation_fraction, seed=seed, overwrite=overwrite)
+    cameras = None if not camera else [name for name in camera if name != "none"]
+    written = import_lerobot(
+        source, out, validation_fraction=validation_fraction, seed=seed, overwrite=overwrite, cameras=cameras
+    )
     note(f"imported {source} -> {written}")
     info(written, as_json=False)
 
