@@ -11,7 +11,7 @@ Pixel errors treat pixel values as numbers in [0, 1] (uint8 / 255):
 
 - ``pixel_mse``: mean over frames, pixels and channels of (predicted - real)^2;
 - ``psnr_db``: 10 log10(1 / pixel_mse), the peak signal-to-noise ratio in dB of the
-  pooled error (infinite for identical frames);
+  pooled error, capped at ``PSNR_CAP_DB`` (identical frames; JSON has no infinity);
 - ``normalised_pixel_mse``: the same with each channel's difference divided by that
   channel's standard deviation (``meta/stats.json``, LeRobot's image stats in [0, 1]),
   the image counterpart of a state's normalised error.
@@ -135,9 +135,13 @@ def pixel_mse(predicted: np.ndarray, real: np.ndarray, std: np.ndarray | None = 
     return float(np.mean(difference**2))
 
 
+PSNR_CAP_DB = 100.0
+"""The PSNR of frames that are identical (or nearly: pixel MSE below 1e-10)."""
+
+
 def psnr_db(mse: float) -> float:
-    """Peak signal-to-noise ratio (dB) of a pixel MSE (values in [0, 1]); inf when it is 0."""
-    return math.inf if mse <= 0 else 10.0 * math.log10(1.0 / mse)
+    """Peak signal-to-noise ratio (dB) of a pixel MSE (values in [0, 1]), at most PSNR_CAP_DB."""
+    return PSNR_CAP_DB if mse <= 10 ** (-PSNR_CAP_DB / 10) else 10.0 * math.log10(1.0 / mse)
 
 
 def png_base64(frame: np.ndarray) -> str:
