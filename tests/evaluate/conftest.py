@@ -112,3 +112,55 @@ def heldout_run(tmp_path_factory) -> Path:
         return train_run(generate(spec, folder / "heldout").out, folder / "bc-heldout", steps=2)
 
     return built_once(tmp_path_factory, "heldout-run", build)
+
+
+# -- camera frames (issue 15) -------------------------------------------------------------
+
+IMAGE_SIZE = 32
+
+
+@pytest.fixture(scope="session")
+def image_dataset(tmp_path_factory) -> Path:
+    """Pointmass reach seen by the top camera at 32x32, 40-step episodes that go on after success
+    (long enough for horizon 20)."""
+    spec = GenerationSpec(
+        env="pointmass",
+        tasks="reach",
+        episodes=24,
+        validation_fraction=0.25,
+        max_steps=40,
+        stop_on_success=False,
+        camera="top",
+        image_size=IMAGE_SIZE,
+    )
+    return built_once(tmp_path_factory, "images", lambda folder: generate(spec, folder / "images").out)
+
+
+@pytest.fixture(scope="session")
+def image_policy(image_dataset, tmp_path_factory) -> Path:
+    """BC on the image alone (patch:8, 16 tokens per frame), a few steps: a smoke-test policy."""
+
+    def build(folder: Path) -> Path:
+        return train_run(
+            image_dataset, folder / "run", observation="image", image_tokenizer="patch:8", steps=20, context_steps=4
+        )
+
+    return built_once(tmp_path_factory, "bc-image", build)
+
+
+@pytest.fixture(scope="session")
+def image_world_model(image_dataset, tmp_path_factory) -> Path:
+    """A world model on vq:32@16 image tokens, a few steps (its quality does not matter here)."""
+
+    def build(folder: Path) -> Path:
+        return train_run(
+            image_dataset,
+            folder / "run",
+            task="wm",
+            observation="image",
+            image_tokenizer="vq:32@16",
+            steps=20,
+            context_steps=4,
+        )
+
+    return built_once(tmp_path_factory, "wm-image", build)
