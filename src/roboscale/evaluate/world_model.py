@@ -244,13 +244,8 @@ def evaluate_world_model(
         observation=observation,
     )
     if camera is None:
-        states = loaded.state_tokenizer.decode(predicted.slots.reshape(-1, *predicted.slots.shape[2:]))
-        states = states.reshape(len(starts.start), horizons[-1], -1)
         std = dataset.stats["observation.state"]["std"]
-        scale = np.where(std > 1e-8, std, 1.0)
-        evaluation.horizons = [
-            _horizon_error(h, states[:, h - 1], frames.states, starts.start, scale) for h in horizons
-        ]
+        evaluation.horizons = _state_errors(loaded, frames, starts, predicted, np.where(std > 1e-8, std, 1.0), horizons)
     else:
         std = channel_std(dataset, camera.feature)
         _score_frames(evaluation, loaded, frames, encoded, starts, predicted, std, horizons)
@@ -474,6 +469,13 @@ def _recomputed_outputs(model, head, inputs: dict, tasks, reads: np.ndarray, tok
     for slot in range(tokens):
         hidden = model(tasks=tasks, **inputs)
         yield head(hidden.view(len(reads), -1, hidden.shape[-1])[rows, reads + slot])
+
+
+def _state_errors(loaded, frames: ValidationFrames, starts, predicted, scale, horizons) -> list[HorizonError]:
+    """The errors of predicted state slots at ``horizons``, in data units (see the module docstring)."""
+    slots = predicted.slots
+    states = loaded.state_tokenizer.decode(slots.reshape(-1, *slots.shape[2:])).reshape(len(slots), slots.shape[1], -1)
+    return [_horizon_error(h, states[:, h - 1], frames.states, starts.start, scale) for h in horizons]
 
 
 def _horizon_error(horizon: int, predicted: np.ndarray, states: np.ndarray, start: np.ndarray, scale) -> HorizonError:
