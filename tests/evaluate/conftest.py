@@ -1,6 +1,7 @@
 """Real datasets and tiny real runs for the evaluation tests (pointmass, plus one Meta-World run),
 each built once per test run (:func:`tests.helpers.built_once`) and read-only."""
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -148,19 +149,28 @@ def image_policy(image_dataset, tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "bc-image", build)
 
 
+VQ_TEST_STEPS = 100
+"""VQ-VAE training steps in these tests (the default, 1000, takes ~30 s of one core at 32x32)."""
+
+
 @pytest.fixture(scope="session")
 def image_world_model(image_dataset, tmp_path_factory) -> Path:
-    """A world model on vq:32@16 image tokens, a few steps (its quality does not matter here)."""
+    """A world model on vq:32@16 image tokens, a few steps (its quality does not matter here);
+    its VQ-VAE trains VQ_TEST_STEPS steps (a shorter training is another cache key)."""
+    import roboscale.tokenize.image as image_tokenizers
 
     def build(folder: Path) -> Path:
-        return train_run(
-            image_dataset,
-            folder / "run",
-            task="wm",
-            observation="image",
-            image_tokenizer="vq:32@16",
-            steps=20,
-            context_steps=4,
-        )
+        settings = partial(image_tokenizers.VQTrainingSettings, steps=VQ_TEST_STEPS)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(image_tokenizers, "VQTrainingSettings", settings)
+            return train_run(
+                image_dataset,
+                folder / "run",
+                task="wm",
+                observation="image",
+                image_tokenizer="vq:32@16",
+                steps=20,
+                context_steps=4,
+            )
 
     return built_once(tmp_path_factory, "wm-image", build)

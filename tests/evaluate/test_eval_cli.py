@@ -98,7 +98,7 @@ def test_a_simulator_that_is_not_installed_exits_2(metaworld_run, tmp_path):
 def test_open_loop_for_an_image_world_model_prints_pixel_and_token_errors(image_world_model):
     result = roboscale("eval", str(image_world_model), "--horizons", "1,5,20", "--episodes", "2", "--starts", "1")
     assert result.returncode == 0, result.stderr
-    for column in ("PSNR (dB)", "tokenizer PSNR (dB)", "persistence PSNR (dB)", "code accuracy", "cross-entropy"):
+    for column in ("PSNR dB", "tokenizer PSNR", "persistence PSNR", "code accuracy", "code CE (nats)"):
         assert column in result.stdout
     saved = json.loads((image_world_model / "eval" / "open_loop.json").read_text())
     psnr = [error["psnr_db"] for error in saved["horizons"]]

@@ -234,9 +234,9 @@ def _print_state_errors(console, evaluation) -> None:
 def _print_image_errors(console, evaluation) -> None:
     """Pixel-space (PSNR) and token-space errors of a world model that predicts camera frames."""
     vq = evaluation.horizons[0].code_accuracy is not None
-    token_columns = ("code accuracy", "code cross-entropy (nats)") if vq else ("patch MSE (normalised)",)
+    token_columns = ("code accuracy", "code CE (nats)") if vq else ("patch MSE",)
     table = Table(show_edge=False, header_style="bold")
-    columns = ("horizon", "predictions", "PSNR (dB)", "tokenizer PSNR (dB)", "persistence PSNR (dB)")
+    columns = ("horizon", "predictions", "PSNR dB", "tokenizer PSNR", "persistence PSNR")
     for name in (*columns, *token_columns, "beats persistence"):
         table.add_column(name, justify="right")
     for error in evaluation.horizons:
@@ -252,10 +252,11 @@ def _print_image_errors(console, evaluation) -> None:
         )
     console.print(table)
     console.print(
-        f"{evaluation.image_tokenizer} image tokens, greedy decoding; PSNR: predicted frames decoded by the run's "
-        "image tokenizer against the real frames (pixel values in [0, 1]); tokenizer PSNR: the real frames through "
-        "the tokenizer and back (the ceiling); persistence: the last real frame; beats persistence compares pixel "
-        "MSE in units of each channel's standard deviation",
+        f"{evaluation.image_tokenizer} image tokens, greedy decoding; PSNR (dB): predicted frames decoded by the "
+        "run's image tokenizer against the real frames (pixel values in [0, 1]); tokenizer PSNR: the real frames "
+        "through the tokenizer and back (the ceiling); persistence: the last real frame; code CE: cross-entropy of "
+        "the real code; patch MSE: of the normalised patch values; beats persistence compares pixel MSE in units of "
+        "each channel's standard deviation",
         highlight=False,
         soft_wrap=True,
     )
