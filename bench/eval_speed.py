@@ -335,8 +335,8 @@ def main() -> None:
     images.add_argument("--width", type=int, default=32, help="d_model of the image models")
     images.add_argument("--context", type=int, default=4, help="context steps of the image models")
     images.add_argument("--image-steps", type=int, default=8, help="closed loop: steps per episode")
-    images.add_argument("--horizon", type=int, default=2, help="open loop: frames generated per start")
-    images.add_argument("--starts", type=int, default=3, help="open loop: validation starts (one per episode)")
+    images.add_argument("--horizon", type=int, default=3, help="open loop: frames generated per start")
+    images.add_argument("--starts", type=int, default=4, help="open loop: validation starts (one per episode)")
     args = parser.parse_args()
     args.widths = [int(width) for width in args.widths.split(",")]
     torch.set_num_threads(1)
