@@ -254,7 +254,7 @@ def _print_image_errors(console, evaluation) -> None:
     console.print(
         f"{evaluation.image_tokenizer} image tokens, greedy decoding; PSNR (dB): predicted frames decoded by the "
         "run's image tokenizer against the real frames (pixel values in [0, 1]); tokenizer PSNR: the real frames "
-        "through the tokenizer and back (the ceiling); persistence: the last real frame; code CE: cross-entropy of "
+        "through the tokenizer and back (the ceiling); persistence: the last real frame's tokens; code CE: cross-entropy of "
         "the real code; patch MSE: of the normalised patch values; beats persistence compares pixel MSE in units of "
         "each channel's standard deviation",
         highlight=False,

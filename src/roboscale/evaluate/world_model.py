@@ -45,9 +45,13 @@ image+state model are inputs it does not predict, so the recorded states are fed
 - pixel space (see :mod:`roboscale.evaluate.images`): the predicted slots decoded by
   the run's image tokenizer against the real frame, ``mse`` (pixel values in [0, 1]),
   ``psnr_db``, ``mse_normalised`` (per channel, in units of its standard deviation,
-  so the persistence comparison above carries over), ``persistence_psnr_db`` (frame s
-  for frame s+h) and ``reconstruction_psnr_db`` (the real frame through the tokenizer
-  and back: the best any model with this tokenizer can do).
+  so the persistence comparison above carries over) and ``reconstruction_psnr_db``
+  (the real frame through the tokenizer and back: the best any model with this
+  tokenizer can do). The persistence baseline predicts frame s's own tokens for frame
+  s+h (``persistence_psnr_db``, ``persistence_mse_normalised``): decoded by the same
+  tokenizer, it carries the same reconstruction loss as the model, so beating it is
+  about the dynamics, not the tokenizer (raw frame s would win whenever the tokenizer
+  loses more than one step of motion changes).
 
 ``frames`` in the result holds the strip the study report shows: the first start's
 last real frame and its real and predicted frames at each horizon, as base64 PNG.
@@ -555,7 +559,7 @@ def image_horizon_error(
     standard deviation in [0, 1] units."""
     true_frames, true_slots = real.images[real.target], real.slots[real.target]
     mse = pixel_mse(decoded, true_frames)
-    persistence = real.images[real.start]
+    persistence = tokenizer.decode(real.slots[real.start])  # frame s's tokens (see the module docstring)
     token_errors = (
         {"code_accuracy": float(np.mean(slots == true_slots))}
         if tokenizer.bins

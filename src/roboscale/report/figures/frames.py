@@ -146,7 +146,7 @@ def image_error_table(group: dict) -> Html | None:
     caption = (
         "Open-loop prediction of camera frames on validation episodes. PSNR of the predicted frames decoded by the "
         "run's image tokenizer against the real ones (pixel values in [0, 1]); tokenizer PSNR: the real frames "
-        "through the tokenizer and back, the best a model with this tokenizer can do; persistence: frame s for s+h."
+        "through the tokenizer and back, the best a model with this tokenizer can do; persistence: frame s's tokens for s+h."
     )
     return table(headers, rows, caption=caption, class_="image-open-loop")
 
