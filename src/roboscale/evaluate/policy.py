@@ -339,7 +339,8 @@ class ExpertPolicy:
         for task in set(self.tasks) - set(self.experts):
             self.experts[task] = self.family.make(task)
 
-    def act(self, observations: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def act(self, observations: np.ndarray, rows: np.ndarray, frames: np.ndarray | None = None) -> np.ndarray:
+        """The expert acts on the state (``frames`` are not needed)."""
         return np.stack(
             [self.experts[self.tasks[row]].expert_action(obs) for obs, row in zip(observations, rows)]
         ).astype(np.float64)
