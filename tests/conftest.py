@@ -5,6 +5,7 @@ must change them."""
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -13,6 +14,11 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # the CLI subprocesses inherit it. Training and rollouts set torch's threads themselves.
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
+
+# Image tokenizers trained by the tests are cached for this test run only (shared by its xdist
+# workers and the CLI subprocesses they start), never in the user's ~/.cache.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+os.environ.setdefault("ROBOSCALE_CACHE", os.path.join(tempfile.gettempdir(), f"roboscale-test-cache-{_RUN}"))
 
 import pytest
 from tests.helpers import built_once, seed_dataset, study_toml, tiny_study_dict

@@ -84,6 +84,7 @@ def test_a_run_of_too_few_steps_is_warned_before_training(pointmass_dataset, tmp
         ({"--tokenizer": "uniform:many"}, "not an integer"),
         ({"--steps": None, "--flops": "1"}, "smaller than one optimiser step"),
         ({"--task": "rl"}, "choose bc or wm"),
+        ({"--image-tokenizer": "patch:8"}, "--image-tokenizer patch:8 is for image observations"),
     ],
 )
 def test_bad_input_exit_code_2(pointmass_dataset, tmp_path, options, message):

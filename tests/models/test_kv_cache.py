@@ -93,6 +93,48 @@ def test_prefill_then_one_token_at_a_time_gives_the_full_forward_logits(task, ki
     assert cache.lengths.tolist() == [config.sequence_length] * len(tasks)
 
 
+IMAGE_CONFIGS = {
+    "vq+state": replace(DISCRETE, image_tokens=4, image_group=1, image_bins=16),
+    "patch": replace(CONTINUOUS, state_tokens=0, state_group=0, state_bins=0, image_tokens=4, image_group=12),
+}
+
+
+@pytest.mark.parametrize("n_models", [1, 2])
+@pytest.mark.parametrize("kind", list(IMAGE_CONFIGS))
+@pytest.mark.parametrize("task", ["bc", "wm"])
+def test_image_windows_decode_with_the_cache_as_the_full_forward(task, kind, n_models):
+    """Image slots first in each step: a prefill of one frame and the next frame's first
+    image token, then one token at a time, reads the image head (wm) or the action head (bc)
+    as one forward pass does."""
+    config = IMAGE_CONFIGS[kind]
+    model = lively_model(config, n_models)
+    head = model.action_head if task == "bc" else model.image_head
+    rows = 2 * n_models
+    states, actions, tasks = (
+        windows(config, rows=rows) if config.state_tokens else (None, *windows(CONTINUOUS, rows)[1:])
+    )
+    generator = torch.Generator().manual_seed(3)
+    shape = (rows, config.context_steps, config.image_tokens, config.image_group)
+    images = (
+        torch.randint(0, config.image_bins, shape, generator=generator) if config.image_bins else torch.randn(shape)
+    )
+    prefill = config.slots_per_step + 1
+    with torch.no_grad():
+        full = head(model(states, actions, tasks, images=images))
+        cache = model.start_cache(tasks)
+        pieces = [model.extend(cache, states, actions, prefill, images=images)]
+        for _ in range(config.sequence_length - prefill):
+            pieces.append(model.extend(cache, states, actions, 1, images=images))
+        decoded = head(torch.cat(pieces, dim=1))
+        cache.rewind(torch.full_like(cache.lengths, config.slots_per_step))
+        read = torch.full_like(cache.lengths, config.image_tokens - 1)  # the last image slot of step 1
+        last_image = model.extend(cache, states, actions, config.image_tokens, read=read, images=images)
+    assert full.abs().max() > 0.5
+    torch.testing.assert_close(decoded, full, rtol=0, atol=1e-5)
+    position = config.slots_per_step + config.image_tokens - 1
+    torch.testing.assert_close(head(last_image)[:, 0], full[:, position], rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["discrete", "continuous"])
 def test_stacked_rows_decode_as_their_own_model(kind):
     """Row block k of a stack of 3 decodes as model k alone does (model-major rows)."""

@@ -34,6 +34,11 @@ def test_the_example_file_is_a_valid_study(tmp_path):
         ({"evaluate": {"world_models": "best"}}, "world_models 'best': use none, all or optimal"),
         ({"evaluate": {"world_models": "all"}}, "add wm to \\[sweep\\] tasks or set world_models = none"),
         ({"executor": {"stack": 0}}, "stack must be >= 1"),
+        ({"sweep": {"observation": "pixels"}}, "observation 'pixels': choose state, image, image\\+state"),
+        ({"sweep": {"observation": "image"}}, "state tokenizer 'uniform:256' but observation is 'image'"),
+        ({"sweep": {"tokenizers": ["vq:64@16"]}}, "image tokenizer 'vq:64@16' but observation is \"state\""),
+        ({"sweep": {"observation": "image", "tokenizers": ["vq:64@15"]}}, "T=15 is not a square number"),
+        ({"sweep": {"observation": "image+state", "tokenizers": ["patch:8"], "state_tokenizer": "vq:8@4"}}, "kind"),
     ],
 )
 def test_malformed_studies_name_the_key(raw, message):

@@ -31,7 +31,7 @@ def test_a_default_config_keeps_its_run_id():
     default = TrainConfig(data="data/x", steps=100)
     assert "tokenizer_data" not in default.to_dict()
     assert set(default.to_dict()) == {f.name for f in fields(TrainConfig)} - {
-        "wm_target", "parametrization", "base_width", "tokenizer_data"
+        "wm_target", "parametrization", "base_width", "tokenizer_data", "observation", "image_tokenizer", "camera"
     }  # fmt: skip
     # Run ids computed before tokenizer_data existed.
     assert run_id_for(default, "abc") == "ea69a50e844c316a"

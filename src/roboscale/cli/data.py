@@ -66,6 +66,14 @@ def generate_command(
     ] = None,
     overwrite: Overwrite = False,
     file_size_mb: Annotated[float, typer.Option(help="Target size of each data parquet file.")] = 100.0,
+    camera: Annotated[
+        str,
+        typer.Option(
+            help="Record this camera's frames as observation.images.CAMERA (default: the env's first; "
+            "pointmass: top, metaworld: corner2)."
+        ),
+    ] = "",
+    image_size: Annotated[int, typer.Option(help="Camera frame size in pixels (square), with --camera.")] = 64,
 ) -> None:
     """Generate demonstrations with a scripted expert, with amount, quality and diversity as knobs."""
     from roboscale.data import GenerationSpec, Quality, generate
@@ -85,6 +93,8 @@ def generate_command(
         max_steps=max_steps,
         stop_on_success=not run_after_success,
         file_size_mb=file_size_mb,
+        camera=camera,
+        image_size=image_size,
     )
     spec.validate()
     out = default_out(spec) if out is None else out
@@ -162,6 +172,8 @@ def info(
         f"fingerprint {summary['fingerprint']}"
     )
     console.print(f"episode length: mean {length['mean']:.1f}, min {length['min']}, max {length['max']} steps")
+    if "images" in summary:
+        console.print("images: " + ", ".join(f"{key} {'x'.join(map(str, shape))}" for key, shape in summary["images"].items()))
     console.print("splits: " + ", ".join(f"{name} {count} episodes" for name, count in summary["splits"].items()))
     if "success_rate" in summary:
         console.print(f"success rate: {summary['success_rate']:.1%}")

@@ -38,11 +38,20 @@ def estimated_bytes(env_spec: EnvSpec, episodes: int, frames: int) -> int:
     return frames * frame_bytes(env_spec) + episodes * episode_metadata_bytes(env_spec)
 
 
-def check_amount(env_spec: EnvSpec, episodes: int, frames: int, out: Path) -> None:
+def image_frame_bytes(cameras: dict[str, int] | None) -> int:
+    """Bytes of one frame's camera images, uncompressed RGB (PNG only makes them smaller,
+    except for pure noise): ``cameras`` maps camera name -> image size in pixels."""
+    return sum(3 * size * size for size in (cameras or {}).values())
+
+
+def check_amount(
+    env_spec: EnvSpec, episodes: int, frames: int, out: Path, cameras: dict[str, int] | None = None
+) -> None:
     """Raise BadInputError, naming the estimate and what is free, when ``episodes``
-    episodes holding up to ``frames`` frames cannot fit on the disk of ``out``, or the
-    writer's bookkeeping for them cannot fit in memory."""
-    needed = estimated_bytes(env_spec, episodes, frames)
+    episodes holding up to ``frames`` frames (with images of ``cameras``: name -> size)
+    cannot fit on the disk of ``out``, or the writer's bookkeeping for them cannot fit
+    in memory."""
+    needed = estimated_bytes(env_spec, episodes, frames) + frames * image_frame_bytes(cameras)
     folder = existing_ancestor(out)
     free = shutil.disk_usage(folder).free
     if needed > free:

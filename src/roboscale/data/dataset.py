@@ -1,8 +1,10 @@
 """Open and validate a LeRobot v3 dataset folder; read its frames as numpy arrays.
 
 Opening checks the metadata (``meta/info.json``, tasks, episodes, stats) and the
-schema of every data file against the declared features; reading the frames also
-checks their values (no NaN or inf in float features). Every problem is reported
+schema of every data file against the declared features (and the first image of
+each image feature in each file against its declared size); reading the frames also
+checks their values (no NaN or inf in float features, every image of its feature's
+size and channels). Every problem is reported
 as one :class:`BadInputError` naming the file and what is wrong.
 """
 
@@ -18,7 +20,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from roboscale.data.layout import EPISODES_PATH, INFO_PATH, PROVENANCE_PATH, STATS_PATH, TASKS_PATH, Feature
+from roboscale.data.layout import (
+    EPISODES_PATH,
+    INFO_PATH,
+    PROVENANCE_PATH,
+    STATS_PATH,
+    TASKS_PATH,
+    Feature,
+    decode_png_into,
+    png_shape,
+)
 from roboscale.errors import BadInputError
 from roboscale.files import read_json_object
 
@@ -56,6 +67,11 @@ class Dataset:
         return int(self.info["total_frames"])
 
     @property
+    def image_keys(self) -> list[str]:
+        """Image features (``observation.images.*``), in info.json's order."""
+        return [name for name, feature in self.features.items() if feature.is_image]
+
+    @property
     def splits(self) -> dict[str, range]:
         """Split name -> range of episode indices."""
         return _parse_splits(self.info.get("splits") or {"train": f"0:{len(self.episodes)}"}, self.root)
@@ -73,10 +89,12 @@ class Dataset:
         return [self.root / template.format(chunk_index=int(c), file_index=int(f)) for c, f in keys]
 
     def frames(self, columns=None, split: str | None = None, check_values: bool = True) -> dict[str, np.ndarray]:
-        """Per-frame arrays, (frames, dims) for vector features, (frames,) for scalars.
+        """Per-frame arrays, (frames, dims) for vector features, (frames,) for scalars,
+        (frames, H, W, C) uint8 for image features (PNGs decoded).
 
-        ``split`` keeps the frames of that split's episodes. Float features are
-        checked for NaN/inf unless ``check_values`` is false.
+        ``split`` keeps the frames of that split's episodes (only those images are
+        decoded). Float features are checked for NaN/inf unless ``check_values`` is
+        false; images are always checked against their feature's size and channels.
         """
         names = list(columns) if columns is not None else list(self.features)
         unknown = [name for name in names if name not in self.features]
@@ -84,23 +102,35 @@ class Dataset:
             raise BadInputError(
                 f"{self.root} has no feature(s) {', '.join(unknown)}; it has {', '.join(self.features)}"
             )
+        mask = None if split is None else self._split_mask(split)
         parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        start = 0  # dataset index of the file's first frame
         for path in self.data_files():
             table = pq.read_table(path, columns=names)
+            rows = np.arange(table.num_rows)  # rows of this file, named in error messages
+            if mask is not None:
+                keep = mask[start : start + table.num_rows]
+                start += table.num_rows
+                rows, table = rows[keep], table.filter(pa.array(keep))
             for name in names:
-                values = _column_to_numpy(table.column(name), self.features[name])
+                feature = self.features[name]
+                if feature.is_image:
+                    parts[name].append(_decode_images(table.column(name), feature, path, rows))
+                    continue
+                values = _column_to_numpy(table.column(name), feature)
                 if check_values and values.dtype.kind == "f" and not np.all(np.isfinite(values)):
                     row = int(np.flatnonzero(~np.all(np.isfinite(values.reshape(len(values), -1)), axis=1))[0])
                     raise BadInputError(f"{path}: column {name} has NaN or inf values (first at row {row})")
                 parts[name].append(values)
-        out = {name: np.concatenate(chunks) if chunks else np.empty(0) for name, chunks in parts.items()}
-        if split is not None:
-            selected = self.episodes.set_index("episode_index").loc[self.episode_indices(split)]
-            mask = np.zeros(self.total_frames, dtype=bool)
-            for start, stop in zip(selected["dataset_from_index"], selected["dataset_to_index"]):
-                mask[start:stop] = True
-            out = {name: values[mask] for name, values in out.items()}
-        return out
+        return {name: np.concatenate(chunks) if chunks else np.empty(0) for name, chunks in parts.items()}
+
+    def _split_mask(self, split: str) -> np.ndarray:
+        """(total frames,) bool: the frames of ``split``'s episodes."""
+        selected = self.episodes.set_index("episode_index").loc[self.episode_indices(split)]
+        mask = np.zeros(self.total_frames, dtype=bool)
+        for start, stop in zip(selected["dataset_from_index"], selected["dataset_to_index"]):
+            mask[start:stop] = True
+        return mask
 
     def fingerprint(self) -> str:
         """SHA-256 of every file (path and bytes): equal fingerprints mean identical datasets."""
@@ -141,6 +171,7 @@ class Dataset:
             },
             "state_dim": self.features["observation.state"].size,
             "action_dim": self.features["action"].size,
+            **({"images": {key: list(self.features[key].shape) for key in self.image_keys}} if self.image_keys else {}),
             "per_task": per_task,
             "size_on_disk_bytes": self.size_on_disk(),
             "fingerprint": self.fingerprint()[:16],
@@ -156,6 +187,7 @@ class Dataset:
                 "seed": spec.get("seed"),
                 "env_versions": self.provenance.get("env_versions"),
                 "source": self.provenance.get("source"),
+                "image": self.provenance.get("image"),
             }
         return summary
 
@@ -206,16 +238,27 @@ def _features(root: Path, info: dict) -> dict[str, Feature]:
     for name, spec in info["features"].items():
         if not isinstance(spec, dict) or "dtype" not in spec or "shape" not in spec:
             raise BadInputError(f"{path}: feature {name!r} needs a dtype and a shape")
-        if spec["dtype"] in ("video", "image", "string"):
-            continue  # media and text are not frame arrays; roboscale leaves them alone
+        if spec["dtype"] in ("video", "string"):
+            continue  # videos (mp4 files) and text are not frame columns; roboscale leaves them alone
         try:
             features[name] = Feature.from_info(name, spec)
         except (TypeError, ValueError, KeyError) as error:
             raise BadInputError(f"{path}: feature {name!r} is malformed ({error})") from None
+        if features[name].is_image:
+            _check_image_shape(features[name], path)
     missing = [name for name in REQUIRED_FEATURES if name not in features]
     if missing:
         raise BadInputError(f"{path} declares no {', '.join(missing)} feature: roboscale needs states and actions")
     return features
+
+
+def _check_image_shape(feature: Feature, path: Path) -> None:
+    height, width, channels = (*feature.shape, 0, 0, 0)[:3]
+    if len(feature.shape) != 3 or min(feature.shape) < 1 or channels not in (1, 3, 4):
+        raise BadInputError(
+            f"{path}: image feature {feature.name} has shape {list(feature.shape)}; "
+            "expected [height, width, channels] with 1, 3 or 4 channels"
+        )
 
 
 def _read_tasks(root: Path) -> list[str]:
@@ -327,10 +370,60 @@ def _check_data_files(dataset: Dataset) -> None:
                 raise BadInputError(f"{path}: column {feature.name} {problem}")
         if metadata.num_rows != expected_rows:
             raise BadInputError(f"{path} has {metadata.num_rows} rows but its episodes need {expected_rows}")
+        _check_first_images(dataset, path)
+
+
+def _check_first_images(dataset: Dataset, path: Path) -> None:
+    """The first image of each image feature in data file ``path`` has the declared size
+    and channels (reading one batch of rows, not the file). Every image is checked when
+    the frames are read."""
+    images = dataset.image_keys
+    if not images:
+        return
+    try:
+        batch = next(pq.ParquetFile(path).iter_batches(batch_size=1, columns=images), None)
+    except (OSError, pa.ArrowException) as error:
+        raise BadInputError(f"{path} is not a readable parquet file ({error})") from None
+    if batch is None:
+        return
+    for name in images:
+        cell = batch.column(name)[0].as_py() or {}
+        _check_image_cell(cell.get("bytes"), dataset.features[name], path, 0)
+
+
+def _check_image_cell(data: bytes | None, feature: Feature, path: Path, row: int) -> None:
+    """BadInputError naming the feature, file and row when an image is missing, does not
+    decode or differs from the declared size or channels."""
+    shape = None if data is None else png_shape(data)
+    declared = "x".join(map(str, feature.shape))
+    if shape is None:
+        raise BadInputError(f"{path}: {feature.name} row {row} holds no decodable image (declared {declared})")
+    if shape != tuple(feature.shape):
+        raise BadInputError(
+            f"{path}: {feature.name} row {row} is a {'x'.join(map(str, shape))} image but info.json declares "
+            f"{declared} (height x width x channels): images of different sizes or channels in one dataset; "
+            "regenerate or re-import it with one size per camera"
+        )
+
+
+def _decode_images(column: pa.ChunkedArray, feature: Feature, path: Path, rows: np.ndarray) -> np.ndarray:
+    """(len(column), H, W, C) uint8 frames from a column of encoded images (``rows``:
+    the file rows they came from, for error messages)."""
+    encoded = column.combine_chunks().field("bytes").to_pylist()
+    out = np.empty((len(encoded), *feature.shape), dtype=np.uint8)
+    for i, data in enumerate(encoded):
+        if data is None or not decode_png_into(data, out[i]):
+            _check_image_cell(data, feature, path, int(rows[i]))
+            raise BadInputError(f"{path}: {feature.name} row {int(rows[i])} does not decode as an image")
+    return out
 
 
 def _type_problem(arrow_type: pa.DataType, feature: Feature) -> str | None:
     """Why a parquet column does not match its declared feature (None if it does)."""
+    if feature.is_image:
+        if not pa.types.is_struct(arrow_type) or arrow_type.get_field_index("bytes") < 0:
+            return f"is {arrow_type}, but info.json declares an image (struct<bytes: binary, path: string>)"
+        return None
     if feature.is_vector:
         if not (
             pa.types.is_list(arrow_type)

@@ -25,7 +25,7 @@ import numpy as np
 from roboscale import __version__
 from roboscale.data.capacity import check_amount
 from roboscale.data.envs import get_family
-from roboscale.data.envs.base import EnvSpec, TaskEnv
+from roboscale.data.envs.base import EnvFamily, EnvSpec, TaskEnv
 from roboscale.data.layout import frame_features
 from roboscale.data.quality import Quality
 from roboscale.data.writer import DatasetWriter, Episode, check_destination
@@ -36,6 +36,13 @@ DEFAULT_EPISODES = 200
 SPLITS = ("train", "validation", "heldout_tasks")
 _SPLIT_STREAM = {"train": 0, "validation": 1, "heldout_tasks": 2}
 _CONFIG_STREAM = 7
+DEFAULT_CAMERA = "default"
+"""``camera`` value meaning the family's first camera."""
+DEFAULT_IMAGE_SIZE = 64
+IMAGE_SIZE_RANGE = (8, 512)
+"""Allowed image sizes (pixels per side)."""
+_IMAGE_FIELDS = ("camera", "image_size")
+"""Fields left out of ``to_dict`` without a camera: state-only provenance keeps its bytes."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,10 @@ class GenerationSpec:
     """End an episode at the first step that solves the task."""
     file_size_mb: float = 100.0
     """Target size of each data parquet file, in MB (2^20 bytes)."""
+    camera: str = ""
+    """Camera whose frames are recorded before each action ("" none; "default" the family's first)."""
+    image_size: int = DEFAULT_IMAGE_SIZE
+    """Side of the square camera frames, in pixels (with a camera)."""
 
     def __post_init__(self) -> None:
         if self.episodes is None and self.transitions is None:
@@ -92,12 +103,42 @@ class GenerationSpec:
             raise BadInputError(f"validation fraction {self.validation_fraction}: must be in [0, 1)")
         if self.file_size_mb <= 0:
             raise BadInputError(f"file_size_mb={self.file_size_mb}: must be > 0")
+        self._validate_image()
+
+    def _validate_image(self) -> None:
+        low, high = IMAGE_SIZE_RANGE
+        size = self.image_size
+        if isinstance(size, bool) or not isinstance(size, int) or not low <= size <= high:
+            raise BadInputError(f"image_size={size!r}: must be a whole number of pixels in [{low}, {high}] (--image-size)")
+        if not isinstance(self.camera, str):
+            raise BadInputError(f"camera={self.camera!r}: must be a camera name (--camera NAME, or 'default')")
+        if not self.camera and size != DEFAULT_IMAGE_SIZE:
+            raise BadInputError(f"image_size={size} without a camera: add --camera NAME (or --camera default)")
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["quality"] = self.quality.to_dict()
         out["heldout_tasks"] = list(self.heldout_tasks)
+        if not self.camera:
+            for name in _IMAGE_FIELDS:
+                out.pop(name)
         return out
+
+    def cameras(self, family: EnvFamily) -> dict[str, int]:
+        """Camera name -> image size of the frames to record ({} without a camera);
+        ``default`` resolves to the family's first camera. BadInputError for a camera
+        the family does not have (listing those it has)."""
+        if not self.camera:
+            return {}
+        available = tuple(getattr(family, "CAMERAS", ()))
+        if not available:
+            raise BadInputError(f"env {family.name} has no cameras: generate it without --camera")
+        camera = available[0] if self.camera == DEFAULT_CAMERA else self.camera
+        if camera not in available:
+            raise BadInputError(
+                f"env {family.name} has no camera {self.camera!r}: choose one of {', '.join(available)} (or default)"
+            )
+        return {camera: self.image_size}
 
 
 @dataclass(frozen=True)
@@ -178,8 +219,17 @@ def plan_episode(spec: GenerationSpec, tasks: list[str], split: str, ordinal: in
     return EpisodePlan(split, ordinal, task, config_id, config_seed, action_seed, random_policy)
 
 
-def rollout(env: TaskEnv, plan: EpisodePlan, quality: Quality, max_steps: int, stop_on_success: bool) -> Episode:
-    """Run one episode: the expert (or a random policy) drives, quality knobs perturb."""
+def rollout(
+    env: TaskEnv,
+    plan: EpisodePlan,
+    quality: Quality,
+    max_steps: int,
+    stop_on_success: bool,
+    camera: str = "",
+) -> Episode:
+    """Run one episode: the expert (or a random policy) drives, quality knobs perturb.
+    With a ``camera`` (enabled on ``env`` before), the frame it renders before each
+    action is recorded in ``Episode.images[camera]``."""
     spec = env.spec
     rng = np.random.default_rng(plan.action_seed)
     low, high = spec.action_low.astype(np.float64), spec.action_high.astype(np.float64)
@@ -189,8 +239,14 @@ def rollout(env: TaskEnv, plan: EpisodePlan, quality: Quality, max_steps: int, s
     rewards = np.empty(max_steps, dtype=np.float32)
     successes = np.zeros(max_steps, dtype=bool)
     observation = env.reset(plan.config_seed)
+    frames: np.ndarray | None = None
     length = 0
     for step in range(max_steps):
+        if camera:
+            frame = env.render_frame()
+            if frames is None:
+                frames = np.empty((max_steps, *frame.shape), dtype=np.uint8)
+            frames[step] = frame
         expert = np.clip(np.asarray(env.expert_action(observation), dtype=np.float64), low, high)
         if plan.random_policy or (quality.epsilon and rng.random() < quality.epsilon):
             action = rng.uniform(low, high)
@@ -219,6 +275,7 @@ def rollout(env: TaskEnv, plan: EpisodePlan, quality: Quality, max_steps: int, s
             "config_seed": plan.config_seed,
             "policy": "random" if plan.random_policy else "expert",
         },
+        images={} if frames is None else {camera: frames[:length]},
     )
 
 
@@ -227,28 +284,38 @@ def rollout(env: TaskEnv, plan: EpisodePlan, quality: Quality, max_steps: int, s
 _worker_state: dict = {}
 
 
-def _init_worker(env_name: str, quality: Quality, max_steps: int, stop_on_success: bool) -> None:
+def _init_worker(
+    env_name: str, quality: Quality, max_steps: int, stop_on_success: bool, cameras: dict[str, int]
+) -> None:
     # One simulator thread per process: several 1-thread processes beat one threaded one.
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = "1"
     _worker_state.update(
-        family=get_family(env_name), envs={}, quality=quality, max_steps=max_steps, stop_on_success=stop_on_success
+        family=get_family(env_name),
+        envs={},
+        quality=quality,
+        max_steps=max_steps,
+        stop_on_success=stop_on_success,
+        cameras=cameras,
     )
 
 
 def _run_plan(plan: EpisodePlan) -> Episode:
     state = _worker_state
+    camera, size = next(iter(state["cameras"].items()), ("", 0))
     env = state["envs"].get(plan.task)
     if env is None:
         env = state["envs"][plan.task] = state["family"].make(plan.task)
-    return rollout(env, plan, state["quality"], state["max_steps"], state["stop_on_success"])
+        if camera:
+            env.enable_camera(camera, size)  # in this (worker) process: one renderer each
+    return rollout(env, plan, state["quality"], state["max_steps"], state["stop_on_success"], camera)
 
 
 class _Runner:
     """Runs episode plans in order, in this process or on a pool of worker processes."""
 
-    def __init__(self, spec: GenerationSpec, max_steps: int, workers: int) -> None:
-        args = (spec.env, spec.quality, max_steps, spec.stop_on_success)
+    def __init__(self, spec: GenerationSpec, max_steps: int, workers: int, cameras: dict[str, int]) -> None:
+        args = (spec.env, spec.quality, max_steps, spec.stop_on_success, cameras)
         self.workers = workers
         if workers > 1:
             # Workers only run the simulator: forking (Linux) skips re-importing it in
@@ -305,18 +372,20 @@ def generate(
     max_steps = spec.max_steps or env_spec.max_steps
     all_tasks = sorted({t for tasks in tasks_by_split.values() for t in tasks}, key=_task_order(tasks_by_split))
     targets = _EpisodeTargets(spec, tasks_by_split)
-    check_amount(env_spec, *_largest_amount(spec, tasks_by_split, targets, max_steps), out)
-    provenance = _provenance(spec, family.versions(), env_spec, tasks_by_split, max_steps)
+    cameras = spec.cameras(family)
+    check_amount(env_spec, *_largest_amount(spec, tasks_by_split, targets, max_steps), out, cameras)
+    image = _image_provenance(spec.env, cameras)
+    provenance = _provenance(spec, family.versions(), env_spec, tasks_by_split, max_steps, image)
 
     started = time.perf_counter()
     counts = {split: 0 for split in tasks_by_split}
     per_task: dict[str, list[int]] = {task: [0, 0] for task in all_tasks}
     totals = {"episodes": 0, "transitions": 0, "successes": 0, "attempted": 0}
-    runner = _Runner(spec, max_steps, workers)
+    runner = _Runner(spec, max_steps, workers, cameras)
     try:
         with DatasetWriter(
             out,
-            features=frame_features(env_spec.state_names, env_spec.action_names),
+            features=frame_features(env_spec.state_names, env_spec.action_names, cameras=cameras),
             tasks=all_tasks,
             fps=env_spec.fps,
             robot_type=env_spec.robot_type,
@@ -349,15 +418,17 @@ def generate(
 
 
 def default_out(spec: GenerationSpec) -> Path:
-    """``data/ENV-TASKS-AMOUNT-sSEED``, AMOUNT naming what the folder will hold: every
-    episode ('207ep': train, validation and held-out-task episodes together) or, when
-    the amount is set by transitions, the training frames asked for ('5000fr')."""
+    """``data/ENV-TASKS-AMOUNT-sSEED[-CAMERASIZE]``, AMOUNT naming what the folder will hold:
+    every episode ('207ep': train, validation and held-out-task episodes together) or, when
+    the amount is set by transitions, the training frames asked for ('5000fr'); with a
+    camera, its name and image size ('-top64')."""
     if spec.episodes is None:
         amount = f"{spec.transitions}fr"
     else:
         tasks_by_split = task_split(spec, get_family(spec.env).task_names(spec.tasks))
         amount = f"{_EpisodeTargets(spec, tasks_by_split).expected()}ep"
-    return Path("data") / f"{spec.env}-{spec.tasks.replace(',', '+')}-{amount}-s{spec.seed}"
+    images = "".join(f"-{camera}{size}" for camera, size in spec.cameras(get_family(spec.env)).items())
+    return Path("data") / f"{spec.env}-{spec.tasks.replace(',', '+')}-{amount}-s{spec.seed}{images}"
 
 
 def _largest_amount(spec, tasks_by_split, targets: _EpisodeTargets, max_steps: int) -> tuple[int, int]:
@@ -431,8 +502,22 @@ def _task_order(tasks_by_split: dict[str, list[str]]):
     return order.index
 
 
-def _provenance(spec, versions, env_spec: EnvSpec, tasks_by_split, max_steps) -> dict:
-    """How the data was made: enough to regenerate it byte for byte."""
+def _image_provenance(env: str, cameras: dict[str, int]) -> dict:
+    """``{"camera", "size", "backend"}`` of the recorded frames ({} without a camera), once
+    a renderer has started in this process (BadInputError naming the backend and the
+    package to install when none starts), before any worker does."""
+    if not cameras:
+        return {}
+    from roboscale.data.envs.render import check_renderer
+
+    camera, size = next(iter(cameras.items()))
+    return {"camera": camera, "size": size, "backend": check_renderer(env, camera, size)}
+
+
+def _provenance(spec, versions, env_spec: EnvSpec, tasks_by_split, max_steps, image: dict) -> dict:
+    """How the data was made: enough to regenerate it byte for byte (and, with images,
+    the camera and size evaluation renders with)."""
+    image_entry = {"image": image} if image else {}
     return {
         "generator": "roboscale data generate",
         "roboscale_version": __version__,
@@ -442,4 +527,5 @@ def _provenance(spec, versions, env_spec: EnvSpec, tasks_by_split, max_steps) ->
         "max_steps": max_steps,
         "fps": env_spec.fps,
         "quality": spec.quality.describe(),
+        **image_entry,
     }

@@ -6,6 +6,11 @@ quantiles, per dimension. Aggregation needs only the per-episode numbers, so a
 dataset of any size is summarised without holding its frames in memory. As in
 LeRobot, dataset quantiles are the count-weighted mean of episode quantiles (an
 approximation; min, max, mean, std and count are exact).
+
+Image features get LeRobot's image statistics: per channel, pixel values scaled to
+[0, 1], every statistic of shape (C, 1, 1), computed on a deterministic subsample of
+each episode's frames (LeRobot's: every frame of episodes up to 100 frames, then
+about frames^0.75 evenly spaced ones); ``count`` is the number of frames sampled.
 """
 
 from __future__ import annotations
@@ -54,6 +59,56 @@ def rank_quantiles(x: np.ndarray) -> Stats:
     for name, q in QUANTILES.items():
         rank = min(max(int(np.ceil(q * frames)), 1), frames)
         out[name] = ordered[rank - 1]
+    return out
+
+
+IMAGE_SAMPLES_MIN = 100
+IMAGE_SAMPLES_MAX = 10_000
+IMAGE_SAMPLES_POWER = 0.75
+DOWNSAMPLE_ABOVE = 300
+"""Images at least this many pixels on a side are strided down to about 150 for stats (LeRobot's rule)."""
+DOWNSAMPLE_TARGET = 150
+
+
+def image_sample_indices(frames: int) -> np.ndarray:
+    """Which of an episode's ``frames`` the image statistics use: LeRobot's evenly spaced
+    subsample (all of them up to 100 frames; 177 of 1,000; at most 10,000)."""
+    wanted = min(frames, IMAGE_SAMPLES_MIN)
+    samples = max(wanted, min(int(frames**IMAGE_SAMPLES_POWER), IMAGE_SAMPLES_MAX))
+    return np.round(np.linspace(0, frames - 1, samples)).astype(np.int64)
+
+
+def image_episode_stats(frames: np.ndarray) -> Stats:
+    """Statistics of one episode's frames, (frames, H, W, C) uint8: per channel, pixel
+    values / 255, each of shape (C, 1, 1), over the frames of :func:`image_sample_indices`.
+    Quantiles are exact ranks over the sampled pixels (as in :func:`rank_quantiles`)."""
+    sampled = frames[image_sample_indices(len(frames))]
+    height, width = sampled.shape[1:3]
+    if max(height, width) >= DOWNSAMPLE_ABOVE:
+        stride = max(height, width) // DOWNSAMPLE_TARGET
+        sampled = sampled[:, ::stride, ::stride]
+    channels = sampled.shape[-1]
+    pixels = sampled.reshape(-1, channels)
+    as_float = pixels.astype(np.float64)
+    out: Stats = {
+        "min": pixels.min(axis=0).astype(np.float64),
+        "max": pixels.max(axis=0).astype(np.float64),
+        "mean": as_float.mean(axis=0),
+        "std": as_float.std(axis=0),
+    }
+    out.update(_uint8_rank_quantiles(pixels))
+    shaped = {name: (values / 255.0).reshape(channels, 1, 1) for name, values in out.items()}
+    return {**shaped, "count": np.array([len(sampled)], dtype=np.int64)}
+
+
+def _uint8_rank_quantiles(pixels: np.ndarray) -> Stats:
+    """:func:`rank_quantiles` of (pixels, channels) uint8 values, by counting (no sort)."""
+    total = len(pixels)
+    cumulative = np.stack([np.cumsum(np.bincount(pixels[:, c], minlength=256)) for c in range(pixels.shape[1])])
+    out = {}
+    for name, q in QUANTILES.items():
+        rank = min(max(int(np.ceil(q * total)), 1), total)
+        out[name] = np.array([np.searchsorted(row, rank) for row in cumulative], dtype=np.float64)
     return out
 
 

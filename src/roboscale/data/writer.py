@@ -31,16 +31,20 @@ from roboscale.data.layout import (
     TASKS_PATH,
     Feature,
     arrow_schema,
+    camera_of,
     data_file,
+    encode_png,
     episodes_file,
     write_json,
 )
-from roboscale.data.stats import Stats, StatsAccumulator, episode_stats, stats_to_json
+from roboscale.data.stats import Stats, StatsAccumulator, episode_stats, image_episode_stats, stats_to_json
 from roboscale.errors import BadInputError
 from roboscale.files import require_writable_folder
 
 ROWS_PER_GROUP = 65536
 """Parquet row-group size (frames): fixed, so files are byte-identical across runs."""
+IMAGE_ROWS_PER_GROUP = 1000
+"""Row-group size of datasets with image features (PNG bytes make rows ~100x larger)."""
 
 EPISODES_PER_GROUP = 512
 
@@ -62,6 +66,8 @@ class Episode:
     """(frames, action dims) float32: what the scripted expert proposed."""
     extra: dict = field(default_factory=dict)
     """Episode-level metadata (policy, initial configuration, seed), stored in meta/episodes."""
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    """Camera name -> (frames, H, W, C) uint8: the frame seen before each action."""
 
     @property
     def length(self) -> int:
@@ -144,6 +150,7 @@ class DatasetWriter:
         self.root = Path(root)
         self.features = features
         self.schema = arrow_schema(features)
+        self.rows_per_group = IMAGE_ROWS_PER_GROUP if any(f.is_image for f in features) else ROWS_PER_GROUP
         self.tasks = list(tasks)
         self.task_index = {task: i for i, task in enumerate(self.tasks)}
         self.fps = fps
@@ -195,12 +202,16 @@ class DatasetWriter:
         episode_index = len(self.split_of_episode)
         if self.split_of_episode and split != self.split_of_episode[-1] and split in self.split_of_episode:
             raise ValueError(f"split {split!r} is not contiguous: episodes of one split must be written together")
+        images = self._episode_images(episode, episode_index)
         columns = self._frame_columns(episode, episode_index)
+        known = known_stats or {}
+        stats = {name: known[name] if name in known else episode_stats(values) for name, values in columns.items()}
+        for name, frames in images.items():
+            stats[name] = known[name] if name in known else image_episode_stats(frames)
+            columns[name] = np.array([encode_png(frame) for frame in frames], dtype=object)
         if self.file_bytes >= self.file_bytes_limit:
             self._roll_file()
         self._buffer(columns)
-        known = known_stats or {}
-        stats = {name: known[name] if name in known else episode_stats(values) for name, values in columns.items()}
         for name, accumulator in self.feature_stats.items():
             accumulator.add(stats[name])
         self._add_episode_row(episode, episode_index, split, stats)
@@ -227,6 +238,8 @@ class DatasetWriter:
         }
         out = {}
         for feature in self.features:
+            if feature.is_image:
+                continue
             values = columns.get(feature.name)
             if values is None:
                 raise ValueError(f"episode has no values for feature {feature.name!r}")
@@ -239,11 +252,28 @@ class DatasetWriter:
             out[feature.name] = values
         return out
 
+    def _episode_images(self, episode: Episode, episode_index: int) -> dict[str, np.ndarray]:
+        """The episode's frames of each image feature, checked against the feature's shape
+        (BadInputError naming the feature, the episode and the first frame that differs)."""
+        out = {}
+        where = f"episode {episode_index} (task {episode.task!r})"
+        for feature in self.features:
+            if not feature.is_image:
+                continue
+            frames = episode.images.get(camera_of(feature.name))
+            if frames is None:
+                raise BadInputError(
+                    f"{where} has no frames of camera {camera_of(feature.name)!r} for {feature.name}: "
+                    f"it has {', '.join(episode.images) or 'no cameras'}"
+                )
+            out[feature.name] = _checked_frames(frames, feature, episode.length, where)
+        return out
+
     def _buffer(self, columns: dict[str, np.ndarray]) -> None:
         self.pending.append(columns)
         self.pending_rows += len(columns["index"])
-        self.file_bytes += sum(v.nbytes for v in columns.values())
-        if self.pending_rows >= ROWS_PER_GROUP:
+        self.file_bytes += sum(_stored_bytes(v) for v in columns.values())
+        if self.pending_rows >= self.rows_per_group:
             self._flush_frames()
 
     def _flush_frames(self) -> None:
@@ -252,7 +282,9 @@ class DatasetWriter:
         arrays = []
         for feature in self.features:
             values = np.concatenate([part[feature.name] for part in self.pending])
-            if feature.is_vector:
+            if feature.is_image:
+                arrays.append(_image_array(values, np.concatenate([part["frame_index"] for part in self.pending])))
+            elif feature.is_vector:
                 flat = pa.array(values.reshape(-1), type=feature.arrow_type().value_type)
                 arrays.append(pa.FixedSizeListArray.from_arrays(flat, feature.size))
             else:
@@ -262,7 +294,7 @@ class DatasetWriter:
             path = data_file(self.work, self.file_index // CHUNKS_SIZE, self.file_index % CHUNKS_SIZE)
             path.parent.mkdir(parents=True, exist_ok=True)
             self.frame_writer = pq.ParquetWriter(path, self.schema)
-        self.frame_writer.write_table(table, row_group_size=ROWS_PER_GROUP)
+        self.frame_writer.write_table(table, row_group_size=self.rows_per_group)
         self.pending, self.pending_rows = [], 0
 
     def _roll_file(self) -> None:
@@ -285,7 +317,9 @@ class DatasetWriter:
         }
         for feature in self.features:
             for stat in STAT_NAMES:
-                row[f"stats/{feature.name}/{stat}"] = stats[feature.name][stat]
+                value = stats[feature.name][stat]
+                # Arrow converts 1-d arrays only: image stats (C, 1, 1) go in as nested lists, as LeRobot writes them.
+                row[f"stats/{feature.name}/{stat}"] = value.tolist() if np.ndim(value) > 1 else value
         row["meta/episodes/chunk_index"] = 0
         row["meta/episodes/file_index"] = 0
         row["split"] = split
@@ -371,3 +405,37 @@ class DatasetWriter:
         else:
             self.root.parent.mkdir(parents=True, exist_ok=True)
             os.rename(self.work, self.root)
+
+
+def _checked_frames(frames, feature: Feature, length: int, where: str) -> np.ndarray:
+    """``frames`` as a (length, H, W, C) uint8 array matching ``feature``'s shape, or a
+    BadInputError naming the feature, the episode and the first frame that does not."""
+    expected = tuple(feature.shape)
+    if len(frames) != length:
+        raise BadInputError(f"{where}: {feature.name} has {len(frames)} frames but the episode has {length} steps")
+    for row, frame in enumerate(frames):
+        shape = tuple(np.shape(frame))
+        if shape != expected:
+            raise BadInputError(
+                f"{where}, frame {row}: {feature.name} is {'x'.join(map(str, shape))} but the dataset's images are "
+                f"{'x'.join(map(str, expected))} (height x width x channels): every image of one camera needs "
+                "the same size and channels"
+            )
+        if isinstance(frames, np.ndarray):
+            break  # one stacked array: every frame has the first one's shape
+    array = np.asarray(frames)
+    if array.dtype != np.uint8:
+        raise BadInputError(f"{where}: {feature.name} frames are {array.dtype}, expected uint8 pixel values 0-255")
+    return array
+
+
+def _stored_bytes(values: np.ndarray) -> int:
+    """Bytes a column takes: its array, or the encoded images of an object array."""
+    return sum(len(item) for item in values) if values.dtype == object else values.nbytes
+
+
+def _image_array(encoded: np.ndarray, frame_index: np.ndarray) -> pa.StructArray:
+    """PNG bytes as HF `datasets` stores an embedded Image: ``bytes`` and the file name
+    LeRobot gives the frame (``frame-000012.png``)."""
+    paths = pa.array([f"frame-{int(i):06d}.png" for i in frame_index], type=pa.string())
+    return pa.StructArray.from_arrays([pa.array(list(encoded), type=pa.binary()), paths], names=["bytes", "path"])

@@ -1,7 +1,9 @@
 """One decoder-only transformer for world models (``wm``) and behaviour cloning (``bc``).
 
-A sequence holds ``context_steps`` timesteps; each timestep is ``state_tokens``
-state slots followed by ``action_tokens`` action slots (see
+A sequence holds ``context_steps`` timesteps; each timestep is ``image_tokens``
+image slots (a camera frame, only when the model sees images: see
+:mod:`roboscale.models.image_stream`), ``state_tokens`` state slots (none for a
+model that sees the image alone), then ``action_tokens`` action slots (see
 :mod:`roboscale.tokenize`). A slot carries ``group`` values: bin indices, embedded
 by summing a shared bin table (RT-style, one table for all dimensions), or
 normalised floats, embedded linearly. Learned embeddings mark the slot, the
@@ -9,7 +11,9 @@ timestep and the task. The model predicts every slot from the slots before it;
 the task picks which predictions are trained:
 
 - ``bc``: the action slots of every timestep (given states, past actions, task);
-- ``wm``: the state slots of every timestep after the first (the next observation).
+- ``wm``: the state slots of every timestep after the first (the next observation);
+  with images, the image slots of every timestep after the first (state slots are
+  then inputs only).
 
 Discrete slots are predicted with a shared ``d_model -> bins`` head (one
 categorical per dimension, told apart by a per-position query added to the hidden
@@ -71,6 +75,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from roboscale.models.image_stream import (
+    ImageEmbedding,
+    image_head,
+    image_projection_flops,
+    next_frame_inputs,
+)
+from roboscale.models.layers import (  # kept importable from here
+    SlotEmbedding,
+    SlotHead,
+    StackedEmbedding,
+    StackedLayerNorm,
+    StackedLinear,
+)
 from roboscale.models.settings import (
     LADDER_WIDTHS,
     PARAMETRIZATIONS,
@@ -123,17 +140,37 @@ class ModelConfig:
     """muP's reference width: at d_model = base_width muP's init and learning rates are standard's."""
     wm_target: str = "absolute"
     """What the wm task predicts of each next state slot: absolute or delta (see :func:`wm_target_slots`)."""
+    image_tokens: int = 0
+    """Image slots per timestep (tokens per frame); 0: the model sees no images."""
+    image_group: int = 0
+    """Values per image slot: 1 for vq codes, P x P x C for patches."""
+    image_bins: int = 0
+    """Codebook size K of vq image tokens; 0 = continuous patches."""
 
     def __post_init__(self) -> None:
         check_width(self.d_model, self.n_layer, self.n_head)
         check_parametrization(self.parametrization, self.base_width)
-        for name in ("n_layer", "d_model", "n_head", "context_steps", "state_tokens", "action_tokens", "n_tasks"):
+        for name in ("n_layer", "d_model", "n_head", "context_steps", "action_tokens", "n_tasks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
+        for name in ("state_tokens", "image_tokens", "image_group", "image_bins"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)}: must be >= 0")
+        if self.observation_tokens < 1:
+            raise ValueError("state_tokens=0 and image_tokens=0: a model must observe a state or an image")
+        if self.image_tokens and (self.image_group < 1 or (self.image_bins and self.image_group != 1)):
+            raise ValueError(f"image_group={self.image_group}: 1 for vq codes, P*P*C for patches")
+        if self.image_tokens and self.wm_target != "absolute":
+            raise ValueError(f"wm_target={self.wm_target}: a world model on images predicts absolute image tokens")
+
+    @property
+    def observation_tokens(self) -> int:
+        """Slots per timestep before the actions: image, then state."""
+        return self.image_tokens + self.state_tokens
 
     @property
     def slots_per_step(self) -> int:
-        return self.state_tokens + self.action_tokens
+        return self.image_tokens + self.state_tokens + self.action_tokens
 
     @property
     def sequence_length(self) -> int:
@@ -146,129 +183,14 @@ class ModelConfig:
         return self.d_model / self.base_width if self.parametrization == "mup" else 1.0
 
     def to_dict(self) -> dict:
-        """Every field, but the parametrisation's only when it is not the default (records
-        of standard models stay as they were)."""
+        """Every field, but the parametrisation's only when it is not the default and the
+        image stream's only when there is one (records of standard state models stay as they were)."""
         out = asdict(self)
         if self.parametrization == "standard" and self.base_width == 32:
             del out["parametrization"], out["base_width"]
+        if self.image_tokens == 0:
+            del out["image_tokens"], out["image_group"], out["image_bins"]
         return out
-
-
-def _per_model(parameter: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A (K, ..., d) parameter viewed to broadcast against ``like`` (K, *, d)."""
-    return parameter.view(parameter.shape[0], *([1] * (like.dim() - parameter.dim())), *parameter.shape[1:])
-
-
-class StackedLinear(nn.Module):
-    """K independent linear maps, (K, *, in_features) -> (K, *, out_features)."""
-
-    def __init__(self, n_models: int, in_features: int, out_features: int, bias: bool = True) -> None:
-        super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        self.weight = nn.Parameter(torch.zeros(n_models, out_features, in_features))
-        self.bias = nn.Parameter(torch.zeros(n_models, out_features)) if bias else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(x.shape[0], -1, self.in_features)
-        weight = self.weight.transpose(1, 2)
-        if self.bias is None:
-            out = torch.bmm(rows, weight)
-        else:
-            out = torch.baddbmm(self.bias[:, None, :], rows, weight)
-        return out.view(*x.shape[:-1], self.out_features)
-
-
-class StackedLayerNorm(nn.Module):
-    """K LayerNorms over the last dimension, (K, *, d) -> (K, *, d)."""
-
-    def __init__(self, n_models: int, d_model: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(n_models, d_model))
-        self.bias = nn.Parameter(torch.zeros(n_models, d_model))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        normalised = F.layer_norm(x, x.shape[-1:])
-        return normalised * _per_model(self.weight, x) + _per_model(self.bias, x)
-
-
-class StackedEmbedding(nn.Module):
-    """K lookup tables of ``rows`` vectors: ids (K, *) -> (K, *, d)."""
-
-    def __init__(self, n_models: int, rows: int, d_model: int) -> None:
-        super().__init__()
-        self.rows = rows
-        self.weight = nn.Parameter(torch.zeros(n_models, rows, d_model))
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        n_models = self.weight.shape[0]
-        offsets = torch.arange(n_models, device=ids.device).view(n_models, *([1] * (ids.dim() - 1))) * self.rows
-        return F.embedding(ids + offsets, self.weight.view(n_models * self.rows, -1))
-
-
-class SlotEmbedding(nn.Module):
-    """Embeds one stream's slots, (K, B, steps, tokens, group) -> (K, B, steps, tokens, d_model)."""
-
-    def __init__(self, n_models: int, group: int, bins: int, d_model: int) -> None:
-        super().__init__()
-        self.discrete = bins > 0
-        if self.discrete:
-            self.padding_id = bins
-            self.table = StackedEmbedding(n_models, bins + 1, d_model)  # shared over dimensions; last row: padding
-            self.position = nn.Parameter(torch.zeros(n_models, group, d_model))  # which dimension of the slot
-        else:
-            self.project = StackedLinear(n_models, group, d_model)  # padded dimensions are zeros
-
-    def forward(self, slots: torch.Tensor) -> torch.Tensor:
-        if self.discrete:
-            real = (slots != self.padding_id)[..., None]
-            return ((self.table(slots) + _per_model(self.position, real)) * real).sum(dim=-2)
-        return self.project(slots)
-
-
-class SlotHead(nn.Module):
-    """Predicts one stream's slots from hidden states: logits (…, group, bins) or values (…, group)."""
-
-    def __init__(self, n_models: int, group: int, bins: int, d_model: int, output_multiplier: float = 1.0) -> None:
-        super().__init__()
-        self.n_models = n_models
-        self.output_multiplier = output_multiplier
-        """Scales the hidden state the head reads (muP: base_width / d_model)."""
-        self.discrete = bins > 0
-        if self.discrete:
-            self.query = nn.Parameter(torch.zeros(n_models, group, d_model))  # which dimension is asked for
-            self.out = StackedLinear(n_models, d_model, bins, bias=False)
-        else:
-            self.out = StackedLinear(n_models, d_model, group)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Predictions from hidden states (K*B, *, d_model), the models' rows model-major."""
-        stacked = hidden.reshape(self.n_models, -1, *hidden.shape[1:])
-        return self.predict(stacked).flatten(0, 1)
-
-    def predict(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Predictions from stacked hidden states (K, *, d_model)."""
-        if self.discrete:
-            hidden = hidden[..., None, :] + _per_model(self.query, hidden[..., None, :])
-        if self.output_multiplier != 1.0:
-            hidden = hidden * self.output_multiplier
-        return self.out(hidden)
-
-    def loss(
-        self, hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, per_window: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per model (K,): the sum of per-dimension losses over ``mask`` and the number of
-        dimensions counted; ``hidden`` (K, B, *, d_model), ``target`` and ``mask`` (K, B, *, group).
-        ``per_window``: one sum per model and window instead, shape (K, B)."""
-        prediction = self.predict(hidden)
-        if self.discrete:
-            classes = prediction.shape[-1]
-            labels = target.clamp_max(classes - 1)  # pad ids sit beyond the classes; masked below
-            per_dim = F.cross_entropy(prediction.flatten(0, -2), labels.flatten(), reduction="none")
-            per_dim = per_dim.view(target.shape)
-        else:
-            per_dim = (prediction - target) ** 2
-        kept = 2 if per_window else 1
-        return (per_dim * mask).flatten(kept).sum(dim=kept), mask.flatten(kept).sum(dim=kept)
 
 
 def attention_scale(head_width: int, mup: bool) -> float | None:
@@ -399,7 +321,14 @@ class SequenceModel(nn.Module):
         self.config = config
         self.n_models = k = len(seeds)
         c = config
-        self.state_embedding = SlotEmbedding(k, c.state_group, c.state_bins, c.d_model)
+        readout = 1.0 / c.width_multiplier
+        # Streams that are absent have no modules: a state-only model has exactly the
+        # parameters (and, for a seed, the bytes) it had before images existed.
+        self.image_embedding = self.image_head = None
+        if c.image_tokens:
+            self.image_embedding = ImageEmbedding(k, c.image_group, c.image_bins, c.d_model)
+            self.image_head = image_head(k, c.image_group, c.image_bins, c.d_model, readout)
+        self.state_embedding = SlotEmbedding(k, c.state_group, c.state_bins, c.d_model) if c.state_tokens else None
         self.action_embedding = SlotEmbedding(k, c.action_group, c.action_bins, c.d_model)
         self.slot_embedding = nn.Parameter(torch.zeros(k, c.slots_per_step, c.d_model))
         self.time_embedding = nn.Parameter(torch.zeros(k, c.context_steps, c.d_model))
@@ -407,8 +336,7 @@ class SequenceModel(nn.Module):
         mup = c.parametrization == "mup"
         self.blocks = nn.ModuleList(Block(k, c.d_model, c.n_head, c.mlp_ratio, mup) for _ in range(c.n_layer))
         self.ln_final = StackedLayerNorm(k, c.d_model)
-        readout = 1.0 / c.width_multiplier
-        self.state_head = SlotHead(k, c.state_group, c.state_bins, c.d_model, readout)
+        self.state_head = SlotHead(k, c.state_group, c.state_bins, c.d_model, readout) if c.state_tokens else None
         self.action_head = SlotHead(k, c.action_group, c.action_bins, c.d_model, readout)
         self._init_weights(list(seeds))
 
@@ -437,7 +365,7 @@ class SequenceModel(nn.Module):
                         std = residual_std if residual else hidden_std if is_hidden_matrix(name) else 0.02
                         parameter[k].normal_(mean=0.0, std=std, generator=generator)
             for embedding in (self.state_embedding, self.action_embedding):
-                if embedding.discrete:
+                if embedding is not None and embedding.discrete:
                     embedding.table.weight[:, embedding.padding_id].zero_()
 
     def hidden_matrices(self) -> list[str]:
@@ -450,12 +378,35 @@ class SequenceModel(nn.Module):
         """(K*B, ...) model-major rows -> (K, B, ...)."""
         return tensor.view(self.n_models, -1, *tensor.shape[1:])
 
-    def hidden(self, states: torch.Tensor, actions: torch.Tensor, tasks: torch.Tensor) -> torch.Tensor:
+    def _streams(
+        self, states: torch.Tensor | None, actions: torch.Tensor, images: torch.Tensor | None
+    ) -> list[tuple[nn.Module, torch.Tensor, int]]:
+        """The streams of a timestep in slot order (image, state, action), those the model
+        has: (embedding, slots (K*B, steps, tokens, group), tokens per step)."""
+        c = self.config
+        streams = []
+        if c.image_tokens:
+            if images is None:
+                raise ValueError("this model sees images: pass images= (K*B, steps, image_tokens, image_group)")
+            streams.append((self.image_embedding, images, c.image_tokens))
+        if c.state_tokens:
+            streams.append((self.state_embedding, states, c.state_tokens))
+        streams.append((self.action_embedding, actions, c.action_tokens))
+        return streams
+
+    def hidden(
+        self,
+        states: torch.Tensor | None,
+        actions: torch.Tensor,
+        tasks: torch.Tensor,
+        images: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Stacked hidden states (K, B, sequence_length, d_model) for slots ``states``
-        (K*B, steps, state_tokens, state_group), ``actions`` likewise and task ids (K*B,)."""
-        slots = torch.cat(
-            [self.state_embedding(self._stacked(states)), self.action_embedding(self._stacked(actions))], dim=3
-        )
+        (K*B, steps, state_tokens, state_group), ``actions`` likewise, task ids (K*B,) and,
+        for a model that sees images, ``images`` (K*B, steps, image_tokens, image_group)
+        (``states`` is then None when the model sees no state)."""
+        streams = self._streams(states, actions, images)
+        slots = torch.cat([embedding(self._stacked(values)) for embedding, values, _ in streams], dim=3)
         steps = slots.shape[2]
         x = (
             slots
@@ -468,11 +419,17 @@ class SequenceModel(nn.Module):
             x = block(x)
         return self.ln_final(x)
 
-    def forward(self, states: torch.Tensor, actions: torch.Tensor, tasks: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        states: torch.Tensor | None,
+        actions: torch.Tensor,
+        tasks: torch.Tensor,
+        images: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Hidden states (K*B, sequence_length, d_model), rows model-major, for slots
         ``states`` (K*B, steps, state_tokens, state_group), ``actions`` likewise,
-        and task ids (K*B,)."""
-        return self.hidden(states, actions, tasks).flatten(0, 1)
+        task ids (K*B,) and ``images`` as in :meth:`hidden`."""
+        return self.hidden(states, actions, tasks, images).flatten(0, 1)
 
     # -- decoding with a key-value cache -----------------------------------------------
     def start_cache(self, tasks: torch.Tensor) -> KVCache:
@@ -488,16 +445,17 @@ class SequenceModel(nn.Module):
     def extend(
         self,
         cache: KVCache,
-        states: torch.Tensor,
+        states: torch.Tensor | None,
         actions: torch.Tensor,
         tokens: int,
         read: torch.Tensor | None = None,
+        images: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Feed each row's next ``tokens`` tokens and return their final hidden states
         (K*B, tokens, d_model), equal to those of :meth:`forward` on the whole window.
 
-        ``states`` (K*B, steps, state_tokens, state_group) and ``actions`` likewise hold
-        each row's window as in :meth:`forward`; the tokens fed are those at flat
+        ``states`` (K*B, steps, state_tokens, state_group), ``actions`` likewise and
+        ``images`` (for a model that sees images) hold each row's window as in :meth:`forward`; the tokens fed are those at flat
         positions ``cache.lengths .. + tokens`` (which must lie inside ``steps``), each
         embedded at its own slot and timestep. The cache's lengths advance by ``tokens``.
         ``read`` (K*B,): return only the hidden state of new token ``read[r]`` of each row,
@@ -506,14 +464,15 @@ class SequenceModel(nn.Module):
         c = self.config
         positions = cache.lengths[:, None] + torch.arange(tokens, device=cache.lengths.device)
         furthest = int(positions.max()) + 1 if tokens else 0
-        if tokens < 1 or furthest > states.shape[1] * c.slots_per_step:
+        steps = actions.shape[1]
+        if tokens < 1 or furthest > steps * c.slots_per_step:
             raise ValueError(
                 f"extend by {tokens} tokens: must be >= 1 and end inside the window given"
-                f" ({states.shape[1]} steps of {c.slots_per_step} slots; furthest position {furthest})"
+                f" ({steps} steps of {c.slots_per_step} slots; furthest position {furthest})"
             )
         # From an empty cache, plain causal attention (SDPA then skips the masked half).
         mask = _sees(positions, furthest) if bool(cache.lengths.any()) else None
-        x = self._embed_at(positions, states, actions, cache.tasks)
+        x = self._embed_at(positions, self._streams(states, actions, images), cache.tasks)
         last = len(self.blocks) - 1
         for layer, block in enumerate(self.blocks):
             view = CachedLayer(cache.keys[layer], cache.values[layer], positions, mask, furthest)
@@ -525,21 +484,21 @@ class SequenceModel(nn.Module):
         return self.ln_final(x).flatten(0, 1)
 
     def _embed_at(
-        self, positions: torch.Tensor, states: torch.Tensor, actions: torch.Tensor, tasks: torch.Tensor
+        self, positions: torch.Tensor, streams: list[tuple[nn.Module, torch.Tensor, int]], tasks: torch.Tensor
     ) -> torch.Tensor:
         """Input embeddings (K, B, T, d_model) of the tokens at flat ``positions`` (K*B, T) of
-        the windows ``states``/``actions``, summed in :meth:`hidden`'s order."""
+        the windows of ``streams`` (see :meth:`_streams`), summed in :meth:`hidden`'s order."""
         c = self.config
         step, slot = positions // c.slots_per_step, positions % c.slots_per_step
         rows = torch.arange(len(positions), device=positions.device)[:, None]
-        is_state = self._stacked(slot < c.state_tokens)[..., None]
-        state_values = states[rows, step, slot.clamp_max(c.state_tokens - 1)]
-        action_values = actions[rows, step, (slot - c.state_tokens).clamp_min(0)]
-        content = torch.where(
-            is_state,
-            self.state_embedding(self._stacked(state_values)),
-            self.action_embedding(self._stacked(action_values)),
-        )
+        # Every token is embedded as each stream's and the one of its own stream kept,
+        # last stream first (a state-only model: state where slot < state_tokens, else action).
+        content, first = None, c.slots_per_step
+        for embedding, values, tokens in reversed(streams):
+            first -= tokens
+            embedded = embedding(self._stacked(values[rows, step, (slot - first).clamp(0, tokens - 1)]))
+            inside = self._stacked(slot < first + tokens)[..., None]
+            content = embedded if content is None else torch.where(inside, embedded, content)
         model = torch.arange(self.n_models, device=positions.device)[:, None, None]
         return (
             content
@@ -563,19 +522,25 @@ class SequenceModel(nn.Module):
 
         ``batch``: ``states``/``actions`` slots (K*B, steps, tokens, group), ``tasks``
         (K*B,), ``valid`` (K*B, steps) frames inside the episode, and
-        ``state_mask``/``action_mask`` (tokens, group) real (unpadded) dimensions.
+        ``state_mask``/``action_mask`` (tokens, group) real (unpadded) dimensions; a model
+        that sees images also ``images`` (K*B, steps, image_tokens, image_group) and
+        ``image_mask`` (image_tokens, image_group), and ``states`` may be None when it sees no state.
         """
-        hidden = self.hidden(batch["states"], batch["actions"], batch["tasks"])
+        hidden = self.hidden(batch.get("states"), batch["actions"], batch["tasks"], batch.get("images"))
         c = self.config
         grid = hidden.view(*hidden.shape[:2], -1, c.slots_per_step, c.d_model)  # (K, B, steps, slots, d)
         valid = self._stacked(batch["valid"])
         if task == "bc":
             # Action slot j of step t is predicted at the slot just before it.
-            before = grid[:, :, :, c.state_tokens - 1 : c.slots_per_step - 1]
+            before = grid[:, :, :, c.observation_tokens - 1 : c.slots_per_step - 1]
             target, head, pad, frames = self._stacked(batch["actions"]), self.action_head, batch["action_mask"], valid
+        elif task == "wm" and c.image_tokens:
+            # The next frame's image slots; state slots beside them are inputs only.
+            before, target = next_frame_inputs(grid, c.image_tokens), self._stacked(batch["images"])[:, :, 1:]
+            head, pad, frames = self.image_head, batch["image_mask"], valid[:, :, 1:]
         elif task == "wm":
             # State slot 0 of step t+1 is predicted at the last slot of step t, slot j at slot j-1.
-            before = torch.cat([grid[:, :, :-1, -1:], grid[:, :, 1:, : c.state_tokens - 1]], dim=3)
+            before = next_frame_inputs(grid, c.state_tokens)
             target = wm_target_slots(self._stacked(batch["states"]), c.wm_target, c.state_bins)
             head, pad, frames = self.state_head, batch["state_mask"], valid[:, :, 1:]
             if c.wm_target == "delta":  # a change needs the step before it
@@ -591,13 +556,14 @@ class SequenceModel(nn.Module):
         embeddings), ``transformer`` (blocks and final norm), ``head`` (output
         layers), and ``total``, which they add up to."""
         groups = {
-            "embedding": [self.state_embedding, self.action_embedding, self.task_embedding],
+            "embedding": [self.image_embedding, self.state_embedding, self.action_embedding, self.task_embedding],
             "transformer": [self.blocks, self.ln_final],
-            "head": [self.state_head, self.action_head],
+            "head": [self.image_head, self.state_head, self.action_head],
         }
         k = self.n_models
         counts = {
-            name: sum(p.numel() for m in modules for p in m.parameters()) // k for name, modules in groups.items()
+            name: sum(p.numel() for m in modules if m is not None for p in m.parameters()) // k
+            for name, modules in groups.items()
         }
         counts["embedding"] += (self.slot_embedding.numel() + self.time_embedding.numel()) // k
         counts["total"] = sum(p.numel() for p in self.parameters()) // k
@@ -605,11 +571,20 @@ class SequenceModel(nn.Module):
         counts["non_embedding"] = counts["total"] - counts["embedding"]
         return counts
 
+    def trained_head(self, task: str) -> SlotHead:
+        """The head ``task`` trains: actions for bc; for wm the image head when the model
+        sees images, else the state head."""
+        if task == "bc":
+            return self.action_head
+        return self.image_head if self.config.image_tokens else self.state_head
+
     def predicted_dims_per_sequence(self, task: str) -> int:
         """Dimensions the head predicts in one full sequence (padding included)."""
         c = self.config
         if task == "bc":
             return c.context_steps * c.action_tokens * c.action_group
+        if c.image_tokens:
+            return (c.context_steps - 1) * c.image_tokens * c.image_group
         return (c.context_steps - 1) * c.state_tokens * c.state_group
 
     def flops_per_token(self, task: str, params: str = "exact", attention: bool = True) -> float:
@@ -621,7 +596,8 @@ class SequenceModel(nn.Module):
         - ``"exact"``: every matrix multiply as executed: the blocks' matrices per
           position, the heads only where they predict (``2 * d_model * bins`` per
           predicted dimension), continuous input projections per slot (forward and
-          weight gradient only); no FLOPs for embedding lookups. Equal to what
+          weight gradient only; image patches too); no FLOPs for embedding lookups
+          (state bins, vq image codes). Equal to what
           ``torch.utils.flop_counter`` measures for a training step;
         - ``"total"``: 6 x all parameters (Hoffmann et al.);
         - ``"non_embedding"``: 6 x parameters outside the embedding group (Kaplan et al.).
@@ -639,17 +615,18 @@ class SequenceModel(nn.Module):
         elif params == "exact":
             matrices = c.n_layer * (4 + 2 * c.mlp_ratio) * c.d_model**2  # qkv, out, mlp in/out
             forward = 2.0 * matrices * c.sequence_length
-            head = self.action_head if task == "bc" else self.state_head
+            head = self.trained_head(task)
             outputs = head.out.out_features if head.discrete else 1
             forward += 2.0 * c.d_model * outputs * self.predicted_dims_per_sequence(task)
             # Input projections of continuous slots: their input is data, so the
             # backward pass only forms the weight gradient (2x forward, not 3x).
-            projections = 0.0
+            image_tokens = c.image_tokens * c.context_steps
+            projections = image_projection_flops(c.image_group, c.image_bins, c.d_model, image_tokens)
             for embedding, tokens, group in (
                 (self.state_embedding, c.state_tokens, c.state_group),
                 (self.action_embedding, c.action_tokens, c.action_group),
             ):
-                if not embedding.discrete:
+                if embedding is not None and not embedding.discrete:
                     projections += 2.0 * group * c.d_model * tokens * c.context_steps
             per_token = (3.0 * forward + 2.0 * projections) / c.sequence_length
         else:

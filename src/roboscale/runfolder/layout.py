@@ -4,6 +4,7 @@ A run folder::
 
     config.json                 the TrainConfig, frozen when the run starts
     tokenizers.json             the fitted state and action tokenizers
+    image_tokenizer/            the fitted image tokenizer (image observations only)
     record.json                 the run record, rewritten at every evaluation point
     checkpoint/model.safetensors       weights (one model's slice of a stack)
     checkpoint/optimizer.safetensors   AdamW moments and step counts
@@ -21,6 +22,7 @@ from pathlib import Path
 
 CONFIG = "config.json"
 TOKENIZERS = "tokenizers.json"
+IMAGE_TOKENIZER = "image_tokenizer"
 RECORD = "record.json"
 CHECKPOINT = "checkpoint"
 EVAL = "eval"

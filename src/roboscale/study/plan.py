@@ -345,7 +345,7 @@ def _planned(
         axis=axis,
         level=level or {},
         task=config.task,
-        tokenizer=config.tokenizer,
+        tokenizer=factor_tokenizer(config),
         seed=config.seed,
         d_model=config.d_model,
         n_layer=size.model.model_config.n_layer,
@@ -364,10 +364,14 @@ def _planned(
 def _config(
     spec: StudySpec, dataset: str, task: str, tokenizer: str, width: int, budget: float, seed: int
 ) -> TrainConfig:
+    images = spec.sweep.observation != "state"
     return TrainConfig(
         data=dataset,
         task=task,
-        tokenizer=tokenizer,
+        tokenizer=spec.sweep.state_tokenizer if images else tokenizer,
+        observation=spec.sweep.observation,
+        image_tokenizer=tokenizer if images else "",
+        camera=spec.sweep.camera,
         action_tokenizer=spec.sweep.action_tokenizer or None,
         d_model=width,
         flops=float(budget),
@@ -384,6 +388,12 @@ def _config(
         parametrization=spec.train.parametrization,
         base_width=spec.train.base_width,
     )
+
+
+def factor_tokenizer(config: TrainConfig) -> str:
+    """The tokenizer a run stands for in its study (its group in every fit): the image
+    tokenizer when the run sees camera frames, else the state tokenizer."""
+    return config.image_tokenizer or config.tokenizer
 
 
 def _with(config: TrainConfig, **changes) -> TrainConfig:

@@ -155,9 +155,14 @@ def study_floors(plan: StudyPlan) -> tuple[dict, ...]:
     dataset = open_dataset(plan.dataset)
     action_tokenizer = plan.spec.sweep.action_tokenizer or None
     floors = []
+    images = plan.spec.sweep.observation != "state"
     for task, tokenizer in plan.ladder:
         try:
-            floor = known_floor(dataset, task, tokenizer, action_tokenizer=action_tokenizer)
+            if images and task == "wm":
+                floor = unknown("the entropy of the next camera frame's tokens is not known")
+            else:  # behaviour cloning's floor is the actions' whatever the model sees
+                state_tokenizer = plan.spec.sweep.state_tokenizer if images else tokenizer
+                floor = known_floor(dataset, task, state_tokenizer, action_tokenizer=action_tokenizer)
         except RoboscaleError as error:
             floor = unknown(f"not computed: {error}")
         floors.append({"task": task, "tokenizer": tokenizer, **floor.to_dict()})

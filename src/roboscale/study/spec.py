@@ -26,7 +26,11 @@ from pathlib import Path
 from roboscale.errors import BadInputError, check_seed
 from roboscale.models import WM_TARGETS, check_parametrization
 from roboscale.tokenize import TokenizerSpec
+from roboscale.tokenize.image_spec import ImageTokenizerSpec, is_image_tokenizer
 from roboscale.train import LADDER_WIDTHS, check_width
+
+OBSERVATIONS = ("state", "image", "image+state")
+"""What a study's models see of each timestep (``[sweep] observation``)."""
 
 DEFAULT_BUDGET_RANGE = (1e11, 1e12)
 """Compute budgets (FLOPs) spanned when a study gives neither budgets nor budget_range."""
@@ -47,7 +51,14 @@ class DataSection:
 class SweepSection:
     tasks: list[str] = field(default_factory=lambda: ["bc"])
     tokenizers: list[str] = field(default_factory=lambda: ["uniform:256"])
-    """State tokenizers (a study factor): uniform:BINS, quantile:BINS, continuous; @K tokens per observation."""
+    """The study's tokenizer factor: state tokenizers (uniform:BINS, quantile:BINS, continuous; @K tokens
+    per observation), or, when ``observation`` has images, image tokenizers (patch:P, vq:K@T)."""
+    observation: str = "state"
+    """What the models see of each timestep: state, image (camera frames only) or image+state."""
+    state_tokenizer: str = "uniform:256"
+    """The state tokenizer of every run when ``observation`` has images (image+state)."""
+    camera: str = ""
+    """The image feature's camera when the dataset has several (empty: its only one)."""
     action_tokenizer: str = ""
     """Action tokenizer for every run; empty: the state tokenizer's kind and bins."""
     widths: list[int] = field(default_factory=lambda: list(LADDER_WIDTHS[:7]))
@@ -367,6 +378,27 @@ def _check_data(spec: StudySpec, where: str) -> None:
         )
 
 
+def _check_observation(sweep: SweepSection, where: str) -> None:
+    """The tokenizer factor matches the observation: image tokenizers for images, state ones otherwise."""
+    if sweep.observation not in OBSERVATIONS:
+        raise BadInputError(f"{where}: [sweep] observation {sweep.observation!r}: choose {', '.join(OBSERVATIONS)}")
+    images = sweep.observation != "state"
+    for text in sweep.tokenizers:
+        if images and not is_image_tokenizer(text):
+            raise BadInputError(
+                f"{where}: [sweep] tokenizers has the state tokenizer {text!r} but observation is "
+                f"{sweep.observation!r}: list image tokenizers (patch:P, vq:K@T), or set observation = \"state\""
+            )
+        if not images and is_image_tokenizer(text):
+            raise BadInputError(
+                f"{where}: [sweep] tokenizers has the image tokenizer {text!r} but observation is \"state\": "
+                'set observation = "image" (or "image+state") for camera frames'
+            )
+        (ImageTokenizerSpec if images else TokenizerSpec).parse(text)
+    for text in [sweep.state_tokenizer, *([sweep.action_tokenizer] if sweep.action_tokenizer else [])]:
+        TokenizerSpec.parse(text)
+
+
 def _check_sweep(sweep: SweepSection, where: str) -> None:
     for task in sweep.tasks:
         if task not in ("bc", "wm"):
@@ -381,8 +413,7 @@ def _check_sweep(sweep: SweepSection, where: str) -> None:
             f"{where}: [sweep] seeds repeats {', '.join(map(str, repeated))} (every run would be planned twice): "
             "list each seed once"
         )
-    for text in [*sweep.tokenizers, *([sweep.action_tokenizer] if sweep.action_tokenizer else [])]:
-        TokenizerSpec.parse(text)
+    _check_observation(sweep, where)
     if not sweep.widths:
         raise BadInputError(
             f"{where}: [sweep] widths (the model ladder) is empty; list d_model values such as [16, 32, 64]"
@@ -495,6 +526,7 @@ generate = { env = "pointmass", tasks = "reach,push", episodes = 1000, quality =
 [sweep]
 tasks = ["bc"]                      # bc: predict actions; wm: predict the next observation
 tokenizers = ["uniform:64"]         # default: ["uniform:256"]; uniform:BINS, quantile:BINS, continuous; @K = K tokens per observation
+observation = "state"               # state, image (camera frames; tokenizers are then patch:P or vq:K@T) or image+state
 action_tokenizer = ""               # empty: the state tokenizer's kind and bins (e.g. "uniform:64")
 widths = [4, 6, 8, 12, 16, 24, 32]  # default: [16, 24, 32, 48, 64, 96, 128]; the model ladder (d_model), depth = d_model / 32
 budgets = [2.5e10, 6e10, 1.5e11]    # default: none; compute budgets in FLOPs (the smallest width, 4, is best below 2.5e10)

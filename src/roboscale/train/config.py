@@ -12,7 +12,18 @@ from roboscale.tokenize import TokenizerSpec
 
 LENGTH_OPTIONS = ("steps", "tokens", "flops", "tokens_per_param")
 FLOPS_CONVENTIONS = ("exact", "total", "non_embedding")
-OMITTED_AT_DEFAULT = {"wm_target": "absolute", "parametrization": "standard", "base_width": 32, "tokenizer_data": ""}
+OBSERVATIONS = ("state", "image", "image+state")
+IMAGE_TOKENIZER_KINDS = ("patch", "vq")
+"""Kinds of image tokenizer spec (roboscale.tokenize.image), told apart from a state spec without importing it."""
+OMITTED_AT_DEFAULT = {
+    "wm_target": "absolute",
+    "parametrization": "standard",
+    "base_width": 32,
+    "tokenizer_data": "",
+    "observation": "state",
+    "image_tokenizer": "",
+    "camera": "",
+}
 """Settings added after run ids existed: left out of :meth:`TrainConfig.to_dict` (so out of
 run ids, config.json and stack keys) at their default, so earlier runs keep their ids."""
 
@@ -83,15 +94,22 @@ class TrainConfig:
     """muP's reference width (d_model at which muP's init and learning rates are standard's)."""
     tokenizer_data: str = ""
     """Dataset to fit the tokenizers on instead of --data: runs on other data levels then compare."""
+    observation: str = "state"
+    """What the model sees each step: state, image (camera frames as image tokens), or image+state."""
+    image_tokenizer: str = ""
+    """Image tokenizer for image observations: patch:P (P x P patches) or vq:K@T (K codes, T tokens per frame)."""
+    camera: str = ""
+    """Camera whose frames the model sees (default: the dataset's only camera)."""
 
     def validate(self) -> None:
         """Raise BadInputError for a config that cannot run, before any work."""
         if self.task not in TASKS:
             raise BadInputError(f"task {self.task!r}: choose bc or wm")
-        self.state_spec()
+        self._check_state_tokenizer()
         self.action_spec()
         if self.wm_target not in WM_TARGETS:
             raise BadInputError(f"wm_target {self.wm_target!r}: choose {' or '.join(WM_TARGETS)}")
+        self._check_observation()
         given = [name for name in LENGTH_OPTIONS if getattr(self, name) is not None]
         if len(given) != 1:
             names = ", ".join(f"--{n.replace('_', '-')}" for n in LENGTH_OPTIONS)
@@ -115,6 +133,53 @@ class TrainConfig:
             raise BadInputError(f"device {self.device!r}: choose auto, cpu or cuda")
         if self.threads is not None and self.threads < 1:
             raise BadInputError(f"threads={self.threads}: must be >= 1")
+
+    def _check_state_tokenizer(self) -> None:
+        try:
+            self.state_spec()
+        except BadInputError:
+            if self.tokenizer.partition(":")[0] in IMAGE_TOKENIZER_KINDS:
+                raise BadInputError(
+                    f"--tokenizer {self.tokenizer} is an image tokenizer: give it as --image-tokenizer "
+                    f"with --observation image (--tokenizer is the state's, e.g. uniform:256)"
+                ) from None
+            raise
+
+    def _check_observation(self) -> None:
+        """The observation, image tokenizer and camera settings agree (the dataset is checked
+        when it is opened: :func:`roboscale.train.trainer.prepare_data`)."""
+        if self.observation not in OBSERVATIONS:
+            raise BadInputError(f"observation {self.observation!r}: choose {', '.join(OBSERVATIONS)}")
+        if not self.sees_images:
+            for name in ("image_tokenizer", "camera"):
+                if getattr(self, name):
+                    raise BadInputError(
+                        f"--{name.replace('_', '-')} {getattr(self, name)} is for image observations: "
+                        f"give --observation image or image+state, or drop it"
+                    )
+            return
+        if not self.image_tokenizer:
+            raise BadInputError(f"--observation {self.observation} needs --image-tokenizer, e.g. vq:64@16 or patch:8")
+        self.image_spec()
+        if self.wm_target != "absolute":
+            raise BadInputError(
+                f"--wm-target {self.wm_target}: a world model on images predicts the next frame's tokens; "
+                "use --wm-target absolute"
+            )
+
+    @property
+    def sees_images(self) -> bool:
+        """Whether the model sees camera frames (observation image or image+state)."""
+        return self.observation in ("image", "image+state")
+
+    @property
+    def sees_state(self) -> bool:
+        """Whether the model sees the state vector (observation state or image+state)."""
+        return self.observation in ("state", "image+state")
+
+    def image_spec(self):
+        """The parsed image tokenizer (a roboscale.tokenize.image.ImageTokenizerSpec), None without images."""
+        return _image_tokenizers().ImageTokenizerSpec.parse(self.image_tokenizer) if self.sees_images else None
 
     def state_spec(self) -> TokenizerSpec:
         return TokenizerSpec.parse(self.tokenizer)
@@ -154,6 +219,13 @@ class TrainConfig:
         return cls(**data)
 
 
+def _image_tokenizers():
+    """roboscale.tokenize.image, imported when first needed (it may load torch)."""
+    from roboscale.tokenize import image
+
+    return image
+
+
 def default_lr(d_model: int) -> float:
     """Peak AdamW learning rate for a width: 3e-3 at d_model 64, scaled as
     (64 / d_model)^0.5 (between muP's 1/width for hidden matrices and a constant),
@@ -184,4 +256,7 @@ def run_name(config: TrainConfig) -> str:
         if getattr(config, name) is not None
     )
     tokenizer = config.tokenizer.replace(":", "").replace("@", "x")
+    if config.sees_images:  # the image tokenizer names the run; the state's only when it is seen
+        image = config.image_tokenizer.replace(":", "").replace("@", "x")
+        tokenizer = image if config.observation == "image" else f"{image}+{tokenizer}"
     return f"{config.task}-{tokenizer}-d{config.d_model}L{n_layer}-{length}-s{config.seed}"

@@ -5,11 +5,16 @@ single fancy-indexing gather: window starts x ``context_steps`` frame indices.
 Windows never cross an episode: frames past the episode's end are marked invalid
 (right padding, which causal attention never lets earlier positions see) and
 carry no loss.
+
+Camera frames (image observations) are tokenized once too, by a fitted image
+tokenizer (:mod:`roboscale.tokenize.image`): vq codes as int64, patches as float16
+(half the memory of float32; a batch converts its windows back to float32).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,6 +22,12 @@ import torch
 from roboscale.data.dataset import Dataset
 from roboscale.errors import BadInputError
 from roboscale.tokenize import Tokenizer, TokenizerSpec, even_subsample, fit_tokenizer
+
+if TYPE_CHECKING:
+    from roboscale.tokenize.image import ImageTokenizer
+
+ENCODE_CHUNK = 1024
+"""Frames encoded by the image tokenizer at a time (bounds the float32 patches in memory)."""
 
 
 @dataclass
@@ -39,6 +50,13 @@ class TokenizedData:
     state_tokenizer: Tokenizer
     action_tokenizer: Tokenizer
     n_tasks: int
+    images: np.ndarray | None = None
+    """(frames, image_tokens, image_group): int64 vq codes or float16 normalised patches; None without images."""
+    image_tokenizer: ImageTokenizer | None = None
+    sees_state: bool = True
+    """Whether the model sees the state slots (False: observation = image alone)."""
+    camera: str = ""
+    """The image feature the images come from (``observation.images.<camera>``); "" without images."""
 
     def scored_splits(self) -> list[str]:
         """Splits a finished run is scored on: every ``validation*`` split and ``heldout_tasks``
@@ -59,7 +77,7 @@ class TokenizedData:
         index = starts[:, None] + np.arange(context_steps)[None, :]
         valid = index < self.episode_end[starts][:, None]
         index = np.where(valid, index, starts[:, None])  # padding frames: any real frame, masked out
-        return {
+        batch = {
             "states": torch.from_numpy(self.states[index]).to(device),
             "actions": torch.from_numpy(self.actions[index]).to(device),
             "tasks": torch.from_numpy(self.tasks[starts]).to(device),
@@ -67,6 +85,14 @@ class TokenizedData:
             "state_mask": torch.from_numpy(self.state_tokenizer.padding_mask()).to(device),
             "action_mask": torch.from_numpy(self.action_tokenizer.padding_mask()).to(device),
         }
+        if not self.sees_state:
+            del batch["states"], batch["state_mask"]
+        if self.images is not None:
+            images = self.images[index]
+            images = images.astype(np.float32) if images.dtype == np.float16 else images
+            batch["images"] = torch.from_numpy(images).to(device)
+            batch["image_mask"] = torch.ones(self.images.shape[1:], dtype=torch.bool, device=device)
+        return batch
 
 
 def tokenize_dataset(
@@ -77,12 +103,18 @@ def tokenize_dataset(
     *,
     state_tokenizer: Tokenizer | None = None,
     action_tokenizer: Tokenizer | None = None,
+    image_tokenizer: ImageTokenizer | None = None,
+    camera_frames: np.ndarray | None = None,
+    camera: str = "",
+    sees_state: bool = True,
 ) -> TokenizedData:
-    """Fit tokenizers (unless given, e.g. from a checkpoint) and tokenize all frames."""
+    """Fit tokenizers (unless given, e.g. from a checkpoint) and tokenize all frames.
+    With images: ``camera_frames`` (frames, H, W, C) uint8, every frame of the dataset,
+    encoded by the fitted ``image_tokenizer``."""
     frames = dataset.frames(["observation.state", "action", "task_index", "episode_index"])
     states = frames["observation.state"].reshape(dataset.total_frames, -1)
     actions = frames["action"].reshape(dataset.total_frames, -1)
-    train_frames = _split_mask(dataset, "train")
+    train_frames = split_mask(dataset, "train")
     if state_tokenizer is None or action_tokenizer is None:
         fitted = _fit_pair(dataset, states[train_frames], actions[train_frames], state_spec, action_spec)
         state_tokenizer = fitted[0] if state_tokenizer is None else state_tokenizer
@@ -93,7 +125,7 @@ def tokenize_dataset(
     # A world model needs a next frame inside the window; behaviour cloning any frame.
     minimum_remaining = 2 if task == "wm" else 1
     usable = (episode_end - np.arange(dataset.total_frames)) >= minimum_remaining
-    masks = {name: _split_mask(dataset, name) for name in dataset.splits}
+    masks = {name: split_mask(dataset, name) for name in dataset.splits}
     return TokenizedData(
         states=state_tokenizer.encode(states),
         actions=action_tokenizer.encode(actions),
@@ -108,7 +140,23 @@ def tokenize_dataset(
         state_tokenizer=state_tokenizer,
         action_tokenizer=action_tokenizer,
         n_tasks=max(len(dataset.tasks), 1),
+        images=None if camera_frames is None else encode_frames(image_tokenizer, camera_frames),
+        image_tokenizer=image_tokenizer,
+        sees_state=sees_state,
+        camera=camera,
     )
+
+
+def encode_frames(tokenizer: ImageTokenizer, frames: np.ndarray) -> np.ndarray:
+    """Image tokens of ``frames`` (n, H, W, C) uint8, (n, tokens, group): int64 vq codes, or
+    patches stored as float16 (encoded :data:`ENCODE_CHUNK` frames at a time)."""
+    chunks = []
+    for start in range(0, len(frames), ENCODE_CHUNK):
+        encoded = tokenizer.encode(frames[start : start + ENCODE_CHUNK])
+        chunks.append(encoded if tokenizer.bins else encoded.astype(np.float16))
+    if not chunks:
+        return np.zeros((0, tokenizer.tokens, tokenizer.group), np.int64 if tokenizer.bins else np.float16)
+    return np.concatenate(chunks)
 
 
 def fit_tokenizers(
@@ -133,7 +181,8 @@ def _fit_pair(
     )
 
 
-def _split_mask(dataset: Dataset, split: str) -> np.ndarray:
+def split_mask(dataset: Dataset, split: str) -> np.ndarray:
+    """(frames,) bool: the frames of ``split``'s episodes (none when the dataset has no such split)."""
     mask = np.zeros(dataset.total_frames, dtype=bool)
     if split not in dataset.splits:
         return mask

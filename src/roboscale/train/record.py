@@ -44,7 +44,10 @@ def run_record(plan: RunPlan, state: dict, device, status: str) -> dict:
     exact FLOPs); ``validation_seconds`` in validation measurements, the final one and
     the final training-loss probe included. ``warnings``: what makes the result doubtful
     (e.g. too few steps), one line each. ``dataset.tokenizer_data``: the folder the
-    tokenizers were fitted on, when not the training data. A finished run's record also
+    tokenizers were fitted on, when not the training data. With image observations,
+    ``image_tokenizer``: the image tokenizer's report (spec, tokens per frame,
+    reconstruction error, its own training FLOPs: not part of C) and ``dataset.camera``
+    the image feature seen. A finished run's record also
     holds ``final_split_losses`` and ``final_split_loss_se`` (split name -> nats, every
     ``validation*`` split and ``heldout_tasks``; set by the trainer at the last step)."""
     config = plan.config
@@ -108,6 +111,9 @@ def run_record(plan: RunPlan, state: dict, device, status: str) -> dict:
     }
     if config.tokenizer_data:
         record["dataset"]["tokenizer_data"] = str(Path(config.tokenizer_data).resolve())
+    if plan.data.image_tokenizer is not None:  # its training FLOPs are recorded there, not added to C
+        record["image_tokenizer"] = plan.data.image_tokenizer.report()
+        record["dataset"]["camera"] = plan.data.camera
     return record
 
 

@@ -28,6 +28,8 @@ def _memory_bytes(model_config: ModelConfig, config: TrainConfig, n_params: int)
         * bins
         * 3
     )
+    # Image head outputs: K logits per code, or P*P*C values per patch.
+    logits += 4 * config.batch_size * c.context_steps * c.image_tokens * c.image_group * max(c.image_bins, 1) * 3
     weights = 16 * n_params  # weights, gradients, two AdamW moments
     return activations + attention + logits + weights
 

@@ -62,14 +62,16 @@ def size_model(config: TrainConfig, data: TokenizedData) -> ModelSize:
     """The model a config asks for on this data: its shape, parameter groups and
     per-token training FLOPs under each convention."""
     n_layer, n_head = config.shape()
+    state = data.state_tokenizer if data.sees_state else None
+    image = data.image_tokenizer
     model_config = ModelConfig(
         n_layer=n_layer,
         d_model=config.d_model,
         n_head=n_head,
         context_steps=config.context_steps,
-        state_tokens=data.state_tokenizer.tokens,
-        state_group=data.state_tokenizer.group,
-        state_bins=data.state_tokenizer.bins,
+        state_tokens=state.tokens if state else 0,
+        state_group=state.group if state else 0,
+        state_bins=state.bins if state else 0,
         action_tokens=data.action_tokenizer.tokens,
         action_group=data.action_tokenizer.group,
         action_bins=data.action_tokenizer.bins,
@@ -77,6 +79,9 @@ def size_model(config: TrainConfig, data: TokenizedData) -> ModelSize:
         parametrization=config.parametrization,
         base_width=config.base_width,
         wm_target=config.wm_target,
+        image_tokens=image.tokens if image else 0,
+        image_group=image.group if image else 0,
+        image_bins=image.bins if image else 0,
     )
     with torch.device("meta"):
         model = SequenceModel(model_config)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,14 +28,26 @@ from roboscale.models import ModelConfig, SequenceModel
 from roboscale.runfolder import RunLayout, read_json, tokenizer_payload, tokenizers_from_payload
 from roboscale.runfolder.checkpoint import checkpoint_step, has_checkpoint, load_checkpoint, save_checkpoint
 from roboscale.runfolder.device import resolve_device
+from roboscale.runfolder.layout import IMAGE_TOKENIZER
 from roboscale.tokenize import Tokenizer, action_spec_for
 from roboscale.train.config import LENGTH_OPTIONS, TrainConfig, config_diff, stack_key
-from roboscale.train.data import TokenizedData, fit_tokenizers, tokenize_dataset
+from roboscale.train.data import TokenizedData, fit_tokenizers, split_mask, tokenize_dataset
+from roboscale.train.images import (
+    camera_key,
+    check_image_shape,
+    check_tokenizer_data_images,
+    fit_run_image_tokenizer,
+    load_image_tokenizer,
+    save_image_tokenizer,
+)
 from roboscale.train.record import curve_point, run_record
 from roboscale.train.resources import check_memory
 from roboscale.train.sizing import RunSize, require_a_step, size_run
 from roboscale.train.step import evaluate, fixed_windows, learning_rate, make_optimizer, train_step
 from roboscale.train.validation import split_losses, validation_loss
+
+if TYPE_CHECKING:
+    from roboscale.tokenize.image import ImageTokenizer
 
 Progress = Callable[[int, int, dict], None]
 """progress(step done, total steps, metrics): metrics holds the mean training ``loss`` of
@@ -135,21 +148,40 @@ def _round_up(value: float, digits: int = 3) -> str:
 
 
 def prepare_data(
-    config: TrainConfig, tokenizers: tuple[Tokenizer, Tokenizer] | None = None
+    config: TrainConfig,
+    tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
+    image_tokenizer: ImageTokenizer | None = None,
 ) -> tuple[TokenizedData, str]:
     """Open and validate the dataset, fit (or reuse) tokenizers, tokenize every frame.
 
     ``config`` must be valid (:meth:`TrainConfig.validate`). Returns the tokenized
     data and the dataset's fingerprint. Runs that share a dataset, task and
-    tokenizers can share the result (see :func:`plan_run`).
+    tokenizers can share the result (see :func:`plan_run`). With image observations
+    the dataset's camera and the image tokenizer are checked before any frame is
+    read, then the tokenizer (unless given, e.g. from the run folder) is fitted on the
+    training split's frames (of ``tokenizer_data`` when given).
     """
     dataset = open_dataset(config.data)
+    key = camera_key(config, dataset) if config.sees_images else ""
+    if key:
+        check_image_shape(config, dataset, key)
     state_spec = config.state_spec()
     action_spec = action_spec_for(state_spec, config.action_spec())
-    if tokenizers is None and config.tokenizer_data:
-        tokenizers = fit_tokenizers(_tokenizer_dataset(config, dataset), state_spec, action_spec)
+    fitted_on = _tokenizer_dataset(config, dataset) if config.tokenizer_data else None
+    if key and fitted_on is not None:
+        check_tokenizer_data_images(config, dataset, fitted_on, key)
+    if tokenizers is None and fitted_on is not None:
+        tokenizers = fit_tokenizers(fitted_on, state_spec, action_spec)
     given = {} if tokenizers is None else {"state_tokenizer": tokenizers[0], "action_tokenizer": tokenizers[1]}
-    data = tokenize_dataset(dataset, state_spec, action_spec, config.task, **given)
+    if key:
+        frames = dataset.frames([key])[key]
+        if image_tokenizer is None:
+            train = fitted_on.frames([key], split="train")[key] if fitted_on is not None else None
+            train = frames[split_mask(dataset, "train")] if train is None else train
+            heldout = frames[split_mask(dataset, "validation")]
+            image_tokenizer = fit_run_image_tokenizer(config, key, train, heldout)
+        given.update(image_tokenizer=image_tokenizer, camera_frames=frames, camera=key)
+    data = tokenize_dataset(dataset, state_spec, action_spec, config.task, sees_state=config.sees_state, **given)
     data.windows("train")
     data.windows("validation")
     return data, dataset.fingerprint()
@@ -173,6 +205,7 @@ def plan_run(
     *,
     tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
     prepared: tuple[TokenizedData, str] | None = None,
+    image_tokenizer: ImageTokenizer | None = None,
 ) -> RunPlan:
     """Check the dataset, fit tokenizers, size the model and the run, check its memory.
 
@@ -180,7 +213,7 @@ def plan_run(
     validates its configs). ``prepared``: the result of :func:`prepare_data` for the
     same dataset, task and tokenizers, to skip re-reading the data.
     """
-    data, fingerprint = prepared if prepared is not None else prepare_data(config, tokenizers)
+    data, fingerprint = prepared if prepared is not None else prepare_data(config, tokenizers, image_tokenizer)
     size = size_run(config, data)
     require_a_step(config, size)
     check_memory(size.model.model_config, config, size.model.params["total"])
@@ -279,7 +312,10 @@ def _train_stack(
     layouts = [RunLayout.of(out) for out in outs]
     resume = _common_checkpoint_step(layouts) is not None
     tokenizers = tokenizers_from_payload(read_json(layouts[0].tokenizers)) if resume else None
-    first = plan_run(configs[0], tokenizers=tokenizers)
+    # A resumed run keeps the image tokenizer it started with (its saved copy).
+    image_folder = layouts[0].root / IMAGE_TOKENIZER
+    image_tokenizer = load_image_tokenizer(image_folder) if resume and configs[0].sees_images else None
+    first = plan_run(configs[0], tokenizers=tokenizers, image_tokenizer=image_tokenizer)
     check_memory(first.model_config, first.config, first.params["total"], n_models=len(configs))
     shared = (first.data, first.dataset_fingerprint)
     plans = [first] + [plan_run(config, prepared=shared) for config in configs[1:]]
@@ -308,6 +344,8 @@ def _train_stack(
             write_json_atomic(
                 layout.tokenizers, tokenizer_payload(plan.data.state_tokenizer, plan.data.action_tokenizer)
             )
+            if plan.data.image_tokenizer is not None:
+                save_image_tokenizer(plan.data.image_tokenizer, layout.root / IMAGE_TOKENIZER)
     stack = _Stack(plans, layouts, model, optimizer, samplers, states, device)
     return _run_loop(stack, progress)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from roboscale.data.envs.base import EnvConformanceError, EnvFamily, EnvSpec, TaskEnv, check_env
+from roboscale.data.envs.render import check_renderer
 from roboscale.errors import BadInputError
 
 FAMILIES = {
@@ -27,4 +28,13 @@ def get_family(name: str) -> EnvFamily:
     return getattr(module, class_name)()
 
 
-__all__ = ["FAMILIES", "EnvConformanceError", "EnvFamily", "EnvSpec", "TaskEnv", "check_env", "get_family"]
+__all__ = [
+    "FAMILIES",
+    "EnvConformanceError",
+    "EnvFamily",
+    "EnvSpec",
+    "TaskEnv",
+    "check_env",
+    "check_renderer",
+    "get_family",
+]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from roboscale.errors import BadInputError
+
 
 @dataclass(frozen=True)
 class EnvSpec:
@@ -60,7 +62,20 @@ class TaskEnv(ABC):
     def expert_action(self, observation: np.ndarray) -> np.ndarray:
         """The scripted expert's action for ``observation`` (deterministic)."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+    def enable_camera(self, camera: str, size: int) -> None:
+        """Render ``size`` x ``size`` pixel frames from ``camera`` (one of the family's
+        ``CAMERAS``) from now on; environments without cameras refuse."""
+        raise BadInputError(f"env {self.spec.family} has no cameras: generate it without --camera")
+
+    def render_frame(self) -> np.ndarray:
+        """The current state seen by the enabled camera: (size, size, 3) uint8 RGB, row 0 at the top."""
+        raise BadInputError(f"env {self.spec.family} has no cameras: generate it without --camera")
+
+    def render_backend(self) -> str:
+        """What draws the frames: "numpy", or MuJoCo's OpenGL backend ("osmesa", "egl", "glfw")."""
+        raise BadInputError(f"env {self.spec.family} has no cameras: generate it without --camera")
+
+    def close(self) -> None:  # an optional hook: nothing to release by default
         """Release simulator resources."""
 
 
@@ -70,6 +85,8 @@ class EnvFamily(ABC):
     name: str
     spec: EnvSpec
     """Spaces, control rate and horizon shared by all its tasks."""
+    CAMERAS: tuple[str, ...] = ()
+    """Camera names its tasks can render (``TaskEnv.enable_camera``); the first is the default."""
 
     @abstractmethod
     def task_names(self, selection: str) -> list[str]:

@@ -7,6 +7,15 @@ with the episode's ``config_seed`` just before the reset, so one seed gives one
 configuration, byte for byte, in any process, and the global NumPy state is never
 touched. The goal is made observable (the experts need it), as in Meta-World's
 "goal observable" setting.
+
+Cameras (``CAMERAS``) are the model's own; frames come from a plain
+``mujoco.Renderer`` on the environment's model and data (several times faster than
+Meta-World's ``render()``), one per environment, created at the first frame. The
+corner cameras are mounted upside down in Meta-World's model (their image-up axis
+points down in the world), so their frames are turned 180 degrees to show the table
+upright. Shadows and reflections are off: in software rendering (osmesa) they cost
+most of the frame time (shadows alone ~5x at 64 px, see ``bench/render_speed.py``)
+and add little at the image sizes a scaling study trains on.
 """
 
 from __future__ import annotations
@@ -16,6 +25,12 @@ import warnings
 from importlib.metadata import version
 
 import numpy as np
+
+from roboscale.data.envs.render import check_camera_request, select_mujoco_gl
+
+select_mujoco_gl()  # MuJoCo fixes its GL backend at import, and Meta-World imports it
+
+import mujoco
 from metaworld.env_dict import ALL_V3_ENVIRONMENTS, MT10_V3, MT50_V3
 from metaworld.policies import ENV_POLICY_MAP
 from metaworld.types import Task
@@ -36,6 +51,11 @@ SPEC = EnvSpec(
     fps=80,  # frame_skip 5 x MuJoCo timestep 2.5 ms
     max_steps=500,  # Meta-World's max_path_length
 )
+CAMERAS = ("corner2", "corner", "corner3", "corner4", "topview", "behindGripper", "gripperPOV")
+"""The cameras of Meta-World 3.1.1's Sawyer model; corner2 (the whole table, diagonally) is the default."""
+RENDER_SHADOWS = False
+RENDER_REFLECTIONS = False
+"""Scene effects in camera frames (both off: the software renderer's dominant costs)."""
 TASK_SETS = {"mt10": list(MT10_V3), "mt50": list(MT50_V3), "all": list(MT50_V3)}
 
 
@@ -51,6 +71,10 @@ class MetaWorldEnv(TaskEnv):
         self.env = ALL_V3_ENVIRONMENTS[task]()
         self.policy = ENV_POLICY_MAP[task]()
         self._make_goal_observable()
+        self._camera = ""
+        self._size = 0
+        self._renderer: mujoco.Renderer | None = None
+        self._upside_down = False
 
     def _make_goal_observable(self) -> None:
         """Put the environment in Meta-World's goal-observable mode via its own
@@ -87,8 +111,45 @@ class MetaWorldEnv(TaskEnv):
             action = self.policy.get_action(np.asarray(observation, dtype=np.float64))
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
+    def enable_camera(self, camera: str, size: int) -> None:
+        check_camera_request("metaworld", CAMERAS, camera, size)
+        if self._renderer is not None and size != self._size:
+            self._renderer.close()
+            self._renderer = None
+        self._camera, self._size = camera, size
+        self._upside_down = _mounted_upside_down(self.env.model, camera)
+
+    def render_frame(self) -> np.ndarray:
+        if not self._camera:
+            raise RuntimeError("metaworld: call enable_camera(camera, size) before render_frame()")
+        if self._renderer is None:
+            select_mujoco_gl()  # in case mujoco was imported before this module chose a backend
+            self._renderer = mujoco.Renderer(self.env.model, self._size, self._size)
+        self._renderer.update_scene(self.env.data, camera=self._camera)
+        self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = RENDER_SHADOWS
+        self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = RENDER_REFLECTIONS
+        frame = self._renderer.render()
+        return np.ascontiguousarray(frame[::-1, ::-1]) if self._upside_down else frame
+
+    def render_backend(self) -> str:
+        return select_mujoco_gl()
+
     def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
         self.env.close()
+
+
+def _mounted_upside_down(model: mujoco.MjModel, camera: str) -> bool:
+    """Whether a camera fixed in the world has its image-up axis pointing down (its
+    frames then need a 180-degree turn); cameras on moving bodies are left as they are."""
+    camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+    if camera_id < 0 or model.cam_bodyid[camera_id] != 0:
+        return False
+    orientation = np.zeros(9)
+    mujoco.mju_quat2Mat(orientation, model.cam_quat[camera_id])
+    return bool(orientation.reshape(3, 3)[2, 1] < 0)  # world z of the camera's y (image up) axis
 
 
 class MetaWorldFamily(EnvFamily):
@@ -96,6 +157,7 @@ class MetaWorldFamily(EnvFamily):
 
     name = "metaworld"
     spec = SPEC
+    CAMERAS = CAMERAS
 
     def task_names(self, selection: str) -> list[str]:
         key = selection.strip().lower()
