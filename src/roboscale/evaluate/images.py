@@ -33,11 +33,10 @@ import numpy as np
 from roboscale.data.dataset import Dataset
 from roboscale.errors import BadInputError
 from roboscale.runfolder import RunFolder
+from roboscale.runfolder.layout import IMAGE_TOKENIZER
 
 IMAGE_PREFIX = "observation.images."
 """Image features are ``observation.images.<camera>`` (LeRobot's convention)."""
-IMAGE_TOKENIZER_FOLDER = "image_tokenizer"
-"""The run folder's saved image tokenizer (written by training)."""
 
 
 @dataclass(frozen=True)
@@ -100,16 +99,18 @@ def load_image_tokenizer(run: RunFolder):
     None for a state-only run."""
     if not sees_images(run):
         return None
-    folder = Path(run.path) / IMAGE_TOKENIZER_FOLDER
+    folder = Path(run.path) / IMAGE_TOKENIZER
     if not folder.is_dir():
         raise BadInputError(
-            f"{run.path} sees images but has no {IMAGE_TOKENIZER_FOLDER}/ folder: the run folder is incomplete; "
+            f"{run.path} sees images but has no {IMAGE_TOKENIZER}/ folder: the run folder is incomplete; "
             "train the run again"
         )
     from roboscale.tokenize.image import ImageTokenizer
 
     try:
         return ImageTokenizer.load(folder)
+    except BadInputError:
+        raise
     except (OSError, ValueError, KeyError) as error:
         raise BadInputError(f"{folder} cannot be read ({error}): train the run again") from None
 

@@ -134,9 +134,7 @@ def _check_model_matches_tokenizers(
     if image is not None:
         expected.update(image_group=image.group, image_bins=image.bins)
     wrong = [
-        f"{key} {getattr(config, key, 0)} vs {value}"
-        for key, value in expected.items()
-        if getattr(config, key, 0) != value
+        f"{key} {getattr(config, key)} vs {value}" for key, value in expected.items() if getattr(config, key) != value
     ]
     if wrong:
         raise BadInputError(
@@ -252,7 +250,7 @@ class TransformerPolicy:
         """The action head's output for each action slot of frame ``position``, one forward
         pass over the whole window per slot (the caller writes each chosen slot into the window)."""
         model = self.loaded.model
-        before_first = _observation_tokens(model.config) - 1
+        before_first = model.config.observation_tokens - 1
         for slot in range(self.loaded.action_tokenizer.tokens):
             hidden = model(tasks=tasks, **window)
             hidden = hidden.view(len(rows), position + 1, model.config.slots_per_step, -1)
@@ -262,9 +260,7 @@ class TransformerPolicy:
         """As :meth:`_recomputed_slots`, feeding the model only the tokens its cache lacks."""
         model, config = self.loaded.model, self.loaded.model.config
         known = self._cache_for(rows, position, tasks)
-        observed = position * config.slots_per_step + _observation_tokens(
-            config
-        )  # through frame position's observation
+        observed = position * config.slots_per_step + config.observation_tokens  # through frame position's observation
         new_tokens = observed - known
         last = torch.full((len(rows),), new_tokens - 1, device=tasks.device)
         hidden = model.extend(self.cache, tokens=new_tokens, read=last, **window)[:, 0]
@@ -352,7 +348,3 @@ class ExpertPolicySource:
 
     def build(self) -> ExpertPolicy:
         return ExpertPolicy(self.env)
-
-
-def _observation_tokens(config: ModelConfig) -> int:  # TODO(merge): config.observation_tokens
-    return getattr(config, "image_tokens", 0) + config.state_tokens

@@ -432,7 +432,7 @@ def _decode_frame(
     images = predicts_images(loaded)
     slots = inputs["images" if images else "states"]
     head = model.image_head if images else model.state_head
-    first_slot = 0 if images else getattr(config, "image_tokens", 0)  # where the stream starts in a timestep
+    first_slot = 0 if images else config.image_tokens  # where the stream starts in a timestep
     tokens = slots.shape[2]
     at = torch.from_numpy(position).to(slots.device)
     rows = torch.arange(len(position), device=slots.device)
