@@ -244,9 +244,7 @@ def _print_image_errors(console, evaluation) -> None:
         table.add_row(
             str(error.horizon),
             str(error.predictions),
-            f"{error.psnr_db:.2f}",
-            f"{error.reconstruction_psnr_db:.2f}",
-            f"{error.persistence_psnr_db:.2f}",
+            *(_psnr(value) for value in (error.psnr_db, error.reconstruction_psnr_db, error.persistence_psnr_db)),
             *tokens,
             _beats(error),
         )
@@ -260,6 +258,13 @@ def _print_image_errors(console, evaluation) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _psnr(value: float) -> str:
+    """dB to 2 decimals; "exact" for identical frames (a lossless tokenizer's reconstruction)."""
+    from roboscale.evaluate.images import PSNR_CAP_DB
+
+    return "exact" if value >= PSNR_CAP_DB else f"{value:.2f}"
 
 
 def _beats(error) -> str:

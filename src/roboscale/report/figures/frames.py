@@ -27,6 +27,8 @@ from roboscale.report.analysis import GroupData
 from roboscale.report.formatting import as_float, integer, number, percent
 from roboscale.report.markup import Html, element, table
 
+PSNR_CAP_DB = 100.0
+"""Evaluation reports identical frames (e.g. through a lossless patch tokenizer) as 100 dB."""
 GAP_PIXELS = 2
 """White space between frames in the strip (source pixels)."""
 SHOWN_FRAME_PIXELS = 96
@@ -72,6 +74,15 @@ def png_data_uri(pixels: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def psnr_text(value) -> str:
+    """A PSNR in dB to 3 digits, "exact" for identical frames (the cap)."""
+    return "exact" if as_float(value) >= PSNR_CAP_DB else number(value, 3)
+
+
+def _with_unit(text: str) -> str:
+    return text if text == "exact" else f"{text} dB"
+
+
 def frame_strip(data: GroupData) -> Html | None:
     """The ``<figure>`` of the best world model's strip, or None when no run has frames."""
     run = best_with_frames(data.group)
@@ -91,7 +102,7 @@ def frame_strip(data: GroupData) -> Html | None:
         style="image-rendering: pixelated; max-width: 100%; height: auto",
     )
     psnr = ", ".join(
-        f"{number(error.get('psnr_db'), 3)} dB at {integer(error.get('horizon'))}"
+        f"{_with_unit(psnr_text(error.get('psnr_db')))} at {integer(error.get('horizon'))}"
         for error in run.get("horizons") or []
     )
     caption = (
@@ -133,9 +144,9 @@ def image_error_table(group: dict) -> Html | None:
             integer(run.get("d_model")),
             number(run.get("loss"), 4),
             integer(error.get("horizon")),
-            number(error.get("psnr_db"), 3),
-            number(error.get("reconstruction_psnr_db"), 3),
-            number(error.get("persistence_psnr_db"), 3),
+            psnr_text(error.get("psnr_db")),
+            psnr_text(error.get("reconstruction_psnr_db")),
+            psnr_text(error.get("persistence_psnr_db")),
             percent(error.get("code_accuracy"), 1),
             number(error.get("cross_entropy"), 3),
             number(error.get("patch_mse"), 3),
