@@ -174,3 +174,21 @@ def image_world_model(image_dataset, tmp_path_factory) -> Path:
             )
 
     return built_once(tmp_path_factory, "wm-image", build)
+
+
+@pytest.fixture(scope="session")
+def image_state_world_model(image_dataset, tmp_path_factory) -> Path:
+    """A world model seeing the image (patch:8 patches) and the state, a few steps."""
+
+    def build(folder: Path) -> Path:
+        return train_run(
+            image_dataset,
+            folder / "run",
+            task="wm",
+            observation="image+state",
+            image_tokenizer="patch:8",
+            steps=10,
+            context_steps=4,
+        )
+
+    return built_once(tmp_path_factory, "wm-image-state", build)

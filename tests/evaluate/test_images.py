@@ -126,3 +126,25 @@ def test_the_image_policy_acts_the_same_with_and_without_the_cache(image_policy)
         observation, *_ = env.step(cached)
     with torch.no_grad(), pytest.raises(ValueError, match="sees images"):
         policies[0].act(observation[None], np.array([0]))
+
+
+def test_a_patch_world_model_that_also_sees_the_state(image_state_world_model):
+    """Patches are regressed (patch MSE, no codes); the recorded states are fed, and the result says so;
+    the cache decodes what rerunning the window decodes."""
+    evaluation = evaluate_world_model(image_state_world_model, horizons=(1, 5), episodes=3, starts_per_episode=2)
+    assert evaluation.observation == "image+state" and evaluation.image_tokenizer == "patch:8"
+    assert any("recorded states of predicted frames are fed" in note for note in evaluation.notes)
+    for error in evaluation.horizons:
+        assert error.code_accuracy is None and error.cross_entropy is None and error.patch_mse > 0
+        assert error.reconstruction_psnr_db == 100.0  # patches are exact: the cap
+    loaded = load_model(read_run_folder(image_state_world_model), "cpu")
+    run = read_run_folder(image_state_world_model)
+    dataset = open_dataset(run.config["data"])
+    frames = validation_frames(dataset, run_camera(run, dataset))
+    starts = frames.local(choose_starts(dataset, 3, 3, 2))
+    encoded = encode_frames(loaded, frames)
+    assert encoded.states is not None and encoded.images.dtype == np.float32
+    cached = predict_open_loop(loaded, encoded, starts, 3)
+    recomputed = predict_open_loop(loaded, encoded, starts, 3, use_cache=False)
+    assert cached.slots.shape == (len(starts.start), 3, 16, 8 * 8 * 3) and cached.cross_entropy is None
+    np.testing.assert_allclose(cached.slots, recomputed.slots, atol=1e-4)
