@@ -148,3 +148,46 @@ def test_a_patch_world_model_that_also_sees_the_state(image_state_world_model):
     recomputed = predict_open_loop(loaded, encoded, starts, 3, use_cache=False)
     assert cached.slots.shape == (len(starts.start), 3, 16, 8 * 8 * 3) and cached.cross_entropy is None
     np.testing.assert_allclose(cached.slots, recomputed.slots, atol=1e-4)
+
+
+def test_the_image_policy_sees_exactly_the_windows_training_saw(image_policy):
+    """Each action equals the model's output on the trainer's own window (train.data) of the frames
+    rendered during the rollout and the actions executed, the window sliding after 4 steps."""
+    from roboscale.train.data import TokenizedData, encode_frames
+
+    loaded = load_model(read_run_folder(image_policy), "cpu")
+    env = get_family("pointmass").make("reach")
+    env.enable_camera("top", IMAGE_SIZE)
+    policy = TransformerPolicy(loaded)
+    policy.reset([EvalEpisode("reach", 0, 0, config_seed=777, sample_seed=0)])
+    observation, frames, actions = env.reset(777), [], []
+    steps, window = 9, loaded.model.config.context_steps
+    for _ in range(steps):
+        frames.append(env.render_frame())
+        actions.append(policy.act(observation[None], np.array([0]), frames[-1][None])[0])
+        observation, *_ = env.step(actions[-1])
+    data = TokenizedData(
+        states=np.zeros((steps, 1, 1), dtype=np.float32),  # the model sees no state
+        actions=loaded.action_tokenizer.encode(np.array(actions)),
+        tasks=np.zeros(steps, dtype=np.int64),
+        episode_end=np.full(steps, steps),
+        split_starts={},
+        split_frames={},
+        round_trip={},
+        state_tokenizer=loaded.state_tokenizer,
+        action_tokenizer=loaded.action_tokenizer,
+        n_tasks=1,
+        images=encode_frames(loaded.image_tokenizer, np.array(frames)),
+        image_tokenizer=loaded.image_tokenizer,
+        sees_state=False,
+    )
+    config = loaded.model.config
+    assert config.state_tokens == 0 and config.image_tokens == 16
+    with torch.no_grad():
+        for t in range(steps):
+            start = max(0, t - window + 1)
+            batch = data.batch(np.array([start]), window, torch.device("cpu"))
+            hidden = loaded.model(None, batch["actions"], batch["tasks"], images=batch["images"])
+            grid = hidden.view(window, config.slots_per_step, -1)
+            output = loaded.model.action_head(grid[t - start, config.observation_tokens - 1])
+            np.testing.assert_allclose(output.numpy(), data.actions[t][0], atol=1e-5, err_msg=f"step {t}")

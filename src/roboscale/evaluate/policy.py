@@ -87,10 +87,13 @@ class LoadedModel:
         return self.model.config.state_tokens > 0
 
     def encode_frames(self, frames: np.ndarray) -> np.ndarray:
-        """Image slots (n, image tokens, image group) of frames (n, H, W, C) uint8."""
+        """Image slots (n, image tokens, image group) of frames (n, H, W, C) uint8, as training
+        saw them: int64 vq codes, or patches rounded to float16 (how the trainer stores them,
+        :func:`roboscale.train.data.encode_frames`) and widened to float32."""
         if self.image_tokenizer is None:
             raise ValueError("this model sees no images")
-        return self.image_tokenizer.encode(frames)
+        slots = self.image_tokenizer.encode(frames)
+        return slots if self.image_tokenizer.bins else slots.astype(np.float16).astype(np.float32)
 
 
 def load_model(run: RunFolder, device: str = "auto") -> LoadedModel:
