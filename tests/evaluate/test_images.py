@@ -191,3 +191,15 @@ def test_the_image_policy_sees_exactly_the_windows_training_saw(image_policy):
             grid = hidden.view(window, config.slots_per_step, -1)
             output = loaded.model.action_head(grid[t - start, config.observation_tokens - 1])
             np.testing.assert_allclose(output.numpy(), data.actions[t][0], atol=1e-5, err_msg=f"step {t}")
+
+
+def test_an_image_run_without_its_image_tokenizer_is_refused_in_one_line(image_policy, tmp_path):
+    import shutil
+
+    from roboscale.errors import BadInputError
+
+    broken = tmp_path / "no-tokenizer"
+    shutil.copytree(image_policy, broken, ignore=shutil.ignore_patterns("eval", "image_tokenizer"))
+    with pytest.raises(BadInputError, match=r"image_tokenizer") as refused:
+        evaluate_policy(broken, episodes=1, max_steps=2, write=False)
+    assert "\n" not in str(refused.value) and "train the run again" in str(refused.value)
