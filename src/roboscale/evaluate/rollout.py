@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
@@ -86,15 +86,8 @@ class RolloutTiming:
         return self.env_steps / max(self.policy_calls, 1)
 
     def add(self, other: RolloutTiming) -> None:
-        for name in (
-            "env_steps",
-            "policy_calls",
-            "loop_seconds",
-            "policy_seconds",
-            "simulator_seconds",
-            "render_seconds",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 
     def to_dict(self) -> dict:
         out = asdict(self)
