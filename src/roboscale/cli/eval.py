@@ -53,6 +53,9 @@ def eval_command(
 ) -> None:
     """Evaluate a run: roll a behaviour-cloning policy out on held-out configurations (success with
     Wilson 95% intervals, return, length), or measure a world model's open-loop prediction error.
+    Runs on camera frames are rolled out with their dataset's camera rendered every step, and image
+    world models are scored in token space (code accuracy and cross-entropy, or patch MSE) and pixel
+    space (PSNR of the decoded frames).
 
     Results are also written to RUN/eval/*.json.
     """
