@@ -1,6 +1,7 @@
 """Real datasets and tiny real runs for the evaluation tests (pointmass, plus one Meta-World run),
 each built once per test run (:func:`tests.helpers.built_once`) and read-only."""
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,82 @@ def heldout_run(tmp_path_factory) -> Path:
         return train_run(generate(spec, folder / "heldout").out, folder / "bc-heldout", steps=2)
 
     return built_once(tmp_path_factory, "heldout-run", build)
+
+
+# -- camera frames (issue 15) -------------------------------------------------------------
+
+IMAGE_SIZE = 32
+
+
+@pytest.fixture(scope="session")
+def image_dataset(tmp_path_factory) -> Path:
+    """Pointmass reach seen by the top camera at 32x32, 40-step episodes that go on after success
+    (long enough for horizon 20)."""
+    spec = GenerationSpec(
+        env="pointmass",
+        tasks="reach",
+        episodes=24,
+        validation_fraction=0.25,
+        max_steps=40,
+        stop_on_success=False,
+        camera="top",
+        image_size=IMAGE_SIZE,
+    )
+    return built_once(tmp_path_factory, "images", lambda folder: generate(spec, folder / "images").out)
+
+
+@pytest.fixture(scope="session")
+def image_policy(image_dataset, tmp_path_factory) -> Path:
+    """BC on the image alone (patch:8, 16 tokens per frame), a few steps: a smoke-test policy."""
+
+    def build(folder: Path) -> Path:
+        return train_run(
+            image_dataset, folder / "run", observation="image", image_tokenizer="patch:8", steps=20, context_steps=4
+        )
+
+    return built_once(tmp_path_factory, "bc-image", build)
+
+
+VQ_TEST_STEPS = 100
+"""VQ-VAE training steps in these tests (the default, 1000, takes ~30 s of one core at 32x32)."""
+
+
+@pytest.fixture(scope="session")
+def image_world_model(image_dataset, tmp_path_factory) -> Path:
+    """A world model on vq:32@16 image tokens, a few steps (its quality does not matter here);
+    its VQ-VAE trains VQ_TEST_STEPS steps (a shorter training is another cache key)."""
+    import roboscale.tokenize.image as image_tokenizers
+
+    def build(folder: Path) -> Path:
+        settings = partial(image_tokenizers.VQTrainingSettings, steps=VQ_TEST_STEPS)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(image_tokenizers, "VQTrainingSettings", settings)
+            return train_run(
+                image_dataset,
+                folder / "run",
+                task="wm",
+                observation="image",
+                image_tokenizer="vq:32@16",
+                steps=20,
+                context_steps=4,
+            )
+
+    return built_once(tmp_path_factory, "wm-image", build)
+
+
+@pytest.fixture(scope="session")
+def image_state_world_model(image_dataset, tmp_path_factory) -> Path:
+    """A world model seeing the image (patch:8 patches) and the state, a few steps."""
+
+    def build(folder: Path) -> Path:
+        return train_run(
+            image_dataset,
+            folder / "run",
+            task="wm",
+            observation="image+state",
+            image_tokenizer="patch:8",
+            steps=10,
+            context_steps=4,
+        )
+
+    return built_once(tmp_path_factory, "wm-image-state", build)

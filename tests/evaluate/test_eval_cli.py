@@ -93,3 +93,20 @@ def test_a_simulator_that_is_not_installed_exits_2(metaworld_run, tmp_path):
     assert result.returncode == 2, result.stderr
     assert "the metaworld simulator is not installed (mujoco is missing)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_open_loop_for_an_image_world_model_prints_pixel_and_token_errors(image_world_model):
+    result = roboscale("eval", str(image_world_model), "--horizons", "1,5,20", "--episodes", "2", "--starts", "1")
+    assert result.returncode == 0, result.stderr
+    for column in ("PSNR dB", "tokenizer PSNR", "persistence PSNR", "code accuracy", "code CE (nats)"):
+        assert column in result.stdout
+    saved = json.loads((image_world_model / "eval" / "open_loop.json").read_text())
+    psnr = [error["psnr_db"] for error in saved["horizons"]]
+    assert [error["horizon"] for error in saved["horizons"]] == [1, 5, 20]
+    assert all(f"{value:.2f}" in result.stdout for value in psnr)
+
+
+def test_closed_loop_for_an_image_policy_names_its_camera(image_policy):
+    result = roboscale("eval", str(image_policy), "--episodes", "2", "--envs", "2", "--max-steps", "5")
+    assert result.returncode == 0, result.stderr
+    assert "seeing camera top at 32x32 px (numpy)" in result.stdout and "95% CI" in result.stdout

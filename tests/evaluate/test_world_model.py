@@ -97,3 +97,18 @@ def test_a_barely_trained_model_is_flagged_as_worse_than_persistence(untrained_w
     assert f"{one_step.mse_normalised:.3g} vs {one_step.persistence_mse_normalised:.3g}" in (
         evaluation.persistence_warning
     )
+
+
+def test_cached_decoding_predicts_what_rerunning_the_window_predicts(world_model):
+    from roboscale.evaluate.images import run_camera
+    from roboscale.evaluate.world_model import choose_starts, encode_frames, predict_open_loop, validation_frames
+
+    run = read_run_folder(world_model)
+    loaded, dataset = load_model(run, "cpu"), open_dataset(run.config["data"])
+    frames = validation_frames(dataset, run_camera(run, dataset))
+    starts = frames.local(choose_starts(dataset, 6, 4, 2))
+    encoded = encode_frames(loaded, frames)
+    cached = predict_open_loop(loaded, encoded, starts, 6)
+    recomputed = predict_open_loop(loaded, encoded, starts, 6, use_cache=False)
+    assert cached.slots.shape == (8, 6, 1, 8) and cached.cross_entropy is None
+    np.testing.assert_allclose(cached.slots, recomputed.slots, atol=1e-5)

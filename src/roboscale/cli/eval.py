@@ -53,6 +53,9 @@ def eval_command(
 ) -> None:
     """Evaluate a run: roll a behaviour-cloning policy out on held-out configurations (success with
     Wilson 95% intervals, return, length), or measure a world model's open-loop prediction error.
+    Runs on camera frames are rolled out with their dataset's camera rendered every step, and image
+    world models are scored in token space (code accuracy and cross-entropy, or patch MSE) and pixel
+    space (PSNR of the decoded frames).
 
     Results are also written to RUN/eval/*.json.
     """
@@ -127,7 +130,8 @@ def _print_closed_loop(evaluation) -> None:
         f"[bold]{evaluation.run}[/bold]: checkpoint step {evaluation.checkpoint_step} ({evaluation.run_status}), "
         f"{evaluation.env}, {len(evaluation.tasks)} task(s) ({evaluation.task_selection}) x "
         f"{evaluation.episodes_per_task} episodes on held-out configurations (seed {evaluation.seed}), "
-        f"{evaluation.decoding} actions, horizon {evaluation.max_steps} steps",
+        f"{evaluation.decoding} actions, horizon {evaluation.max_steps} steps"
+        + (_camera_text(evaluation.camera) if evaluation.camera else ""),
         highlight=False,
         soft_wrap=True,
     )
@@ -156,6 +160,11 @@ def _print_closed_loop(evaluation) -> None:
         soft_wrap=True,
     )
     console.print(f"wrote {evaluation.path}", highlight=False, soft_wrap=True)
+
+
+def _camera_text(camera: dict) -> str:
+    """ ", seeing camera corner2 at 64x64 px (osmesa)" for a policy that sees images."""
+    return f", seeing camera {camera['camera']} at {camera['size']}x{camera['size']} px ({camera['backend']})"
 
 
 def _horizons(text: str) -> tuple[int, ...]:
@@ -194,6 +203,15 @@ def _open_loop(run, horizons: tuple[int, ...], episodes: int, starts: int, data,
         highlight=False,
         soft_wrap=True,
     )
+    if evaluation.image_tokenizer is None:
+        _print_state_errors(console, evaluation)
+    else:
+        _print_image_errors(console, evaluation)
+    _print_persistence_verdict(console, evaluation.persistence_warning)
+    console.print(f"wrote {evaluation.path}", highlight=False, soft_wrap=True)
+
+
+def _print_state_errors(console, evaluation) -> None:
     table = Table(show_edge=False, header_style="bold")
     columns = ("horizon", "predictions", "MSE (normalised)", "MSE (data units)", "persistence MSE (normalised)")
     for name in (*columns, "beats persistence"):
@@ -205,7 +223,7 @@ def _open_loop(run, horizons: tuple[int, ...], episodes: int, starts: int, data,
             f"{error.mse_normalised:.4g}",
             f"{error.mse:.4g}",
             f"{error.persistence_mse_normalised:.4g}",
-            "[bold red]no[/bold red]" if error.worse_than_persistence else "yes",
+            _beats(error),
         )
     console.print(table)
     console.print(
@@ -214,8 +232,46 @@ def _open_loop(run, horizons: tuple[int, ...], episodes: int, starts: int, data,
         highlight=False,
         soft_wrap=True,
     )
-    _print_persistence_verdict(console, evaluation.persistence_warning)
-    console.print(f"wrote {evaluation.path}", highlight=False, soft_wrap=True)
+
+
+def _print_image_errors(console, evaluation) -> None:
+    """Pixel-space (PSNR) and token-space errors of a world model that predicts camera frames."""
+    vq = evaluation.horizons[0].code_accuracy is not None
+    token_columns = ("code accuracy", "code CE (nats)") if vq else ("patch MSE",)
+    table = Table(show_edge=False, header_style="bold")
+    columns = ("horizon", "predictions", "PSNR dB", "tokenizer PSNR", "persistence PSNR")
+    for name in (*columns, *token_columns, "beats persistence"):
+        table.add_column(name, justify="right")
+    for error in evaluation.horizons:
+        tokens = (f"{error.code_accuracy:.1%}", f"{error.cross_entropy:.4g}") if vq else (f"{error.patch_mse:.4g}",)
+        table.add_row(
+            str(error.horizon),
+            str(error.predictions),
+            *(_psnr(value) for value in (error.psnr_db, error.reconstruction_psnr_db, error.persistence_psnr_db)),
+            *tokens,
+            _beats(error),
+        )
+    console.print(table)
+    console.print(
+        f"{evaluation.image_tokenizer} image tokens, greedy decoding; PSNR (dB): predicted frames decoded by the "
+        "run's image tokenizer against the real frames (pixel values in [0, 1]); tokenizer PSNR: the real frames "
+        "through the tokenizer and back (the ceiling); persistence: the last real frame's tokens; code CE: cross-entropy of "
+        "the real code; patch MSE: of the normalised patch values; beats persistence compares pixel MSE in units of "
+        "each channel's standard deviation",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _psnr(value: float) -> str:
+    """dB to 2 decimals; "exact" for identical frames (a lossless tokenizer's reconstruction)."""
+    from roboscale.evaluate.images import PSNR_CAP_DB
+
+    return "exact" if value >= PSNR_CAP_DB else f"{value:.2f}"
+
+
+def _beats(error) -> str:
+    return "[bold red]no[/bold red]" if error.worse_than_persistence else "yes"
 
 
 def _print_persistence_verdict(console, warning: str | None) -> None:

@@ -6,6 +6,11 @@ result = evaluate_policy("runs/bc-d64", episodes=50, seed=0, workers=2)
 result.mean.success_rate, result.mean.ci_low, result.per_task[0].mean_return
 errors = evaluate_world_model("runs/wm-d64", horizons=(1, 5, 20))
 errors.error_at(20).mse_normalised
+errors.error_at(20).psnr_db        # a world model on camera frames (also code_accuracy, ...)
+
+Runs that see camera frames are rolled out with the dataset's camera rendered every
+step, and their world models are scored in token and pixel space
+(see :mod:`roboscale.evaluate.images` and :mod:`roboscale.evaluate.world_model`).
 
 The public names are imported on first use, so that reading a run folder (and
 refusing a bad one) does not wait for torch to load.
@@ -30,6 +35,7 @@ _EXPORTS = {
     "EvalEpisode": "roboscale.evaluate.episodes",
     "plan_episodes": "roboscale.evaluate.episodes",
     "wilson_interval": "roboscale.evaluate.stats",
+    "Camera": "roboscale.evaluate.images",
 }
 
 __all__ = list(_EXPORTS)

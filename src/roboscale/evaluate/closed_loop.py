@@ -94,6 +94,10 @@ class PolicyEvaluation:
     notes: list[str] = field(default_factory=list)
     path: str | None = None
     """Where the JSON was written."""
+    observation: str = "state"
+    """What the policy sees: state, image or image+state."""
+    camera: dict | None = None
+    """For a policy that sees images: {"camera", "size", "backend"} of the frames rendered."""
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -187,6 +191,7 @@ def run_policy_evaluation(
         max_steps=plan.max_steps,
         envs=envs,
         workers=workers,
+        camera=plan.camera,
         policy=policy if workers <= 1 else None,
         on_episode=report,
         on_steps=steps_progress,
@@ -211,6 +216,10 @@ def run_policy_evaluation(
         wall_seconds=time.perf_counter() - started,
         training_configs_excluded=plan.training_configs_excluded,
         notes=list(plan.notes),
+        observation=str(plan.run.config.get("observation") or "state"),
+        camera=None
+        if plan.camera is None
+        else {"camera": plan.camera.name, "size": plan.camera.size, "backend": plan.render_backend},
     )
     if write:
         evaluation.path = str(plan.run.layout.evaluations / result_name(evaluation))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from roboscale.errors import BadInputError
 from roboscale.evaluate.episodes import EvalEpisode, plan_episodes, training_config_seeds
+from roboscale.evaluate.images import Camera, run_camera
 from roboscale.evaluate.runs import open_run_dataset, require_task, resolve_env, select_tasks
 from roboscale.runfolder import RunFolder, read_run_folder
 
@@ -36,6 +37,10 @@ class PolicyEvaluationPlan:
     training_configs_excluded: int
     """Config seeds of the dataset's episodes (for these tasks) that the plan avoided."""
     notes: list[str] = field(default_factory=list)
+    camera: Camera | None = None
+    """The view rendered every step for a policy that sees images (None: states only)."""
+    render_backend: str | None = None
+    """The renderer that started for ``camera`` ("numpy", "osmesa", ...)."""
 
     @property
     def heldout_tasks(self) -> bool:
@@ -64,6 +69,8 @@ def plan_policy_evaluation(
     dataset = open_run_dataset(run, data)
     family = resolve_env(dataset, env)
     chosen = select_tasks(dataset, family, tasks, heldout_tasks)
+    camera = run_camera(run, dataset)
+    render_backend = None if camera is None else _start_renderer(family.name, camera)
     used = training_config_seeds(dataset)
     notes = [] if run.status == "finished" else [f"the run is {run.status}: its last checkpoint is evaluated"]
     if sample and run.tokenizers["action"].get("kind") == "continuous":
@@ -83,7 +90,17 @@ def plan_policy_evaluation(
         episodes=plan_episodes(chosen, {task: dataset.tasks.index(task) for task in chosen}, episodes, seed, used),
         training_configs_excluded=sum(len(seeds) for task, seeds in used.items() if task in chosen),
         notes=notes,
+        camera=camera,
+        render_backend=render_backend,
     )
+
+
+def _start_renderer(family: str, camera: Camera) -> str:
+    """Check (once, here) that ``family`` renders ``camera``; the backend's name. BadInputError
+    names the backend tried and the package that fixes it."""
+    from roboscale.data.envs.render import check_renderer
+
+    return check_renderer(family, camera.name, camera.size)
 
 
 def _selection_name(chosen: list[str], tasks, heldout: bool) -> str:

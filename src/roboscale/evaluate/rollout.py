@@ -5,7 +5,9 @@ batch runs in lockstep: one policy call (batched over the episodes) acts for
 every running episode, then each simulator steps; an episode ends
 at its first success, when the simulator ends it, at ``max_steps``, or when the
 policy's action is not finite (recorded as a failure with its reason, never a
-crash). Finished episodes leave the batch.
+crash). Finished episodes leave the batch. With a ``camera`` (a policy that sees
+images) every simulator renders that view after its reset and after each step,
+and the policy gets the frames of the running episodes with their states.
 
 With ``workers`` > 1 the batches are shared out to worker processes (spawned, one
 torch thread each), each with its own policy and simulators. Every batch is
@@ -27,13 +29,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
 
 from roboscale.data.envs import EnvFamily, TaskEnv, get_family
 from roboscale.evaluate.episodes import EvalEpisode
+from roboscale.evaluate.images import Camera
 from roboscale.evaluate.policy import Policy, PolicySource
 
 
@@ -69,6 +72,8 @@ class RolloutTiming:
     policy_seconds: float = 0.0
     simulator_seconds: float = 0.0
     """Resets and steps."""
+    render_seconds: float = 0.0
+    """Rendering camera frames (policies that see images)."""
 
     @property
     def steps_per_second(self) -> float:
@@ -81,8 +86,8 @@ class RolloutTiming:
         return self.env_steps / max(self.policy_calls, 1)
 
     def add(self, other: RolloutTiming) -> None:
-        for name in ("env_steps", "policy_calls", "loop_seconds", "policy_seconds", "simulator_seconds"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -93,17 +98,25 @@ class RolloutTiming:
 
 class EnvPool:
     """Simulator instances per task, made on first use and reused by later batches
-    (a Meta-World environment takes ~0.3 s and ~30 MB to build)."""
+    (a Meta-World environment takes ~0.3 s and ~30 MB to build), each rendering ``camera``
+    when one is given."""
 
-    def __init__(self, family: EnvFamily) -> None:
+    def __init__(self, family: EnvFamily, camera: Camera | None = None) -> None:
         self.family = family
+        self.camera = camera
         self.instances: dict[str, list[TaskEnv]] = {}
+
+    def _make(self, task: str) -> TaskEnv:
+        env = self.family.make(task)
+        if self.camera is not None:
+            env.enable_camera(self.camera.name, self.camera.size)
+        return env
 
     def take(self, tasks: list[str]) -> list[TaskEnv]:
         """One distinct instance per entry of ``tasks`` (repeats get separate instances)."""
         for task, count in Counter(tasks).items():
             made = self.instances.setdefault(task, [])
-            made.extend(self.family.make(task) for _ in range(count - len(made)))
+            made.extend(self._make(task) for _ in range(count - len(made)))
         used: Counter = Counter()
         envs = []
         for task in tasks:
@@ -162,11 +175,15 @@ def run_batch(
     batch = _BatchState.start(len(episodes))
     policy.reset(episodes)
     timing.simulator_seconds += time.perf_counter() - started
+    frames = _render(envs, batch.running, None, timing) if pool.camera is not None else None
     results: dict[int, EpisodeResult] = {}
     for step in range(max_steps):
         rows = batch.running
         policy_started = time.perf_counter()
-        actions = policy.act(observations[rows], rows)
+        if frames is None:
+            actions = policy.act(observations[rows], rows)
+        else:
+            actions = policy.act(observations[rows], rows, frames[rows])
         timing.policy_seconds += time.perf_counter() - policy_started
         timing.policy_calls += 1
         simulator_started = time.perf_counter()
@@ -183,9 +200,24 @@ def run_batch(
         batch.running = np.array([row for row, done in zip(rows, ended) if not done], dtype=np.int64)
         if not batch.running.size:
             break
+        if frames is not None and step < max_steps - 1:
+            _render(envs, batch.running, frames, timing)
     timing.loop_seconds = time.perf_counter() - started
     timing.env_steps = int(batch.lengths.sum())
     return [results[row] for row in range(len(episodes))], timing
+
+
+def _render(envs: list[TaskEnv], rows: np.ndarray, frames: np.ndarray | None, timing: RolloutTiming) -> np.ndarray:
+    """Render the current frame of the environments ``rows`` into ``frames`` (made on the
+    first call: (len(envs), H, W, 3) uint8) and return it."""
+    started = time.perf_counter()
+    for row in rows:
+        frame = envs[row].render_frame()
+        if frames is None:
+            frames = np.zeros((len(envs), *frame.shape), dtype=np.uint8)
+        frames[row] = frame
+    timing.render_seconds += time.perf_counter() - started
+    return frames
 
 
 def _step(env: TaskEnv, action: np.ndarray, row: int, step: int, observations: np.ndarray, batch: _BatchState) -> bool:
@@ -226,12 +258,13 @@ def batches(episodes: list[EvalEpisode], envs: int) -> list[list[EvalEpisode]]:
 _worker: dict = {}
 
 
-def _init_worker(source: PolicySource, env: str, max_steps: int, steps_taken) -> None:
+def _init_worker(source: PolicySource, env: str, camera: Camera | None, max_steps: int, steps_taken) -> None:
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = "1"
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C (and stops us)
-    _worker.update(policy=source.build(), pool=EnvPool(get_family(env)), max_steps=max_steps, steps_taken=steps_taken)
+    pool = EnvPool(get_family(env), camera)
+    _worker.update(policy=source.build(), pool=pool, max_steps=max_steps, steps_taken=steps_taken)
 
 
 def _run_in_worker(batch: list[EvalEpisode]) -> tuple[list[EpisodeResult], RolloutTiming]:
@@ -252,12 +285,14 @@ def run_episodes(
     max_steps: int,
     envs: int = 25,
     workers: int = 1,
+    camera: Camera | None = None,
     policy: Policy | None = None,
     on_episode: Callable[[EpisodeResult], None] | None = None,
     on_steps: StepsTaken | None = None,
 ) -> tuple[list[EpisodeResult], RolloutTiming]:
     """Run every planned episode; results in plan order, and the summed timing.
 
+    ``camera``: the view to render for a policy that sees images (rendered in each worker).
     ``policy``: an already built policy for the in-process case (workers=1), to skip
     building it again. ``on_episode`` is called as each episode finishes (in this
     process), or as each batch returns from a worker; ``on_steps`` with the environment
@@ -268,7 +303,10 @@ def run_episodes(
     results: list[EpisodeResult] = []
     planned = batches(episodes, envs)
     callbacks = (on_episode, on_steps)
-    for batch_results, batch_timing in _batch_outcomes(source, env, planned, max_steps, workers, policy, callbacks):
+    simulators = (env, camera)
+    for batch_results, batch_timing in _batch_outcomes(
+        source, simulators, planned, max_steps, workers, policy, callbacks
+    ):
         results.extend(batch_results)
         timing.add(batch_timing)
     return results, timing
@@ -278,15 +316,15 @@ REPORT_SECONDS = 0.5
 """How often the parent reports the workers' step count."""
 
 
-def _batch_outcomes(source, env, planned, max_steps, workers, policy, callbacks) -> Iterator:
+def _batch_outcomes(source, simulators, planned, max_steps, workers, policy, callbacks) -> Iterator:
     on_episode, on_steps = callbacks
     if workers <= 1:
-        yield from _in_process(source, env, planned, max_steps, policy, callbacks)
+        yield from _in_process(source, simulators, planned, max_steps, policy, callbacks)
         return
     # spawn, not fork: a forked child inheriting an initialised OpenMP runtime can hang.
     context = multiprocessing.get_context("spawn")
     steps_taken, reported = context.Value("q", 0), 0
-    settings = (source, env, max_steps, steps_taken)
+    settings = (source, *simulators, max_steps, steps_taken)
     with _children_ignore_interrupts():
         pool = context.Pool(min(workers, len(planned)), initializer=_init_worker, initargs=settings)
     with pool:
@@ -327,10 +365,11 @@ def _children_ignore_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _in_process(source, env, planned, max_steps, policy, callbacks) -> Iterator:
+def _in_process(source, simulators, planned, max_steps, policy, callbacks) -> Iterator:
+    env, camera = simulators
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a worker: the same arithmetic for any number of workers
-    pool = EnvPool(get_family(env))
+    pool = EnvPool(get_family(env), camera)
     try:
         policy = policy if policy is not None else source.build()
         for batch in planned:

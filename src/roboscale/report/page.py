@@ -8,6 +8,7 @@ from roboscale.report.analysis import GroupData, group_data
 from roboscale.report.data_section import SECTION_ID as DATA_SECTION_ID
 from roboscale.report.data_section import data_section
 from roboscale.report.figures import Panel, group_panels
+from roboscale.report.figures.frames import frames_part
 from roboscale.report.formatting import MISSING
 from roboscale.report.markup import Html, definition_list, element
 from roboscale.report.plotting import FIGURE_PIXELS
@@ -186,6 +187,7 @@ def _group_section(data: GroupData) -> Html:
         element("h3", "Noise budget: validation estimator vs seeds"),
         element("div", noise_budget_table(data), class_="table-wrap"),
         *_open_loop_part(data.group),
+        *frames_part(data),
         id=f"group-{data.slug}",
     )
 

@@ -7,6 +7,9 @@ From the stored open-loop evaluations of a group's runs
   (``mse_normalised`` against ``persistence_mse_normalised``, the error of predicting
   s[t+h] = s[t] in the same units), with ``worse_than_persistence_at`` (the horizons
   where its error is above the baseline's) and ``persistence_warning`` (one line, or None);
+  a world model that sees images adds its pixel and token errors by horizon
+  (``psnr_db`` ...), ``image_tokenizer`` and ``frames`` (real and predicted frames as
+  base64 PNG, for the report's strip);
 - ``evaluated``: how many runs were evaluated, ``worse``: how many lose to the baseline
   at one horizon or more;
 - ``warning``: one line for the report's warnings when ``worse`` > 0, else None.
@@ -35,17 +38,32 @@ def open_loop_analysis(finished: pd.DataFrame, open_loop: dict[str, dict], label
     }
 
 
+HORIZON_KEYS = ("horizon", "mse_normalised", "persistence_mse_normalised")
+IMAGE_HORIZON_KEYS = (
+    "psnr_db",
+    "persistence_psnr_db",
+    "reconstruction_psnr_db",
+    "code_accuracy",
+    "cross_entropy",
+    "patch_mse",
+)
+"""Errors of world models that see images (pixel and token space), kept when present."""
+
+
 def _run_entry(row: dict, result: dict) -> dict:
     horizons = [
-        {key: error[key] for key in ("horizon", "mse_normalised", "persistence_mse_normalised")}
+        {key: error[key] for key in (*HORIZON_KEYS, *IMAGE_HORIZON_KEYS) if key in error}
         for error in result["horizons"]
     ]
-    return {
+    entry = {
         **row,
         "horizons": horizons,
         "worse_than_persistence_at": result["worse_than_persistence_at"],
         "persistence_warning": result.get("persistence_warning"),
     }
+    if result.get("image_tokenizer"):  # the report's strip of real vs predicted frames
+        entry.update(image_tokenizer=result["image_tokenizer"], frames=result.get("frames"))
+    return entry
 
 
 def _warning(label: str, losing: list[dict], evaluated: int) -> str | None:
