@@ -31,10 +31,12 @@ The quick study runs at full size (about a minute): its profiles' minima are abo
 0.01 nat deep, and a smaller copy would test another study."""
 
 PLANNED_ONLY = {"demo.toml", "lerobot-import.toml", "mt50-tokenizers-gpu.toml", "pointmass-success.toml"}
-PLANNED_ONLY |= {"data-axes.toml", "sim-and-real.toml"}
+PLANNED_ONLY |= {"data-axes.toml", "sim-and-real.toml", "image-tokens.toml"}
 """Examples too big for CI or needing the user's data (demo.toml: see tests/study/test_examples.py).
 The data-axes examples (15 and 7.5 minutes, Meta-World) are validated by tests/study/test_examples.py;
 tests/study/test_data_axes.py runs a pointmass data-axes study with amount and mixture axes end to end.
+image-tokens.toml (30 minutes; its VQ-VAEs alone train a minute) is validated by
+tests/study/test_examples.py, and tests/study/test_image_study.py runs a small image study end to end.
 pointmass-success.toml (6 minutes) took 133 s even at 1/16 of its size; its pipeline, closed-loop
 evaluation of every policy and the success analysis, is run at a tiny size by tests/study/test_study.py."""
 
