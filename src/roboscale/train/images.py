@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from rich.progress import TextColumn
 
 from roboscale.data.dataset import Dataset
 from roboscale.errors import BadInputError
@@ -88,7 +89,17 @@ def fit_run_image_tokenizer(config: TrainConfig, key: str, train_frames: np.ndar
     if len(train_frames) == 0:
         raise BadInputError(f"{config.data}: no training frames of {key} to fit the image tokenizer on")
     heldout = even_subsample(heldout, HELDOUT_FRAMES) if len(heldout) else None
-    return fit_image_tokenizer(config.image_spec(), train_frames, seed=TOKENIZER_SEED, heldout_frames=heldout)
+    from roboscale.cli.output import LateProgress, bar_columns  # a bar on stderr, only when it trains
+
+    label = f"image tokenizer {config.image_spec()} on {len(train_frames):,} frames"
+    with LateProgress(bar_columns(label, TextColumn("step {task.completed}/{task.total}"))) as bar:
+        return fit_image_tokenizer(
+            config.image_spec(),
+            train_frames,
+            seed=TOKENIZER_SEED,
+            heldout_frames=heldout,
+            progress=lambda step, total, _metrics: bar.update(completed=step, total=total),
+        )
 
 
 def save_image_tokenizer(tokenizer: ImageTokenizer, folder: Path) -> None:
