@@ -11,10 +11,13 @@ processes inherit the choice through the environment.
 from __future__ import annotations
 
 import ctypes.util
+import gc
 import importlib
 import importlib.util
 import os
 import sys
+import warnings
+from contextlib import contextmanager
 
 from roboscale.errors import BadInputError
 
@@ -96,6 +99,20 @@ def _check_user_gl() -> None:
         )
 
 
+@contextmanager
+def _quiet_gl_failures():
+    """Silence what a GL library says on its way to failing (GLFW's warnings, the "Exception
+    ignored" of a half-made renderer's destructor): the one-line error says it all."""
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = lambda _unraisable: None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        sys.unraisablehook = previous_hook
+
+
 def check_renderer(family: str, camera: str, size: int) -> str:
     """Start a renderer once (in the calling process) and return the backend name used
     ("numpy", "osmesa", "egl", "glfw"); raise BadInputError naming the backend tried and the
@@ -111,16 +128,19 @@ def check_renderer(family: str, camera: str, size: int) -> str:
         env.reset(0)
         env.enable_camera(camera, size)
         backend = env.render_backend()
-        try:
-            frame = env.render_frame()
-        except BadInputError:
-            raise
-        except Exception as error:  # noqa: BLE001 - any GL start-up failure (ImportError, mujoco.FatalError, ...)
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        failure = ""
+        with _quiet_gl_failures():  # also while the failed renderer is freed, as the except clause ends
+            try:
+                frame = env.render_frame()
+            except BadInputError:
+                raise
+            except Exception as error:  # noqa: BLE001 - any GL start-up failure (ImportError, mujoco.FatalError, ...)
+                first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                failure = f"{type(error).__name__}: {first_line}"
+            gc.collect()
+        if failure:
             fix = GL_FIXES.get(backend, f"set MUJOCO_GL to one of {', '.join(GL_BACKENDS)}")
-            raise BadInputError(
-                f"the {backend} renderer for {family} cannot start ({type(error).__name__}: {first_line}): {fix}"
-            ) from None
+            raise BadInputError(f"the {backend} renderer for {family} cannot start ({failure}): {fix}")
     finally:
         env.close()
     if frame.shape != (size, size, 3):
