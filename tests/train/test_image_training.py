@@ -7,12 +7,7 @@ Until roboscale.tokenize.image lands (helper `tok`), a small stand-in with its i
 installed in its place.
 """
 
-import importlib
 import json
-import math
-import sys
-import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,84 +22,24 @@ from roboscale.train import TrainConfig, train
 SIZE = 16
 
 
-def _stand_in_module() -> types.ModuleType:
-    module = types.ModuleType("roboscale.tokenize.image")
-
-    @dataclass(frozen=True)
-    class ImageTokenizerSpec:
-        kind: str
-        patch: int = 0
-        codes: int = 0
-        tokens: int = 0
-
-        @classmethod
-        def parse(cls, text: str):
-            kind, _, rest = text.partition(":")
-            if kind == "patch" and rest.isdigit():
-                return cls("patch", patch=int(rest))
-            if kind == "vq" and "@" in rest:
-                codes, tokens = rest.split("@")
-                return cls("vq", codes=int(codes), tokens=int(tokens))
-            raise BadInputError(f"image tokenizer {text!r}: that is a state tokenizer; use patch:P or vq:K@T")
-
-    class ImageTokenizer:
-        def __init__(self, spec, image_size, channels, mean):
-            self.spec, self.image_size, self.channels, self.mean = spec, image_size, channels, mean
-            side = image_size // spec.patch if spec.kind == "patch" else math.isqrt(spec.tokens)
-            self.cell = image_size // side
-            self.tokens = side * side
-            self.group = self.cell * self.cell * channels if spec.kind == "patch" else 1
-            self.bins = spec.codes if spec.kind == "vq" else 0
-
-        def _cells(self, frames):
-            n, side = len(frames), self.image_size // self.cell
-            cells = frames.reshape(n, side, self.cell, side, self.cell, self.channels).transpose(0, 1, 3, 2, 4, 5)
-            return cells.reshape(n, self.tokens, -1).astype(np.float32) / 255.0
-
-        def encode(self, frames):
-            cells = self._cells(frames)
-            if self.bins:
-                return np.minimum((cells.mean(axis=-1) * self.bins).astype(np.int64), self.bins - 1)[..., None]
-            return (cells - self.mean) / 0.25
-
-        def report(self):
-            return {"spec": f"{self.spec.kind}", "tokens_per_frame": self.tokens, "train_flops": 123.0}
-
-        def save(self, folder):
-            Path(folder, "tokenizer.json").write_text(
-                json.dumps(
-                    {"spec": vars(self.spec), "size": self.image_size, "channels": self.channels, "mean": self.mean}
-                )
-            )
-
-        @classmethod
-        def load(cls, folder):
-            saved = json.loads(Path(folder, "tokenizer.json").read_text())
-            return cls(ImageTokenizerSpec(**saved["spec"]), saved["size"], saved["channels"], saved["mean"])
-
-    def fit_image_tokenizer(spec, train_frames, *, seed=0, cache_dir=None, heldout_frames=None, progress=None):
-        module.fitted.append(len(train_frames))
-        return ImageTokenizer(spec, train_frames.shape[1], train_frames.shape[3], float(train_frames.mean() / 255))
-
-    module.ImageTokenizerSpec, module.ImageTokenizer = ImageTokenizerSpec, ImageTokenizer
-    module.fit_image_tokenizer = fit_image_tokenizer
-    module.is_image_tokenizer = lambda text: text.startswith(("patch:", "vq:"))
-    module.fitted = []
-    return module
-
-
 @pytest.fixture
 def image_tokenizers(monkeypatch):
-    """roboscale.tokenize.image, or the stand-in when it is not there yet."""
-    try:
-        return importlib.import_module("roboscale.tokenize.image")
-    except ImportError:
-        module = _stand_in_module()
-        monkeypatch.setitem(sys.modules, "roboscale.tokenize.image", module)
-        import roboscale.tokenize
+    """The real :mod:`roboscale.tokenize.image`, its fits counted (``fitted``: the frames of each
+    fit, cached or not) and its VQ-VAEs trained briefly (50 steps) to keep the tests fast."""
+    from roboscale.tokenize import image
+    from roboscale.tokenize.vqvae import VQTrainingSettings
 
-        monkeypatch.setattr(roboscale.tokenize, "image", module, raising=False)
-        return module
+    fitted: list[int] = []
+    real_fit = image.fit_image_tokenizer
+
+    def counted_fit(spec, train_frames, **options):
+        fitted.append(len(train_frames))
+        options.setdefault("settings", VQTrainingSettings(steps=50, batch_size=16, width=16))
+        return real_fit(spec, train_frames, **options)
+
+    monkeypatch.setattr(image, "fit_image_tokenizer", counted_fit)
+    monkeypatch.setattr(image, "fitted", fitted, raising=False)
+    return image
 
 
 def dot_episode(rng, frames: int) -> Episode:
@@ -180,9 +115,9 @@ def test_image_runs_fit_the_tokenizer_on_training_frames_and_keep_it(
     assert (tmp_path / "run" / "image_tokenizer").is_dir()
     curve = record["learning_curve"]
     assert curve[-1]["val_loss"] < curve[0]["val_loss"]  # it learns
-    if hasattr(image_tokenizers, "fitted"):  # the stand-in counts the frames it was fitted on
-        train_frames = len(open_dataset(dot_dataset).frames(["action"], split="train")["action"])
-        assert image_tokenizers.fitted[-1] == train_frames == 18 * 12
+    # fitted on exactly the training split's frames
+    train_frames = len(open_dataset(dot_dataset).frames(["action"], split="train")["action"])
+    assert image_tokenizers.fitted[-1] == train_frames == 18 * 12
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["observation"] == observation and saved["image_tokenizer"] == spec
 
@@ -200,9 +135,9 @@ def test_resuming_an_image_run_reuses_its_saved_tokenizer(image_tokenizers, dot_
 
     with pytest.raises(PowerCut):
         train(config, tmp_path / "cut", progress=cut)
-    fits = len(getattr(image_tokenizers, "fitted", []))
+    fits = len(image_tokenizers.fitted)
     resumed = train(config, tmp_path / "cut")
-    assert len(getattr(image_tokenizers, "fitted", [])) == fits  # loaded from the run folder, not fitted again
+    assert len(image_tokenizers.fitted) == fits  # loaded from the run folder, not fitted again
     assert resumed["final"] == whole["final"]
 
 
@@ -269,10 +204,9 @@ def test_seeds_trained_together_share_one_image_tokenizer(image_tokenizers, dot_
     from roboscale.train import train_batch
 
     configs = [image_config(dot_dataset, steps=4, seed=seed) for seed in (0, 1)]
-    fits = len(getattr(image_tokenizers, "fitted", []))
+    fits = len(image_tokenizers.fitted)
     records = train_batch(configs, [tmp_path / "a", tmp_path / "b"])
-    if hasattr(image_tokenizers, "fitted"):
-        assert len(image_tokenizers.fitted) == fits + 1  # fitted once for the stack, with a fixed seed
+    assert len(image_tokenizers.fitted) == fits + 1  # fitted once for the stack, with a fixed seed
     saved = [sorted(p.read_bytes() for p in (tmp_path / name / "image_tokenizer").iterdir()) for name in "ab"]
     assert saved[0] == saved[1]
     assert records[0]["final"]["val_loss"] != records[1]["final"]["val_loss"]
